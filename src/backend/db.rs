@@ -1,0 +1,111 @@
+//! The schema (sqlx migrations) and every SQL statement the systems under test run. All
+//! queries are runtime-checked and use bound parameters; sqlx prepares and caches them per
+//! connection, so each poll costs the server a bind and an execute, not a parse.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A pool of `size` connections, migrations applied.
+pub async fn connect(url: &str, size: u32) -> anyhow::Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(size)
+        .min_connections(size.min(4))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// The user a bearer token belongs to, if the session exists and has not expired.
+pub async fn user_for_token(pool: &PgPool, token: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM sessions WHERE token = $1 AND expires_at > now()")
+        .bind(token)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Up to `limit` notifications of `user_id` with id greater than `after`, oldest first,
+/// as (id, payload JSON text).
+pub async fn notifications_after(
+    pool: &PgPool,
+    user_id: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, payload::text FROM notifications WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Stores a notification; returns its id.
+pub async fn insert_notification(
+    pool: &PgPool,
+    user_id: i64,
+    payload: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO notifications (user_id, payload) VALUES ($1, $2::jsonb) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(payload)
+    .fetch_one(pool)
+    .await
+}
+
+/// The highest notification id so far (0 when empty): where a new client starts reading.
+pub async fn max_notification_id(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM notifications")
+        .fetch_one(pool)
+        .await
+}
+
+/// Creates users 1..=n (if missing) and gives each a fresh session token. Returns the
+/// tokens, index i for user i + 1.
+pub async fn seed_users(pool: &PgPool, n: u64) -> anyhow::Result<Vec<String>> {
+    use rand::RngCore;
+    let ids: Vec<i64> = (1..=n as i64).collect();
+    let mut rng = rand::thread_rng();
+    // `<user>.<256 random bits>`: the prefix lets `auth = none` skip the lookup; the secret
+    // is what `auth = db` checks.
+    let tokens: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let mut b = [0u8; 32];
+            rng.fill_bytes(&mut b);
+            let secret: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("{id}.{secret}")
+        })
+        .collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO users (id, name) SELECT id, 'user-' || id FROM UNNEST($1::bigint[]) AS t(id) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (token, user_id, expires_at) SELECT t, u, now() + interval '1 day' FROM UNNEST($1::text[], $2::bigint[]) AS x(t, u)",
+    )
+    .bind(&tokens)
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE users, sessions, notifications")
+        .execute(pool)
+        .await?;
+    Ok(tokens)
+}

@@ -1,0 +1,56 @@
+//! `POST /notifications`: "something happened". Stores the notification in Postgres (the
+//! durable source of truth), then publishes it on the shared Redis channel.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::{bump, db, AppError, AppState, CHANNEL};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestBody {
+    pub user_id: i64,
+    pub payload: Box<RawValue>,
+}
+
+/// What travels on Redis and over the WebSocket: the stored id, the target, the payload.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Published<'a> {
+    pub id: i64,
+    pub user_id: i64,
+    #[serde(borrow)]
+    pub payload: &'a RawValue,
+}
+
+pub async fn handler(
+    State(state): State<AppState>,
+    Json(body): Json<IngestBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    bump(&state.stats.db_queries);
+    let id = match db::insert_notification(&state.pool, body.user_id, body.payload.get()).await {
+        Ok(id) => id,
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+            return Err(AppError::NotFound("no such user"))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    bump(&state.stats.ingested);
+    if let Some(mut redis) = state.redis.clone() {
+        let msg = serde_json::to_string(&Published {
+            id,
+            user_id: body.user_id,
+            payload: &body.payload,
+        })
+        .expect("serializing ids and a raw value cannot fail");
+        if let Err(err) = redis.publish::<_, _, i64>(CHANNEL, msg).await {
+            // Stored but not published: push clients miss it; pollers still see it.
+            bump(&state.stats.publish_errors);
+            tracing::warn!(cause = %err, id, "publish failed");
+        }
+    }
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
+}

@@ -1,0 +1,190 @@
+//! The systems under test: the polling REST API ([`poll`]), the ingest API ([`ingest`]) and
+//! the WebSocket push gateway ([`push`]), sharing one [`AppState`]; [`serve`] runs them.
+
+pub mod db;
+pub mod ingest;
+pub mod poll;
+pub mod push;
+pub mod serve;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::scenario::PollAuth;
+
+/// The Redis channel the ingest API publishes to and every gateway subscribes to.
+pub const CHANNEL: &str = "notifications";
+
+/// Counters of one server process, served as JSON at `GET /stats`. These are the backend's
+/// own view; the database's own count is read from Postgres by the run.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub poll_requests: AtomicU64,
+    pub poll_empty: AtomicU64,
+    pub poll_errors: AtomicU64,
+    pub unauthorized: AtomicU64,
+    /// SQL statements this process sent to Postgres.
+    pub db_queries: AtomicU64,
+    pub ingested: AtomicU64,
+    pub publish_errors: AtomicU64,
+    pub ws_connections: AtomicI64,
+    pub ws_accepted: AtomicU64,
+    /// Messages received from Redis.
+    pub redis_received: AtomicU64,
+    /// Frames queued to a socket of the target user.
+    pub delivered: AtomicU64,
+    /// Messages for users with no socket on this instance.
+    pub discarded: AtomicU64,
+    /// Connections closed because their send queue was full (slow consumers).
+    pub slow_disconnects: AtomicU64,
+}
+
+/// A plain-number snapshot of [`Stats`].
+#[derive(Debug, Default, Clone, Copy, Serialize, serde::Deserialize)]
+pub struct StatsSnapshot {
+    pub poll_requests: u64,
+    pub poll_empty: u64,
+    pub poll_errors: u64,
+    pub unauthorized: u64,
+    pub db_queries: u64,
+    pub ingested: u64,
+    pub publish_errors: u64,
+    pub ws_connections: i64,
+    pub ws_accepted: u64,
+    pub redis_received: u64,
+    pub delivered: u64,
+    pub discarded: u64,
+    pub slow_disconnects: u64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            poll_requests: g(&self.poll_requests),
+            poll_empty: g(&self.poll_empty),
+            poll_errors: g(&self.poll_errors),
+            unauthorized: g(&self.unauthorized),
+            db_queries: g(&self.db_queries),
+            ingested: g(&self.ingested),
+            publish_errors: g(&self.publish_errors),
+            ws_connections: self.ws_connections.load(Ordering::Relaxed),
+            ws_accepted: g(&self.ws_accepted),
+            redis_received: g(&self.redis_received),
+            delivered: g(&self.delivered),
+            discarded: g(&self.discarded),
+            slow_disconnects: g(&self.slow_disconnects),
+        }
+    }
+}
+
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub stats: Arc<Stats>,
+    pub poll_auth: PollAuth,
+    /// Publisher connection (ingest); None where this process does not publish.
+    pub redis: Option<redis::aio::MultiplexedConnection>,
+    pub registry: Arc<push::Registry>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, poll_auth: PollAuth) -> Self {
+        AppState {
+            pool,
+            stats: Arc::new(Stats::default()),
+            poll_auth,
+            redis: None,
+            registry: Arc::new(push::Registry::default()),
+        }
+    }
+
+    /// Resolves a bearer token to a user, counting the query.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<i64, AppError> {
+        let token = bearer(headers).ok_or(AppError::Unauthorized)?;
+        bump(&self.stats.db_queries);
+        match db::user_for_token(&self.pool, token).await? {
+            Some(user) => Ok(user),
+            None => Err(AppError::Unauthorized),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    let token = token.trim();
+    (!token.is_empty() && token.len() <= 256).then_some(token)
+}
+
+/// Errors a handler returns; the body never carries internals.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Database(err) => {
+                tracing::warn!(cause = %err, "database error");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+async fn stats(axum::extract::State(state): axum::extract::State<AppState>) -> Json<StatsSnapshot> {
+    Json(state.stats.snapshot())
+}
+
+/// The router for a set of roles, sharing one state.
+pub fn app(state: AppState, poll: bool, ingest: bool, push: bool) -> Router {
+    let mut router = Router::new().route("/stats", get(stats));
+    if poll && ingest {
+        router = router.route("/notifications", get(poll::handler).post(ingest::handler));
+    } else if poll {
+        router = router.route("/notifications", get(poll::handler));
+    } else if ingest {
+        router = router.route("/notifications", axum::routing::post(ingest::handler));
+    }
+    if push {
+        router = router.route("/ws", get(push::ws_handler));
+    }
+    router
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}

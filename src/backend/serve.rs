@@ -1,0 +1,125 @@
+//! `pollpush serve`: one system under test as a process. Binds, then prints one line on
+//! stdout, `pollpush: listening on http://ADDR`, which is how `run` learns the port.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use super::{app, db, push, AppState};
+use crate::cli::{Role, ServeArgs};
+use crate::error::environment;
+use crate::scenario::PollAuth;
+
+/// What a server needs, already built: the roles, a pool, Redis, and how polls authenticate.
+pub struct ServerConfig {
+    pub poll: bool,
+    pub ingest: bool,
+    pub push: bool,
+    pub poll_auth: PollAuth,
+}
+
+/// Builds the state and router, starts the Redis side, and serves `listener` until
+/// `shutdown` resolves (then at most 2 s more for open connections).
+pub async fn serve(
+    listener: TcpListener,
+    pool: sqlx::PgPool,
+    redis_url: &str,
+    config: ServerConfig,
+    ready: oneshot::Sender<std::net::SocketAddr>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut state = AppState::new(pool, config.poll_auth);
+    let client = redis::Client::open(redis_url)?;
+    if config.ingest {
+        state.redis = Some(client.get_multiplexed_async_connection().await?);
+    }
+    let mut subscriber = None;
+    if config.push {
+        let (tx, rx) = oneshot::channel();
+        subscriber = Some(tokio::spawn(push::subscriber(client, state.clone(), tx)));
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .map_err(|_| {
+                environment("the push gateway could not subscribe to Redis within 10 s")
+            })??;
+    }
+    let router = app(state, config.poll, config.ingest, config.push);
+    let addr = listener.local_addr()?;
+    let _ = ready.send(addr);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(());
+    });
+    let server = tokio::spawn(async move { server.await });
+    // Graceful, but bounded: open WebSockets would otherwise hold shutdown forever.
+    let result = tokio::select! {
+        res = server => res.map_err(anyhow::Error::from).and_then(|r| r.map_err(Into::into)),
+        _ = async {
+            let _ = stop_rx.await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        } => Ok(()),
+    };
+    if let Some(s) = subscriber {
+        s.abort();
+    }
+    result
+}
+
+/// The `serve` command.
+pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
+    crate::procs::raise_nofile_limit();
+    let services =
+        crate::services::Services::start(args.database_url.clone(), args.redis_url.clone()).await?;
+    let pool = db::connect(&services.database_url, args.pool_size)
+        .await
+        .map_err(|e| environment(format!("cannot open the database pool: {e:#}")))?;
+    let listener = TcpListener::bind((args.bind, args.port))
+        .await
+        .map_err(|e| environment(format!("cannot bind {}:{}: {e}", args.bind, args.port)))?;
+    let (poll, ingest, push) = match args.role {
+        Role::Poll => (true, false, false),
+        Role::Ingest => (false, true, false),
+        Role::Push => (false, false, true),
+        Role::All => (true, true, true),
+    };
+    let poll_auth = args.poll_auth;
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let instance = args.instance_id.clone();
+    let announce = tokio::spawn(async move {
+        if let Ok(addr) = ready_rx.await {
+            // The one line on stdout: `run` reads it to find us.
+            println!("pollpush: listening on http://{addr}");
+            tracing::info!(%addr, instance, "serving");
+        }
+    });
+    serve(
+        listener,
+        pool,
+        &services.redis_url,
+        ServerConfig {
+            poll,
+            ingest,
+            push,
+            poll_auth,
+        },
+        ready_tx,
+        shutdown_signal(),
+    )
+    .await?;
+    let _ = announce.await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,186 @@
+//! The command line: clap derive types whose `///` docs are the `--help` text, and dispatch.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Prove with real servers and real numbers why periodic HTTP polling fails at scale, and
+/// what Redis pub/sub push buys.
+#[derive(Debug, Parser)]
+#[command(name = "pollpush", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: start Postgres, Redis and the servers, drive them with a swarm of
+    /// simulated users in each mode, print a side-by-side table and write a result folder.
+    Run(RunArgs),
+    /// Run one system under test as a server process (`run` starts these by itself).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file (TOML). Without one, the built-in copy of scenarios/seed.toml runs:
+    /// the blog post's case, 10,000 users polling every 5 s against push.
+    pub scenario: Option<PathBuf>,
+
+    /// Result folder. Default: results/<scenario>-<UTC timestamp>/
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Measurement window per mode, e.g. 30s or 2m (shorthand for --set duration=...).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Number of simulated users (shorthand for --set users.count=N).
+    #[arg(long, value_name = "N")]
+    pub users: Option<String>,
+
+    /// Modes to run, comma separated: poll, push (shorthand for --set modes=[...]).
+    #[arg(long, value_name = "MODES")]
+    pub modes: Option<String>,
+
+    /// Override any scenario key; the value is read as a TOML value and validated exactly
+    /// like the file, e.g. --set poll.interval="2s" --set workload.events_per_s=50.
+    /// Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Use this PostgreSQL instead of starting an ephemeral one.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Use this Redis instead of starting an ephemeral one.
+    #[arg(long, env = "REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Print only the final table and errors (for CI logs).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// The shorthand flags and every `--set`, in order, as `key=value` overrides.
+    pub fn overrides(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        if let Some(d) = &self.duration {
+            all.push(format!("duration={}", toml_string(d)));
+        }
+        if let Some(u) = &self.users {
+            all.push(format!("users.count={u}"));
+        }
+        if let Some(m) = &self.modes {
+            let list: Vec<String> = m.split(',').map(|s| toml_string(s.trim())).collect();
+            all.push(format!("modes=[{}]", list.join(",")));
+        }
+        all.extend(self.set.iter().cloned());
+        all
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// Which system under test a `serve` process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// The polling REST API: GET /notifications?after=ID
+    Poll,
+    /// The push gateway: GET /ws (WebSocket), fed by Redis pub/sub
+    Push,
+    /// The ingest API: POST /notifications stores in Postgres, then publishes to Redis
+    Ingest,
+    /// All three on one port
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Which system under test to run.
+    #[arg(long, value_enum)]
+    pub role: Role,
+
+    /// TCP port on 127.0.0.1; 0 picks a free one. The bound address is printed on stdout
+    /// as one line: `pollpush: listening on http://ADDR`.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+
+    /// Name of this instance in logs and stats.
+    #[arg(long, default_value = "0")]
+    pub instance_id: String,
+
+    /// How polls authenticate: db looks each token up in Postgres; none trusts the user id
+    /// in the token's prefix (`<user>.<secret>`), as a signed token or session cache would.
+    #[arg(long, value_enum, default_value = "db")]
+    pub poll_auth: crate::scenario::PollAuth,
+
+    /// Database connections in this process's pool.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: u32,
+
+    /// PostgreSQL to use; without it an ephemeral one is started.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Redis to use; without it an ephemeral one is started.
+    #[arg(long, env = "REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+}
+
+/// Runs the chosen command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => crate::run::command(args).await,
+        Command::Serve(args) => crate::backend::serve::command(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorthands_become_overrides_in_order() {
+        let cli = Cli::try_parse_from([
+            "pollpush",
+            "run",
+            "--duration",
+            "10s",
+            "--users",
+            "500",
+            "--modes",
+            "poll, push",
+            "--set",
+            "poll.interval=\"2s\"",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            args.overrides(),
+            vec![
+                "duration=\"10s\"",
+                "users.count=500",
+                "modes=[\"poll\",\"push\"]",
+                "poll.interval=\"2s\""
+            ]
+        );
+    }
+
+    #[test]
+    fn serve_role_is_required_and_checked() {
+        assert!(Cli::try_parse_from(["pollpush", "serve"]).is_err());
+        assert!(Cli::try_parse_from(["pollpush", "serve", "--role", "bogus"]).is_err());
+        assert!(Cli::try_parse_from(["pollpush", "serve", "--role", "push"]).is_ok());
+    }
+}

@@ -1,0 +1,35 @@
+//! pollpush: measure periodic HTTP polling against Redis pub/sub push, on real servers.
+//!
+//! The map, from the bottom up:
+//! - [`services`]: Postgres and Redis, from URLs or started ephemerally from local binaries.
+//! - [`procs`]: child processes (die with us), `/proc` CPU and memory readings, rlimits.
+//! - [`backend`]: the systems under test: the polling REST API, the ingest API and the
+//!   WebSocket push gateway; [`backend::serve`] runs them as a process.
+//! - [`swarm`]: simulated users (pollers, WebSocket clients) over byte-counting sockets.
+//! - [`workload`]: the event generator that calls the ingest API.
+//! - [`metrics`]: latency histograms, delivery bookkeeping, database counters.
+//! - [`run`]: one scenario run: services, servers, swarm, window, drain, a [`run::RunResult`].
+//! - [`report`]: turns a finished result into summary.json, tables, plots and report.md.
+//! - [`scenario`] and [`cli`]: what the user asked for, validated before anything starts.
+
+pub mod backend;
+pub mod cli;
+pub mod error;
+pub mod metrics;
+pub mod procs;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod services;
+pub mod swarm;
+pub mod workload;
+
+pub use error::UserError;
+
+/// Microseconds since the Unix epoch: the clock every latency in pollpush is measured on.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,47 @@
+//! The `pollpush` binary: parse, run, map errors to exit codes (0 ok, 1 check failed, 2 bad
+//! input or environment). Everything else lives in the library.
+
+use clap::Parser;
+use pollpush::cli::{Cli, Command};
+use pollpush::UserError;
+
+fn main() {
+    let cli = Cli::parse();
+    let quiet = matches!(&cli.command, Command::Run(args) if args.quiet);
+    let default_level = if quiet { "warn" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            std::process::exit(2);
+        }
+    };
+    let result = runtime.block_on(pollpush::cli::dispatch(cli));
+    // Dropping the runtime ends every task; child processes die with their guards.
+    drop(runtime);
+    let code = match result {
+        Ok(()) => 0,
+        Err(err) => match err.downcast_ref::<UserError>() {
+            Some(user) => {
+                eprintln!("error: {user}");
+                user.exit_code()
+            }
+            None => {
+                eprintln!("error: {err:#}");
+                2
+            }
+        },
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,194 @@
+//! Collects what clients and the workload report, away from them, and reconciles it at the
+//! end: which events reached their user, how late, which were lost or duplicated, and
+//! whether any reached someone else.
+
+use std::collections::HashMap;
+
+use hdrhistogram::Histogram;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::latency_histogram;
+use crate::swarm::{PollOutcome, Report};
+use crate::workload::Emitted;
+
+/// Everything the aggregator saw, ready to be cut to a window.
+#[derive(Debug, Default)]
+pub struct Collected {
+    sent: HashMap<u64, u64>,
+    failed: u64,
+    /// (event, user, latency µs) in arrival order.
+    deliveries: Vec<(u64, u64, u64)>,
+    polls: Vec<(Instant, u64, PollOutcome)>,
+    pub connect_errors: u64,
+}
+
+/// The reconciled figures of one mode.
+#[derive(Debug)]
+pub struct Outcome {
+    pub sent: u64,
+    pub send_failed: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    /// Deliveries to a user the event was not for. Must be 0, always.
+    pub misrouted: u64,
+    /// Latency of the first delivery of each event to its user, µs.
+    pub latency: Histogram<u64>,
+    pub polls: u64,
+    pub polls_empty: u64,
+    pub polls_error: u64,
+    /// How late polls went out against their schedule, µs.
+    pub poll_lateness: Histogram<u64>,
+    pub connect_errors: u64,
+}
+
+/// Reads both channels until every sender is gone.
+pub async fn collect(
+    mut reports: mpsc::UnboundedReceiver<Report>,
+    mut emitted: mpsc::UnboundedReceiver<Emitted>,
+) -> Collected {
+    let mut c = Collected::default();
+    let (mut reports_open, mut emitted_open) = (true, true);
+    while reports_open || emitted_open {
+        tokio::select! {
+            r = reports.recv(), if reports_open => match r {
+                Some(Report::Delivered { event, user, latency_us }) => c.deliveries.push((event, user, latency_us)),
+                Some(Report::Poll { scheduled, lateness_us, outcome }) => c.polls.push((scheduled, lateness_us, outcome)),
+                Some(Report::ConnectError) => c.connect_errors += 1,
+                None => reports_open = false,
+            },
+            e = emitted.recv(), if emitted_open => match e {
+                Some(Emitted::Sent { event, user }) => { c.sent.insert(event, user); }
+                Some(Emitted::Failed { .. }) => c.failed += 1,
+                None => emitted_open = false,
+            },
+        }
+    }
+    c
+}
+
+impl Collected {
+    /// Reconciles deliveries against sent events; counts polls scheduled in [start, end).
+    pub fn outcome(&self, start: Instant, end: Instant) -> Outcome {
+        let mut latency = latency_histogram();
+        let mut seen: HashMap<u64, u32> = HashMap::new();
+        let mut misrouted = 0;
+        for &(event, user, latency_us) in &self.deliveries {
+            match self.sent.get(&event) {
+                Some(&target) if target == user => {
+                    let n = seen.entry(event).or_insert(0);
+                    if *n == 0 {
+                        latency.saturating_record(latency_us.max(1));
+                    }
+                    *n += 1;
+                }
+                // Delivered to the wrong user, or an event nobody sent: both are wrong.
+                _ => misrouted += 1,
+            }
+        }
+        let delivered = seen.len() as u64;
+        let duplicated = seen.values().map(|&n| (n - 1) as u64).sum();
+        let mut poll_lateness = latency_histogram();
+        let (mut polls, mut empty, mut errors) = (0, 0, 0);
+        for &(scheduled, lateness_us, outcome) in &self.polls {
+            if scheduled < start || scheduled >= end {
+                continue;
+            }
+            polls += 1;
+            poll_lateness.saturating_record(lateness_us.max(1));
+            match outcome {
+                PollOutcome::Empty => empty += 1,
+                PollOutcome::Error => errors += 1,
+                PollOutcome::NonEmpty => {}
+            }
+        }
+        let sent = self.sent.len() as u64;
+        Outcome {
+            sent,
+            send_failed: self.failed,
+            delivered,
+            lost: sent - delivered,
+            duplicated,
+            misrouted,
+            latency,
+            polls,
+            polls_empty: empty,
+            polls_error: errors,
+            poll_lateness,
+            connect_errors: self.connect_errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn reconciles_lost_duplicated_and_misrouted() {
+        let (rtx, rrx) = mpsc::unbounded_channel();
+        let (etx, erx) = mpsc::unbounded_channel();
+        let t0 = Instant::now();
+        // Event 1 to user 10 arrives twice, event 2 to user 20 never, event 3 reaches user 31
+        // instead of 30. A delivery may arrive before the workload reports the event as sent.
+        rtx.send(Report::Delivered {
+            event: 1,
+            user: 10,
+            latency_us: 500,
+        })
+        .unwrap();
+        etx.send(Emitted::Sent { event: 1, user: 10 }).unwrap();
+        etx.send(Emitted::Sent { event: 2, user: 20 }).unwrap();
+        etx.send(Emitted::Sent { event: 3, user: 30 }).unwrap();
+        etx.send(Emitted::Failed { event: 4 }).unwrap();
+        rtx.send(Report::Delivered {
+            event: 1,
+            user: 10,
+            latency_us: 900,
+        })
+        .unwrap();
+        rtx.send(Report::Delivered {
+            event: 3,
+            user: 31,
+            latency_us: 100,
+        })
+        .unwrap();
+        for (i, outcome) in [
+            PollOutcome::Empty,
+            PollOutcome::NonEmpty,
+            PollOutcome::Error,
+            PollOutcome::Empty,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            rtx.send(Report::Poll {
+                scheduled: t0 + Duration::from_secs(i as u64),
+                lateness_us: 10,
+                outcome,
+            })
+            .unwrap();
+        }
+        drop((rtx, etx));
+        let o = collect(rrx, erx)
+            .await
+            .outcome(t0, t0 + Duration::from_millis(2500));
+        assert_eq!(
+            (
+                o.sent,
+                o.send_failed,
+                o.delivered,
+                o.lost,
+                o.duplicated,
+                o.misrouted
+            ),
+            (3, 1, 1, 2, 1, 1)
+        );
+        assert_eq!(o.latency.len(), 1);
+        assert_eq!(o.latency.max(), 500);
+        // Only the polls scheduled inside the window count.
+        assert_eq!((o.polls, o.polls_empty, o.polls_error), (3, 1, 1));
+    }
+}

@@ -1,0 +1,197 @@
+//! Child processes that cannot outlive us, and what `/proc` says about CPU and memory.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// Makes `cmd` die with this process: the kernel sends it SIGKILL when the spawning thread
+/// ends (so even `kill -9` of pollpush leaves no server behind), and it gets its own process
+/// group so a Ctrl-C in the terminal reaches only us, and we tear down in order.
+pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    cmd.process_group(0);
+    // SAFETY: prctl is async-signal-safe; the closure touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A child process we own: on drop it gets `stop_signal`, a grace period, then SIGKILL.
+#[derive(Debug)]
+pub struct OwnedChild {
+    pub name: String,
+    child: Child,
+    stop_signal: i32,
+    grace: Duration,
+}
+
+impl OwnedChild {
+    pub fn new(name: impl Into<String>, child: Child, stop_signal: i32, grace: Duration) -> Self {
+        OwnedChild {
+            name: name.into(),
+            child,
+            stop_signal,
+            grace,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `Some(status)` when the process has already exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Stops the process: the polite signal, up to `grace`, then SIGKILL. Idempotent.
+    pub fn stop(&mut self) {
+        if self.exited().is_some() {
+            return;
+        }
+        // SAFETY: sending a signal to a pid we spawned and have not reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, self.stop_signal);
+        }
+        let deadline = Instant::now() + self.grace;
+        while Instant::now() < deadline {
+            if self.exited().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnedChild {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the new soft limit.
+pub fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a stack struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                return want.rlim_cur;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// The fields of `/proc/PID/stat` we use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcStat {
+    pub ppid: u32,
+    /// User + system CPU seconds of the process itself (all its threads).
+    pub cpu_s: f64,
+    /// CPU seconds of its children that have exited and been reaped.
+    pub reaped_children_cpu_s: f64,
+}
+
+pub fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &str) -> Option<ProcStat> {
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok());
+    let tck = clock_ticks();
+    Some(ProcStat {
+        ppid: f.get(1)?.parse().ok()?,
+        cpu_s: (num(11)? + num(12)?) / tck,
+        reaped_children_cpu_s: (num(13)? + num(14)?) / tck,
+    })
+}
+
+/// CPU seconds of a process tree rooted at `root` (one level of children, which is how
+/// Postgres is built: a postmaster and its backends), including children already reaped.
+pub fn tree_cpu_seconds(root: u32) -> Option<f64> {
+    let top = proc_stat(root)?;
+    let mut total = top.cpu_s + top.reaped_children_cpu_s;
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(st) = proc_stat(pid) {
+                if st.ppid == root {
+                    total += st.cpu_s;
+                }
+            }
+        }
+    }
+    Some(total)
+}
+
+/// CPU seconds of one process (all threads).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    proc_stat(pid).map(|s| s.cpu_s)
+}
+
+/// Resident set size in MiB.
+pub fn rss_mb(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parsing_survives_odd_command_names() {
+        let line = "1234 (my (odd) name) S 42 1234 1234 0 -1 4194560 100 0 0 0 250 50 10 5 20 0 1 0 100 0 0";
+        let st = parse_stat(line).unwrap();
+        assert_eq!(st.ppid, 42);
+        let tck = clock_ticks();
+        assert!((st.cpu_s - 300.0 / tck).abs() < 1e-9);
+        assert!((st.reaped_children_cpu_s - 15.0 / tck).abs() < 1e-9);
+    }
+
+    #[test]
+    fn own_process_is_readable() {
+        let me = std::process::id();
+        assert!(cpu_seconds(me).is_some());
+        assert!(rss_mb(me).unwrap() > 0.0);
+    }
+}

@@ -1,0 +1,161 @@
+//! `report.md`: what was run, what it shows, the table, the plot and the method, all
+//! generated from the summary.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::table::{group, lookup, rows};
+
+fn num(v: &Value, path: &str) -> Option<f64> {
+    lookup(v, path).as_f64()
+}
+
+fn story(s: &Value) -> String {
+    let mut out = String::new();
+    let poll = &s["modes"]["poll"];
+    let push = &s["modes"]["push"];
+    let users = num(&s["plan"], "users").unwrap_or(0.0);
+    let t = num(&s["plan"], "poll_interval_s").unwrap_or(0.0);
+    if !poll.is_null() {
+        if let (Some(req), Some(q)) = (
+            num(poll, "http.requests_per_min"),
+            num(poll, "db.queries_per_min"),
+        ) {
+            let _ = write!(
+                out,
+                "{} users polling every {t} s sent **{} HTTP requests a minute**, and Postgres counted **{} queries a minute** for them",
+                group(users as i64),
+                group(req as i64),
+                group(q as i64)
+            );
+            if let Some(e) = num(poll, "http.empty_ratio") {
+                let _ = write!(out, "; {:.1} % of the polls came back empty", e * 100.0);
+            }
+            out.push_str(". ");
+        }
+        if let (Some(mean), Some(max)) = (num(poll, "latency_ms.mean"), num(poll, "latency_ms.max"))
+        {
+            let _ = write!(
+                out,
+                "A notification waited {:.0} ms on average (the model says T/2 = {:.0} ms) and up to {:.0} ms. ",
+                mean,
+                t * 500.0,
+                max
+            );
+        }
+    }
+    if !push.is_null() {
+        if let (Some(p50), Some(p99)) = (num(push, "latency_ms.p50"), num(push, "latency_ms.p99")) {
+            let _ = write!(
+                out,
+                "With push over WebSocket, the same notifications arrived in {p50:.1} ms (median), {p99:.1} ms at p99"
+            );
+            if let Some(q) = num(push, "db.queries_per_min") {
+                let _ = write!(
+                    out,
+                    ", while Postgres saw {} queries a minute: the writes",
+                    group(q as i64)
+                );
+            }
+            out.push_str(". ");
+        }
+    }
+    if let (Some(db), Some(bw)) = (
+        num(&s["ratios"], "db_queries"),
+        num(&s["ratios"], "bandwidth"),
+    ) {
+        let _ = write!(
+            out,
+            "Polling cost the database {db:.0}x the queries and the network {bw:.0}x the bytes of push."
+        );
+    }
+    out
+}
+
+pub fn render(s: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# pollpush: {}\n",
+        s["scenario"].as_str().unwrap_or("run")
+    );
+    if let Some(d) = s["description"].as_str().filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "_{d}_\n");
+    }
+    let _ = writeln!(out, "{}\n", story(s));
+    let m = &s["machine"];
+    let _ = writeln!(
+        out,
+        "Run {} on {} cores, {} MB, {} (kernel {}); PostgreSQL {}, Redis {}{}.\n",
+        s["started_at"].as_str().unwrap_or("?"),
+        m["cores"],
+        m["memory_mb"],
+        m["os"].as_str().unwrap_or("?"),
+        m["kernel"].as_str().unwrap_or("?"),
+        m["postgres_version"].as_str().unwrap_or("unknown"),
+        m["redis_version"].as_str().unwrap_or("unknown"),
+        if m["ephemeral_services"].as_bool() == Some(true) {
+            ", both ephemeral instances started for this run on the same machine"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out, "## Figures\n");
+    let _ = writeln!(out, "Lines marked _predicted_ come from the polling model (rate N/T, mean wait T/2, empty share e^(-λT)); every other line was measured in this run.\n");
+    let _ = writeln!(out, "| | poll | push | poll/push |\n|---|---:|---:|---:|");
+    for r in rows(s) {
+        let label = match r[0].strip_prefix("  ") {
+            Some(l) => format!("&nbsp;&nbsp;_{l}_"),
+            None => r[0].clone(),
+        };
+        let _ = writeln!(out, "| {label} | {} | {} | {} |", r[1], r[2], r[3]);
+    }
+    let _ = writeln!(out, "\n![Latency CDF](latency-cdf.png)\n");
+    let poll_statements = s["modes"]["poll"]["db"]["statements"].as_array();
+    if let Some(st) = poll_statements.filter(|a| !a.is_empty()) {
+        let _ = writeln!(
+            out,
+            "### What Postgres ran for polling (calls in the window)\n"
+        );
+        let _ = writeln!(out, "| calls | statement |\n|---:|---|");
+        for x in st.iter().take(8) {
+            let q = x["query"]
+                .as_str()
+                .unwrap_or("")
+                .replace('|', "\\|")
+                .replace('\n', " ");
+            let _ = writeln!(
+                out,
+                "| {} | `{q}` |",
+                group(x["calls"].as_i64().unwrap_or(0))
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## Method\n");
+    let _ = writeln!(
+        out,
+        "- **Window**: each mode ramps up first (pollers get uniform random phases over one interval; WebSocket clients connect over the warm-up), then a window of {} s is measured; events are emitted only inside it, and a drain period (at least one poll interval) lets late deliveries arrive.",
+        s["plan"]["duration_s"]
+    );
+    let _ = writeln!(
+        out,
+        "- **Latency**: {}. Each event counts once, at its first delivery to its own user.",
+        s["method"]["latency"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        out,
+        "- **DB queries**: counted by PostgreSQL itself ({}), as the difference between the start and end of the window, leaving out pollpush's own monitoring statements; the servers' own count is shown beside it.",
+        s["method"]["db_queries"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(
+        out,
+        "- **Bandwidth**: {}.",
+        s["method"]["bandwidth"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(out, "- **CPU**: user + system seconds from `/proc` over the window, divided by its length: the server processes (poll API or push gateway, plus ingest), every Postgres process, Redis, and the swarm (which also runs the workload). `-` means it could not be read (e.g. a remote database).");
+    let _ = writeln!(out, "- **Completeness**: every event has a unique id and a target user; after the drain, delivered, lost (never arrived) and duplicated (arrived more than once) are counted per mode. Deliveries to any other user are counted as misrouted.");
+    let _ = writeln!(out, "\nRaw data: `summary.json`, `latency-<mode>.hgrm` (HdrHistogram percentile distributions, ms), `scenario.toml` (the scenario as run).");
+    out
+}

@@ -1,0 +1,206 @@
+//! `summary.json`: stable key names (DESIGN §4). Unknown is `null`, never a made-up 0.
+
+use std::time::SystemTime;
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+use crate::run::{ModeResult, RunResult};
+use crate::scenario::{Mode, Plan};
+
+/// Bumped when a key changes meaning or disappears; `compare` refuses to mix versions.
+pub const SCHEMA_VERSION: u64 = 1;
+
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn ms(us: u64) -> f64 {
+    (us as f64 / 1000.0 * 1000.0).round() / 1000.0
+}
+
+fn per_min(count: u64, secs: f64) -> Option<f64> {
+    (secs > 0.0).then(|| round(count as f64 * 60.0 / secs, 1))
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+fn cores(cpu_s: Option<f64>, secs: f64) -> Option<f64> {
+    cpu_s.filter(|_| secs > 0.0).map(|c| round(c / secs, 3))
+}
+
+fn latency(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return json!({ "mean": null, "p50": null, "p90": null, "p99": null, "p999": null, "max": null, "count": 0 });
+    }
+    json!({
+        "mean": round(h.mean() / 1000.0, 3),
+        "p50": ms(h.value_at_quantile(0.50)),
+        "p90": ms(h.value_at_quantile(0.90)),
+        "p99": ms(h.value_at_quantile(0.99)),
+        "p999": ms(h.value_at_quantile(0.999)),
+        "max": ms(h.max()),
+        "count": h.len(),
+    })
+}
+
+/// What the polling model predicts for this plan; shown beside the measurement.
+pub fn poll_prediction(plan: &Plan) -> Value {
+    let t = plan.poll_interval.as_secs_f64();
+    let lambda = plan.events_per_s / plan.users as f64;
+    json!({
+        "requests_per_min": round(plan.users as f64 / t * 60.0, 1),
+        "latency_mean_ms": round(t * 1000.0 / 2.0, 3),
+        "latency_max_ms": round(t * 1000.0, 3),
+        "empty_ratio": round((-lambda * t).exp(), 6),
+    })
+}
+
+fn mode(m: &ModeResult, plan: &Plan) -> Value {
+    let o = &m.outcome;
+    let secs = m.window_s;
+    let bytes = m.bytes_in + m.bytes_out;
+    let empty_ratio = match m.mode {
+        Mode::Poll if o.polls > 0 => json!(round(o.polls_empty as f64 / o.polls as f64, 6)),
+        _ => Value::Null,
+    };
+    let server_cpu = match (m.cpu.server, m.cpu.ingest) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => None,
+    };
+    let statements: Vec<Value> = m
+        .db_statements
+        .iter()
+        .map(|(q, c)| json!({ "query": q, "calls": c }))
+        .collect();
+    let mut v = json!({
+        "users": m.users,
+        "duration_s": round(secs, 3),
+        "window": { "start": rfc3339(m.window_start), "end": rfc3339(m.window_end) },
+        "connections": m.connections,
+        "events": {
+            "sent": o.sent,
+            "delivered": o.delivered,
+            "lost": o.lost,
+            "duplicated": o.duplicated,
+            "misrouted": o.misrouted,
+            "send_failed": o.send_failed,
+        },
+        "latency_ms": latency(&o.latency),
+        "db": {
+            "queries_total": m.db_queries,
+            "queries_per_min": per_min(m.db_queries, secs),
+            "backend_queries_total": m.backend_queries,
+            "cpu_cores": cores(m.cpu.db, secs),
+            "statements": statements,
+        },
+        "http": {
+            "requests_total": o.polls,
+            "requests_per_min": per_min(o.polls, secs),
+            "empty_ratio": empty_ratio,
+            "errors": o.polls_error,
+            "connect_errors": o.connect_errors,
+            "schedule_lateness_ms": {
+                "p99": if o.poll_lateness.is_empty() { Value::Null } else { json!(ms(o.poll_lateness.value_at_quantile(0.99))) },
+                "max": if o.poll_lateness.is_empty() { Value::Null } else { json!(ms(o.poll_lateness.max())) },
+            },
+        },
+        "bandwidth": {
+            "bytes_total": bytes,
+            "bytes_in": m.bytes_in,
+            "bytes_out": m.bytes_out,
+            "bytes_per_s": if secs > 0.0 { json!(round(bytes as f64 / secs, 1)) } else { Value::Null },
+            "bytes_per_user_per_min": if secs > 0.0 { json!(round(bytes as f64 / m.users as f64 * 60.0 / secs, 1)) } else { Value::Null },
+            "bytes_per_delivered": if o.delivered > 0 { json!(round(bytes as f64 / o.delivered as f64, 1)) } else { Value::Null },
+        },
+        "cpu": {
+            "server_cores": cores(server_cpu, secs),
+            "ingest_cores": cores(m.cpu.ingest, secs),
+            "db_cores": cores(m.cpu.db, secs),
+            "redis_cores": cores(m.cpu.redis, secs),
+            "swarm_cores": cores(m.cpu.swarm, secs),
+        },
+        "memory": { "server_rss_mb": m.server_rss_mb.map(|x| round(x, 1)) },
+        "server": {
+            "poll_requests": m.server.poll_requests,
+            "ws_connections": m.server.ws_connections,
+            "redis_received": m.server.redis_received,
+            "delivered": m.server.delivered,
+            "discarded": m.server.discarded,
+            "slow_disconnects": m.server.slow_disconnects,
+            "publish_errors": m.server.publish_errors,
+        },
+        "workload": {
+            "events_per_s_target": plan.events_per_s,
+            "emitted": m.workload.emitted,
+            "max_lateness_ms": ms(m.workload.max_lateness_us),
+        },
+    });
+    if m.mode == Mode::Poll {
+        v["predicted"] = poll_prediction(plan);
+    }
+    v
+}
+
+fn ratio(a: &Value, b: &Value) -> Value {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) if b > 0.0 => json!(round(a / b, 2)),
+        _ => Value::Null,
+    }
+}
+
+pub fn build(r: &RunResult) -> Value {
+    let mut modes = serde_json::Map::new();
+    for m in &r.modes {
+        modes.insert(m.mode.to_string(), mode(m, &r.plan));
+    }
+    let ratios = match (modes.get("poll"), modes.get("push")) {
+        (Some(p), Some(q)) => json!({
+            "db_queries": ratio(&p["db"]["queries_per_min"], &q["db"]["queries_per_min"]),
+            "bandwidth": ratio(&p["bandwidth"]["bytes_per_s"], &q["bandwidth"]["bytes_per_s"]),
+            "latency_p50": ratio(&p["latency_ms"]["p50"], &q["latency_ms"]["p50"]),
+            "latency_p99": ratio(&p["latency_ms"]["p99"], &q["latency_ms"]["p99"]),
+        }),
+        _ => {
+            json!({ "db_queries": null, "bandwidth": null, "latency_p50": null, "latency_p99": null })
+        }
+    };
+    let m = &r.machine;
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "pollpush_version": env!("CARGO_PKG_VERSION"),
+        "scenario": r.plan.name,
+        "description": r.plan.description,
+        "started_at": rfc3339(r.started_at),
+        "plan": {
+            "users": r.plan.users,
+            "duration_s": r.plan.duration.as_secs_f64(),
+            "poll_interval_s": r.plan.poll_interval.as_secs_f64(),
+            "poll_auth": r.plan.poll_auth,
+            "events_per_s": r.plan.events_per_s,
+            "payload_bytes": r.plan.payload_bytes,
+            "push_transport": "ws",
+            "push_instances": 1,
+            "push_fanout": "broadcast",
+        },
+        "machine": {
+            "cores": m.cores,
+            "memory_mb": m.memory_mb,
+            "os": m.os,
+            "kernel": m.kernel,
+            "postgres_version": m.postgres_version,
+            "redis_version": m.redis_version,
+            "ephemeral_services": m.ephemeral_services,
+        },
+        "method": {
+            "db_queries": r.db_source,
+            "bandwidth": "application bytes on the swarm's client sockets, both directions; TCP/IP headers excluded",
+            "latency": "workload emit time (stamped in the payload) to the client parsing it, HdrHistogram µs, 3 significant digits",
+        },
+        "modes": Value::Object(modes),
+        "ratios": ratios,
+    })
+}

@@ -1,0 +1,160 @@
+//! The side-by-side table printed at the end of a run, read from the summary.
+
+use serde_json::Value;
+
+/// One row: label, then a path into `modes.<mode>` and how to show it.
+const ROWS: &[(&str, &str, Fmt)] = &[
+    ("users", "users", Fmt::Int),
+    ("window (s)", "duration_s", Fmt::F1),
+    ("HTTP requests/min", "http.requests_per_min", Fmt::Int),
+    ("  predicted", "predicted.requests_per_min", Fmt::Int),
+    ("empty polls", "http.empty_ratio", Fmt::Pct),
+    ("  predicted e^(-λT)", "predicted.empty_ratio", Fmt::Pct),
+    ("DB queries/min (Postgres)", "db.queries_per_min", Fmt::Int),
+    (
+        "DB queries (backend count)",
+        "db.backend_queries_total",
+        Fmt::Int,
+    ),
+    ("latency mean (ms)", "latency_ms.mean", Fmt::F1),
+    ("  predicted T/2", "predicted.latency_mean_ms", Fmt::F1),
+    ("latency p50 (ms)", "latency_ms.p50", Fmt::F1),
+    ("latency p99 (ms)", "latency_ms.p99", Fmt::F1),
+    ("latency max (ms)", "latency_ms.max", Fmt::F1),
+    ("events sent", "events.sent", Fmt::Int),
+    ("events delivered", "events.delivered", Fmt::Int),
+    ("events lost", "events.lost", Fmt::Int),
+    ("events duplicated", "events.duplicated", Fmt::Int),
+    ("bandwidth (bytes/s)", "bandwidth.bytes_per_s", Fmt::Int),
+    (
+        "bytes/user/min",
+        "bandwidth.bytes_per_user_per_min",
+        Fmt::Int,
+    ),
+    ("CPU server (cores)", "cpu.server_cores", Fmt::F3),
+    ("CPU Postgres (cores)", "cpu.db_cores", Fmt::F3),
+    ("CPU Redis (cores)", "cpu.redis_cores", Fmt::F3),
+    ("CPU swarm (cores)", "cpu.swarm_cores", Fmt::F3),
+    ("server RSS (MB)", "memory.server_rss_mb", Fmt::F1),
+];
+
+#[derive(Clone, Copy)]
+enum Fmt {
+    Int,
+    F1,
+    F3,
+    Pct,
+}
+
+pub fn lookup<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(v, |v, k| &v[k])
+}
+
+fn show(v: &Value, f: Fmt) -> String {
+    let Some(x) = v.as_f64() else {
+        return "-".into();
+    };
+    match f {
+        Fmt::Int => group(x.round() as i64),
+        Fmt::F1 => format!("{x:.1}"),
+        Fmt::F3 => format!("{x:.3}"),
+        Fmt::Pct => format!("{:.2} %", x * 100.0),
+    }
+}
+
+/// 120000 -> "120,000".
+pub fn group(n: i64) -> String {
+    let s = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Rows as (label, poll, push, poll/push ratio) strings.
+pub fn rows(summary: &Value) -> Vec<[String; 4]> {
+    let poll = &summary["modes"]["poll"];
+    let push = &summary["modes"]["push"];
+    ROWS.iter()
+        .filter(|(_, path, _)| !lookup(poll, path).is_null() || !lookup(push, path).is_null())
+        .map(|(label, path, f)| {
+            let (a, b) = (lookup(poll, path), lookup(push, path));
+            let ratio = match (a.as_f64(), b.as_f64()) {
+                (Some(a), Some(b))
+                    if b > 0.0
+                        && !label.starts_with("  ")
+                        && *path != "users"
+                        && *path != "duration_s" =>
+                {
+                    format!("{:.1}x", a / b)
+                }
+                _ => String::new(),
+            };
+            [label.to_string(), show(a, *f), show(b, *f), ratio]
+        })
+        .collect()
+}
+
+/// The plain-text table for the terminal.
+pub fn render(summary: &Value) -> String {
+    let rows = rows(summary);
+    let head = ["", "poll", "push", "poll/push"];
+    let mut w = [0usize; 4];
+    for r in rows
+        .iter()
+        .map(|r| r.each_ref().map(|s| s.as_str()))
+        .chain([head])
+    {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |r: [&str; 4]| {
+        format!(
+            "{:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3]
+        )
+    };
+    let mut out = vec![line(head), "-".repeat(w.iter().sum::<usize>() + 6)];
+    out.extend(rows.iter().map(|r| line(r.each_ref().map(|s| s.as_str()))));
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_thousands() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(120000), "120,000");
+        assert_eq!(group(-1234567), "-1,234,567");
+    }
+
+    #[test]
+    fn missing_figures_show_as_dash_and_ratios_need_both() {
+        let s = serde_json::json!({"modes": {"poll": {"users": 10, "http": {"requests_per_min": 120.0}}, "push": {"users": 10, "http": {"requests_per_min": 0.0}}}});
+        let r = rows(&s);
+        let req = r.iter().find(|r| r[0] == "HTTP requests/min").unwrap();
+        assert_eq!(req[1], "120");
+        assert_eq!(req[2], "0");
+        assert_eq!(req[3], "");
+        assert!(render(&s).contains("poll/push"));
+    }
+}

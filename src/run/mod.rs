@@ -1,0 +1,472 @@
+//! One scenario run: services, server processes, then per mode a ramp, a measurement
+//! window with the workload, a drain, and the reconciled figures, as a [`RunResult`].
+//! Nothing here formats results for humans: that is [`crate::report`]'s job.
+
+mod progress;
+mod servers;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use progress::Progress;
+use servers::ServerProcess;
+
+use crate::backend::{db, StatsSnapshot};
+use crate::cli::RunArgs;
+use crate::error::{environment, input};
+use crate::metrics::aggregator::{collect, Outcome};
+use crate::metrics::db::{statement_deltas, DbCounter, DbReading};
+use crate::procs;
+use crate::scenario::{self, Mode, Plan};
+use crate::services::Services;
+use crate::swarm::{poller::Poller, ws::WsClient, Live, Meter, Shared, Swarm};
+use crate::workload::{Workload, WorkloadStats};
+
+/// What `execute` needs besides the plan.
+pub struct RunOptions {
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    /// The `pollpush` binary to start servers from (`current_exe` for the CLI).
+    pub server_exe: PathBuf,
+    /// Where server processes write their logs; None discards them.
+    pub log_dir: Option<PathBuf>,
+    pub progress: Progress,
+}
+
+/// The machine and service versions a run was measured on.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_mb: Option<u64>,
+    pub os: String,
+    pub kernel: String,
+    pub postgres_version: Option<String>,
+    pub redis_version: Option<String>,
+    /// True when Postgres and Redis were started by the run.
+    pub ephemeral_services: bool,
+}
+
+/// CPU seconds used by each component over a window; None where it cannot be read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuSeconds {
+    pub server: Option<f64>,
+    pub ingest: Option<f64>,
+    pub db: Option<f64>,
+    pub redis: Option<f64>,
+    pub swarm: Option<f64>,
+}
+
+/// The measured figures of one mode.
+#[derive(Debug)]
+pub struct ModeResult {
+    pub mode: Mode,
+    pub users: u64,
+    pub window_start: SystemTime,
+    pub window_end: SystemTime,
+    /// Measured length of the window, seconds.
+    pub window_s: f64,
+    pub outcome: Outcome,
+    /// Statements counted by Postgres over the window.
+    pub db_queries: u64,
+    /// Statements the server processes say they sent over the window.
+    pub backend_queries: u64,
+    pub db_statements: Vec<(String, u64)>,
+    pub cpu: CpuSeconds,
+    pub server_rss_mb: Option<f64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Client connections open when the window started.
+    pub connections: i64,
+    /// Server-side counters over the window (mode server and ingest together).
+    pub server: StatsSnapshot,
+    pub workload: WorkloadStats,
+}
+
+#[derive(Debug)]
+pub struct RunResult {
+    pub plan: Plan,
+    pub started_at: SystemTime,
+    pub machine: Machine,
+    pub db_source: &'static str,
+    pub modes: Vec<ModeResult>,
+}
+
+/// The `run` command: load, execute, write the result folder, print the table.
+pub async fn command(args: RunArgs) -> anyhow::Result<()> {
+    let plan = scenario::load(args.scenario.as_deref(), &args.overrides())?;
+    let started = SystemTime::now();
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!("{}-{}", plan.name, folder_timestamp(started)))
+    });
+    prepare_out_dir(&out)?;
+    let progress = Progress::new(args.quiet);
+    progress.note(&format!(
+        "pollpush: scenario {} · {} users · modes {} · results in {}",
+        plan.name,
+        plan.users,
+        plan.modes
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        out.display()
+    ));
+    let opts = RunOptions {
+        database_url: args.database_url.clone(),
+        redis_url: args.redis_url.clone(),
+        server_exe: std::env::current_exe()?,
+        log_dir: Some(out.join("logs")),
+        progress,
+    };
+    let result = tokio::select! {
+        res = execute(plan, &opts) => res?,
+        _ = crate::backend::serve::shutdown_signal() => {
+            // Returning drops the run future: servers, Postgres and Redis are stopped by
+            // their guards before the process exits.
+            return Err(environment("interrupted; servers and services were stopped"));
+        }
+    };
+    let summary = crate::report::write(&result, &out)?;
+    println!("{}", crate::report::table::render(&summary));
+    println!("results: {}", out.display());
+    Ok(())
+}
+
+fn folder_timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replace([':', '-'], "")
+}
+
+fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out.join("logs")).map_err(|e| {
+        input(format!(
+            "cannot create the result folder {}: {e}; pass a writable folder with --out",
+            out.display()
+        ))
+    })
+}
+
+/// Runs every mode of `plan` and returns the measured figures.
+pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult> {
+    let started_at = SystemTime::now();
+    procs::raise_nofile_limit();
+    opts.progress.note("starting Postgres and Redis");
+    let services = Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?;
+    let pool = db::connect(&services.database_url, 2)
+        .await
+        .map_err(|e| environment(format!("cannot prepare the database: {e:#}")))?;
+    let tokens = Arc::new(db::seed_users(&pool, plan.users).await?);
+    let mut counter = DbCounter::new(pool.clone()).await;
+    let machine = read_machine(&pool, &services).await;
+    let ingest = ServerProcess::start(opts, "ingest", &services, &plan).await?;
+    let mut modes = Vec::new();
+    let mut first_event = 1;
+    for &mode in &plan.modes {
+        let result = run_mode(
+            mode,
+            &plan,
+            opts,
+            &services,
+            &pool,
+            &mut counter,
+            &ingest,
+            &tokens,
+            first_event,
+        )
+        .await?;
+        first_event += result.workload.emitted + 1;
+        modes.push(result);
+    }
+    drop(ingest);
+    pool.close().await;
+    Ok(RunResult {
+        plan,
+        started_at,
+        machine,
+        db_source: counter.source.as_str(),
+        modes,
+    })
+}
+
+/// Readings at one edge of the window.
+struct Snapshot {
+    at: Instant,
+    wall: SystemTime,
+    db: DbReading,
+    server: StatsSnapshot,
+    ingest: StatsSnapshot,
+    cpu: CpuSeconds,
+    bytes: (u64, u64),
+}
+
+async fn snapshot(
+    counter: &mut DbCounter,
+    server: &ServerProcess,
+    ingest: &ServerProcess,
+    services: &Services,
+    meter: &Meter,
+) -> anyhow::Result<Snapshot> {
+    let at = Instant::now();
+    let wall = SystemTime::now();
+    let bytes = meter.read();
+    let cpu = CpuSeconds {
+        server: procs::cpu_seconds(server.pid()),
+        ingest: procs::cpu_seconds(ingest.pid()),
+        db: services.postgres_pid().and_then(procs::tree_cpu_seconds),
+        redis: services.redis_pid().and_then(procs::cpu_seconds),
+        swarm: procs::cpu_seconds(std::process::id()),
+    };
+    let db = counter.read().await?;
+    let (server, ingest) = tokio::try_join!(server.stats(), ingest.stats())?;
+    Ok(Snapshot {
+        at,
+        wall,
+        db,
+        server,
+        ingest,
+        cpu,
+        bytes,
+    })
+}
+
+fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some((b? - a?).max(0.0))
+}
+
+fn stats_delta(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
+    StatsSnapshot {
+        poll_requests: b.poll_requests - a.poll_requests,
+        poll_empty: b.poll_empty - a.poll_empty,
+        poll_errors: b.poll_errors - a.poll_errors,
+        unauthorized: b.unauthorized - a.unauthorized,
+        db_queries: b.db_queries - a.db_queries,
+        ingested: b.ingested - a.ingested,
+        publish_errors: b.publish_errors - a.publish_errors,
+        ws_connections: b.ws_connections,
+        ws_accepted: b.ws_accepted - a.ws_accepted,
+        redis_received: b.redis_received - a.redis_received,
+        delivered: b.delivered - a.delivered,
+        discarded: b.discarded - a.discarded,
+        slow_disconnects: b.slow_disconnects - a.slow_disconnects,
+    }
+}
+
+fn add_stats(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
+    StatsSnapshot {
+        poll_requests: a.poll_requests + b.poll_requests,
+        poll_empty: a.poll_empty + b.poll_empty,
+        poll_errors: a.poll_errors + b.poll_errors,
+        unauthorized: a.unauthorized + b.unauthorized,
+        db_queries: a.db_queries + b.db_queries,
+        ingested: a.ingested + b.ingested,
+        publish_errors: a.publish_errors + b.publish_errors,
+        ws_connections: a.ws_connections + b.ws_connections,
+        ws_accepted: a.ws_accepted + b.ws_accepted,
+        redis_received: a.redis_received + b.redis_received,
+        delivered: a.delivered + b.delivered,
+        discarded: a.discarded + b.discarded,
+        slow_disconnects: a.slow_disconnects + b.slow_disconnects,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_mode(
+    mode: Mode,
+    plan: &Plan,
+    opts: &RunOptions,
+    services: &Services,
+    pool: &sqlx::PgPool,
+    counter: &mut DbCounter,
+    ingest: &ServerProcess,
+    tokens: &Arc<Vec<String>>,
+    first_event: u64,
+) -> anyhow::Result<ModeResult> {
+    let progress = &opts.progress;
+    progress.note(&format!("{mode}: starting the server"));
+    let server = ServerProcess::start(opts, mode.as_str(), services, plan).await?;
+    let after = db::max_notification_id(pool).await?;
+    let stop = CancellationToken::new();
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let (emitted_tx, emitted_rx) = mpsc::unbounded_channel();
+    let collector = tokio::spawn(collect(reports_rx, emitted_rx));
+    let meter = Arc::new(Meter::default());
+    let live = Arc::new(Live::default());
+    let shared = Shared {
+        target: server.addr,
+        meter: meter.clone(),
+        live: live.clone(),
+        reports: reports_tx,
+        stop: stop.clone(),
+    };
+    let mut rng =
+        rand::rngs::StdRng::seed_from_u64(plan.seed.wrapping_mul(31).wrapping_add(mode as u64));
+    let base = Instant::now() + Duration::from_millis(100);
+    let mut swarm = Swarm::new(stop.clone());
+    let ramp = match mode {
+        // Each poller's phase is uniform over one interval: polls spread evenly, no herd.
+        Mode::Poll => plan.poll_interval,
+        Mode::Push => plan.warmup.max(Duration::from_secs(1)),
+    };
+    for (i, token) in tokens.iter().enumerate() {
+        let user = i as u64 + 1;
+        let offset = ramp.mul_f64(rng.gen::<f64>());
+        match mode {
+            Mode::Poll => swarm.spawn(
+                Poller {
+                    user,
+                    token: token.clone(),
+                    interval: plan.poll_interval,
+                    first: base + offset,
+                    after,
+                }
+                .run(shared.clone()),
+            ),
+            Mode::Push => swarm.spawn(
+                WsClient {
+                    user,
+                    token: token.clone(),
+                    connect_at: base + offset,
+                }
+                .run(shared.clone()),
+            ),
+        }
+    }
+    drop(shared);
+    // The window opens once the ramp is over and the warm-up has passed.
+    let window_start = base + ramp.max(plan.warmup) + Duration::from_millis(500);
+    progress
+        .phase(
+            mode,
+            "ramp",
+            window_start.saturating_duration_since(Instant::now()),
+            &live,
+        )
+        .await;
+    if mode == Mode::Push {
+        // Push needs every socket open before events count; give stragglers up to 30 s.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while live.connections.load(Ordering::Relaxed) < plan.users as i64
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let connections = live.connections.load(Ordering::Relaxed);
+    if connections < plan.users as i64 {
+        tracing::warn!(
+            connections,
+            users = plan.users,
+            "not every client is connected as the window opens"
+        );
+    }
+    let s0 = snapshot(counter, &server, ingest, services, &meter).await?;
+    let window_end = s0.at + plan.duration;
+    let workload = tokio::spawn(
+        Workload {
+            ingest: ingest.addr,
+            users: plan.users,
+            events_per_s: plan.events_per_s,
+            payload_bytes: plan.payload_bytes,
+            seed: plan.seed.wrapping_add(first_event),
+            first_event,
+        }
+        .run(window_end, emitted_tx),
+    );
+    progress.phase(mode, "window", plan.duration, &live).await;
+    tokio::time::sleep_until(window_end).await;
+    let s1 = snapshot(counter, &server, ingest, services, &meter).await?;
+    let server_rss_mb = procs::rss_mb(server.pid());
+    let workload = workload.await?;
+    progress
+        .phase(mode, "drain", plan.drain_for(mode), &live)
+        .await;
+    swarm.stop(Duration::from_secs(10)).await;
+    let collected = collector.await?;
+    drop(server);
+    let outcome = collected.outcome(s0.at, window_end);
+    let cpu = CpuSeconds {
+        server: delta(s0.cpu.server, s1.cpu.server),
+        ingest: delta(s0.cpu.ingest, s1.cpu.ingest),
+        db: delta(s0.cpu.db, s1.cpu.db),
+        redis: delta(s0.cpu.redis, s1.cpu.redis),
+        swarm: delta(s0.cpu.swarm, s1.cpu.swarm),
+    };
+    let server_stats = add_stats(
+        &stats_delta(&s0.server, &s1.server),
+        &stats_delta(&s0.ingest, &s1.ingest),
+    );
+    Ok(ModeResult {
+        mode,
+        users: plan.users,
+        window_start: s0.wall,
+        window_end: s1.wall,
+        window_s: s1.at.duration_since(s0.at).as_secs_f64(),
+        outcome,
+        db_queries: s1.db.total.saturating_sub(s0.db.total),
+        backend_queries: server_stats.db_queries,
+        db_statements: statement_deltas(&s0.db, &s1.db),
+        cpu,
+        server_rss_mb,
+        bytes_in: s1.bytes.0 - s0.bytes.0,
+        bytes_out: s1.bytes.1 - s0.bytes.1,
+        connections,
+        server: server_stats,
+        workload,
+    })
+}
+
+async fn read_machine(pool: &sqlx::PgPool, services: &Services) -> Machine {
+    let postgres_version = sqlx::query_scalar::<_, String>("SHOW server_version")
+        .fetch_one(pool)
+        .await
+        .ok();
+    let redis_version = async {
+        let client = redis::Client::open(services.redis_url.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .map(|v| v.trim().to_string())
+    }
+    .await;
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_string());
+    let memory_mb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        t.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb / 1024)
+    });
+    Machine {
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        memory_mb,
+        os,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        postgres_version,
+        redis_version,
+        ephemeral_services: services.postgres.is_some() && services.redis.is_some(),
+    }
+}

@@ -1,0 +1,602 @@
+//! Scenario files in two stages: [`RawScenario`] mirrors the TOML exactly (unknown keys are
+//! errors), then [`Plan`] is the validated, typed thing a run executes. Every error names
+//! where the value came from: `file:line` for the file, `--set KEY` for an override.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::input;
+
+/// The built-in default scenario, the same text as `scenarios/seed.toml`.
+pub const SEED_TOML: &str = include_str!("../scenarios/seed.toml");
+
+/// Above this many users one side of the run would hold more sockets than one process may
+/// open here (RLIMIT_NOFILE hard limit 20,000); sharding the swarm is not built yet.
+pub const MAX_USERS: u64 = 18_000;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Measurement window per mode.
+    pub duration: Option<String>,
+    /// Time after the ramp before the window opens.
+    pub warmup: Option<String>,
+    /// Time after the window during which late deliveries are still counted.
+    pub drain: Option<String>,
+    pub modes: Option<Vec<String>>,
+    /// Seed for the random phases and event targets, so two runs draw the same load.
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub users: RawUsers,
+    #[serde(default)]
+    pub poll: RawPoll,
+    #[serde(default)]
+    pub push: RawPush,
+    #[serde(default)]
+    pub workload: RawWorkload,
+    pub checks: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsers {
+    pub count: Option<u64>,
+    pub sweep: Option<Vec<u64>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoll {
+    pub interval: Option<String>,
+    pub auth: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPush {
+    pub transport: Option<String>,
+    pub instances: Option<u64>,
+    pub fanout: Option<String>,
+    pub catch_up: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    pub events_per_s: Option<f64>,
+    pub targets: Option<String>,
+    pub payload_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Poll,
+    Push,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Poll => "poll",
+            Mode::Push => "push",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a poll proves who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PollAuth {
+    /// Each poll looks the session token up in Postgres first (the blog post's server).
+    Db,
+    /// The token is trusted without a lookup (a cache or a signed token would do this).
+    None,
+}
+
+/// A validated scenario: every value typed, in range, with defaults filled in.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    pub duration: Duration,
+    pub warmup: Duration,
+    /// None: one poll interval plus 2 s for poll, 2 s for push.
+    pub drain: Option<Duration>,
+    pub modes: Vec<Mode>,
+    pub seed: u64,
+    pub users: u64,
+    pub poll_interval: Duration,
+    pub poll_auth: PollAuth,
+    pub events_per_s: f64,
+    pub payload_bytes: usize,
+}
+
+impl Plan {
+    /// Drain period after the window for one mode: at least one poll interval for polling.
+    pub fn drain_for(&self, mode: Mode) -> Duration {
+        self.drain.unwrap_or(match mode {
+            Mode::Poll => self.poll_interval + Duration::from_secs(2),
+            Mode::Push => Duration::from_secs(2),
+        })
+    }
+
+    /// The fully resolved scenario as TOML, defaults filled in, for `scenario.toml`.
+    pub fn to_toml(&self) -> String {
+        let raw = RawScenario {
+            name: Some(self.name.clone()),
+            description: Some(self.description.clone()),
+            duration: Some(fmt_duration(self.duration)),
+            warmup: Some(fmt_duration(self.warmup)),
+            drain: self.drain.map(fmt_duration),
+            modes: Some(self.modes.iter().map(|m| m.to_string()).collect()),
+            seed: Some(self.seed),
+            users: RawUsers {
+                count: Some(self.users),
+                sweep: None,
+            },
+            poll: RawPoll {
+                interval: Some(fmt_duration(self.poll_interval)),
+                auth: Some(
+                    match self.poll_auth {
+                        PollAuth::Db => "db",
+                        PollAuth::None => "none",
+                    }
+                    .into(),
+                ),
+            },
+            push: RawPush {
+                transport: Some("ws".into()),
+                instances: Some(1),
+                fanout: Some("broadcast".into()),
+                catch_up: Some(false),
+            },
+            workload: RawWorkload {
+                events_per_s: Some(self.events_per_s),
+                targets: Some("uniform".into()),
+                payload_bytes: Some(self.payload_bytes as u64),
+            },
+            checks: None,
+        };
+        toml::to_string_pretty(&raw).unwrap_or_default()
+    }
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string().replace(' ', "")
+}
+
+/// Where the scenario text came from, for error messages.
+pub struct Source<'a> {
+    pub label: &'a str,
+    pub text: &'a str,
+}
+
+/// Loads a scenario file (or the built-in seed) and applies `key=value` overrides.
+pub fn load(path: Option<&Path>, overrides: &[String]) -> anyhow::Result<Plan> {
+    let (label, text) = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                input(format!(
+                    "cannot read scenario file {}: {e} (give the path of a TOML scenario, e.g. scenarios/seed.toml)",
+                    p.display()
+                ))
+            })?;
+            (p.display().to_string(), text)
+        }
+        None => (
+            "scenarios/seed.toml (built in)".to_string(),
+            SEED_TOML.to_string(),
+        ),
+    };
+    parse(
+        &Source {
+            label: &label,
+            text: &text,
+        },
+        overrides,
+    )
+}
+
+/// Parses scenario text, applies overrides, validates.
+pub fn parse(src: &Source<'_>, overrides: &[String]) -> anyhow::Result<Plan> {
+    // First the file alone, so that its errors carry its own line numbers.
+    let mut raw: RawScenario = toml::from_str(src.text).map_err(|e| {
+        input(format!(
+            "scenario {}: {}",
+            src.label,
+            e.to_string().trim_end()
+        ))
+    })?;
+    let mut overridden = BTreeSet::new();
+    if !overrides.is_empty() {
+        let mut table: toml::Table =
+            toml::from_str(src.text).map_err(|e| input(format!("scenario {}: {e}", src.label)))?;
+        for ov in overrides {
+            let (key, value) = parse_override(ov)?;
+            set_path(&mut table, &key, value)?;
+            overridden.insert(key);
+        }
+        raw = RawScenario::deserialize(toml::Value::Table(table)).map_err(|e| {
+            input(format!(
+                "--set {}: {} (check the key names against scenarios/seed.toml)",
+                overridden.iter().cloned().collect::<Vec<_>>().join(", "),
+                e.to_string().trim_end()
+            ))
+        })?;
+    }
+    let ctx = Ctx { src, overridden };
+    validate(raw, &ctx)
+}
+
+/// Splits `a.b=value` and reads the value as TOML; a bare word becomes a string.
+pub fn parse_override(ov: &str) -> anyhow::Result<(String, toml::Value)> {
+    let (key, value) = ov.split_once('=').ok_or_else(|| {
+        input(format!(
+            "--set {ov:?}: expected KEY=VALUE, e.g. --set push.instances=2"
+        ))
+    })?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(|p| p.trim().is_empty()) {
+        return Err(input(format!(
+            "--set {ov:?}: the key must be a dotted path such as poll.interval"
+        )));
+    }
+    let value = value.trim();
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    Ok((key.to_string(), parsed))
+}
+
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> anyhow::Result<()> {
+    let parts: Vec<&str> = key.split('.').map(str::trim).collect();
+    let mut cur = table;
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            cur.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let entry = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| {
+            input(format!(
+                "--set {key}: `{}` is not a table",
+                parts[..=i].join(".")
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+struct Ctx<'a> {
+    src: &'a Source<'a>,
+    overridden: BTreeSet<String>,
+}
+
+impl Ctx<'_> {
+    /// `file:line: key` or `--set key`, for the message of a bad value.
+    fn at(&self, key: &str) -> String {
+        if self.overridden.contains(key) {
+            return format!("--set {key}");
+        }
+        match line_of(self.src.text, key) {
+            Some(line) => format!("{}:{line}: key `{key}`", self.src.label),
+            None => format!("{}: key `{key}` (default)", self.src.label),
+        }
+    }
+
+    fn err(&self, key: &str, msg: impl std::fmt::Display) -> anyhow::Error {
+        input(format!("{}: {msg}", self.at(key)))
+    }
+
+    fn duration(&self, key: &str, value: Option<&str>, default: &str) -> anyhow::Result<Duration> {
+        let text = value.unwrap_or(default);
+        humantime::parse_duration(text.trim()).map_err(|e| {
+            self.err(
+                key,
+                format!("{text:?} is not a duration ({e}); write a number and a unit, e.g. \"30s\", \"500ms\", \"2m\""),
+            )
+        })
+    }
+
+    fn choice<'v>(
+        &self,
+        key: &str,
+        value: Option<&'v str>,
+        default: &'v str,
+        supported: &[&str],
+        known_later: &[&str],
+    ) -> anyhow::Result<&'v str> {
+        let v = value.unwrap_or(default);
+        if supported.contains(&v) {
+            return Ok(v);
+        }
+        if known_later.contains(&v) {
+            return Err(self.err(
+                key,
+                format!(
+                    "{v:?} is not implemented in this version; use {}",
+                    supported.join(" or ")
+                ),
+            ));
+        }
+        Err(self.err(key, format!("{v:?} is not one of {}", supported.join(", "))))
+    }
+}
+
+/// The 1-based line of a dotted key in TOML text, when the text has it.
+pub fn line_of(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item = doc.as_item();
+    let mut span = None;
+    for part in key.split('.') {
+        let table = item.as_table_like()?;
+        let (k, it) = table.get_key_value(part)?;
+        span = k.span().or_else(|| it.span());
+        item = it;
+    }
+    let offset = span?.start;
+    Some(text[..offset.min(text.len())].matches('\n').count() + 1)
+}
+
+fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
+    let name = raw.name.clone().unwrap_or_else(|| "scenario".into());
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ctx.err(
+            "name",
+            format!("{name:?} must be letters, digits, '-' or '_' (it names the result folder)"),
+        ));
+    }
+    let duration = ctx.duration("duration", raw.duration.as_deref(), "30s")?;
+    if duration < Duration::from_secs(1) || duration > Duration::from_secs(24 * 3600) {
+        return Err(ctx.err("duration", "must be between 1s and 24h"));
+    }
+    let warmup = ctx.duration("warmup", raw.warmup.as_deref(), "5s")?;
+    if warmup > Duration::from_secs(3600) {
+        return Err(ctx.err("warmup", "must be at most 1h"));
+    }
+    let drain = match raw.drain.as_deref() {
+        Some(d) => Some(ctx.duration("drain", Some(d), d)?),
+        None => None,
+    };
+    let mode_names = raw
+        .modes
+        .clone()
+        .unwrap_or_else(|| vec!["poll".into(), "push".into()]);
+    if mode_names.is_empty() {
+        return Err(ctx.err("modes", "needs at least one of \"poll\", \"push\""));
+    }
+    let mut modes = Vec::new();
+    for m in &mode_names {
+        let mode = match m.as_str() {
+            "poll" => Mode::Poll,
+            "push" => Mode::Push,
+            other => {
+                return Err(ctx.err(
+                    "modes",
+                    format!("{other:?} is not a mode; use \"poll\" and/or \"push\""),
+                ))
+            }
+        };
+        if modes.contains(&mode) {
+            return Err(ctx.err("modes", format!("{m:?} is listed twice")));
+        }
+        modes.push(mode);
+    }
+    let users = raw.users.count.unwrap_or(1000);
+    if users == 0 || users > MAX_USERS {
+        return Err(ctx.err(
+            "users.count",
+            format!("{users} is out of range; use 1 to {MAX_USERS} (one process may hold at most 20,000 sockets here)"),
+        ));
+    }
+    if raw.users.sweep.is_some() {
+        return Err(ctx.err(
+            "users.sweep",
+            "sweeps are not implemented in this version; run once per value with --users N",
+        ));
+    }
+    let poll_interval = ctx.duration("poll.interval", raw.poll.interval.as_deref(), "5s")?;
+    if poll_interval < Duration::from_millis(10) || poll_interval > Duration::from_secs(3600) {
+        return Err(ctx.err("poll.interval", "must be between 10ms and 1h"));
+    }
+    let poll_auth = match ctx.choice(
+        "poll.auth",
+        raw.poll.auth.as_deref(),
+        "db",
+        &["db", "none"],
+        &[],
+    )? {
+        "db" => PollAuth::Db,
+        _ => PollAuth::None,
+    };
+    ctx.choice(
+        "push.transport",
+        raw.push.transport.as_deref(),
+        "ws",
+        &["ws"],
+        &["sse"],
+    )?;
+    ctx.choice(
+        "push.fanout",
+        raw.push.fanout.as_deref(),
+        "broadcast",
+        &["broadcast"],
+        &["per-user", "none"],
+    )?;
+    match raw.push.instances {
+        None | Some(1) => {}
+        Some(n) => {
+            return Err(ctx.err(
+                "push.instances",
+                format!("{n} gateway instances are not implemented in this version; use 1"),
+            ))
+        }
+    }
+    if raw.push.catch_up == Some(true) {
+        return Err(ctx.err(
+            "push.catch_up",
+            "catch-up is not implemented in this version; use false",
+        ));
+    }
+    let events_per_s = raw.workload.events_per_s.unwrap_or(20.0);
+    if !events_per_s.is_finite() || events_per_s <= 0.0 || events_per_s > 10_000.0 {
+        return Err(ctx.err(
+            "workload.events_per_s",
+            format!("{events_per_s} is out of range; use a number above 0 and at most 10000"),
+        ));
+    }
+    ctx.choice(
+        "workload.targets",
+        raw.workload.targets.as_deref(),
+        "uniform",
+        &["uniform"],
+        &["zipf", "broadcast"],
+    )?;
+    let payload_bytes = raw.workload.payload_bytes.unwrap_or(120);
+    if !(64..=65_536).contains(&payload_bytes) {
+        return Err(ctx.err(
+            "workload.payload_bytes",
+            format!("{payload_bytes} is out of range; use 64 to 65536 (the payload carries an id and a timestamp)"),
+        ));
+    }
+    if raw.checks.is_some() {
+        return Err(ctx.err(
+            "checks",
+            "[checks] are not implemented in this version; remove the table",
+        ));
+    }
+    Ok(Plan {
+        name,
+        description: raw.description.unwrap_or_default(),
+        duration,
+        warmup,
+        drain,
+        modes,
+        seed: raw.seed.unwrap_or(1),
+        users,
+        poll_interval,
+        poll_auth,
+        events_per_s,
+        payload_bytes: payload_bytes as usize,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str, overrides: &[&str]) -> anyhow::Result<Plan> {
+        let ov: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        parse(
+            &Source {
+                label: "t.toml",
+                text,
+            },
+            &ov,
+        )
+    }
+
+    fn err(text: &str, overrides: &[&str]) -> String {
+        plan(text, overrides).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn seed_scenario_is_the_blog_post_case() {
+        let p = plan(SEED_TOML, &[]).unwrap();
+        assert_eq!(p.users, 10_000);
+        assert_eq!(p.poll_interval, Duration::from_secs(5));
+        assert_eq!(p.events_per_s, 20.0);
+        assert_eq!(p.duration, Duration::from_secs(30));
+        assert_eq!(p.modes, vec![Mode::Poll, Mode::Push]);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = err("name = \"x\"\n\n[poll]\nintervall = \"5s\"\n", &[]);
+        assert!(e.contains("t.toml"), "{e}");
+        assert!(e.contains("line 4"), "{e}");
+        assert!(e.contains("intervall"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_names_key_and_line() {
+        let e = err("name = \"x\"\n[poll]\ninterval = \"5 parsecs\"\n", &[]);
+        assert!(
+            e.starts_with("bad input: t.toml:3: key `poll.interval`"),
+            "{e}"
+        );
+        assert!(e.contains("e.g. \"30s\""), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_and_negative_count_are_errors_with_lines() {
+        let e = err("[users]\ncount = \"ten\"\n", &[]);
+        assert!(e.contains("line 2") && e.contains("count"), "{e}");
+        let e = err("[users]\ncount = -5\n", &[]);
+        assert!(e.contains("line 2"), "{e}");
+        let e = err("[users]\ncount = 0\n", &[]);
+        assert!(e.contains("t.toml:2: key `users.count`"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_and_are_validated_like_the_file() {
+        let p = plan(
+            SEED_TOML,
+            &[
+                "users.count=200",
+                "poll.interval=\"1s\"",
+                "modes=[\"push\"]",
+            ],
+        )
+        .unwrap();
+        assert_eq!(p.users, 200);
+        assert_eq!(p.poll_interval, Duration::from_secs(1));
+        assert_eq!(p.modes, vec![Mode::Push]);
+        // A bare word is read as a string.
+        let p = plan(SEED_TOML, &["poll.auth=none"]).unwrap();
+        assert_eq!(p.poll_auth, PollAuth::None);
+        let e = err(SEED_TOML, &["poll.interval=fast"]);
+        assert!(e.contains("--set poll.interval"), "{e}");
+        let e = err(SEED_TOML, &["poll.intervall=1s"]);
+        assert!(e.contains("intervall"), "{e}");
+        let e = err(SEED_TOML, &["nonsense"]);
+        assert!(e.contains("KEY=VALUE"), "{e}");
+    }
+
+    #[test]
+    fn resolved_toml_round_trips() {
+        let p = plan(SEED_TOML, &["users.count=300"]).unwrap();
+        let again = plan(&p.to_toml(), &[]).unwrap();
+        assert_eq!(again.users, 300);
+        assert_eq!(again.poll_interval, p.poll_interval);
+        assert_eq!(again.duration, p.duration);
+        assert_eq!(again.events_per_s, p.events_per_s);
+    }
+
+    #[test]
+    fn not_yet_built_features_say_so() {
+        let e = err("[push]\ninstances = 4\n", &[]);
+        assert!(e.contains("not implemented"), "{e}");
+        let e = err("[push]\ntransport = \"sse\"\n", &[]);
+        assert!(e.contains("not implemented"), "{e}");
+    }
+}

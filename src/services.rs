@@ -1,0 +1,410 @@
+//! Postgres and Redis for a run: the URLs the user gave, or ephemeral instances started from
+//! the local binaries on free loopback ports and torn down when [`Services`] is dropped.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+use crate::error::environment;
+use crate::procs::{die_with_parent, OwnedChild};
+
+/// The two services a run needs, and the processes we own when we started them.
+pub struct Services {
+    pub database_url: String,
+    pub redis_url: String,
+    pub postgres: Option<EphemeralPostgres>,
+    pub redis: Option<EphemeralRedis>,
+}
+
+impl Services {
+    /// URLs when given (checked within a few seconds), otherwise ephemeral instances.
+    pub async fn start(
+        database_url: Option<String>,
+        redis_url: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let (database_url, postgres) = match database_url {
+            Some(url) => {
+                check_postgres(&url).await?;
+                (url, None)
+            }
+            None => {
+                let pg = EphemeralPostgres::start().await?;
+                (pg.url.clone(), Some(pg))
+            }
+        };
+        let (redis_url, redis) = match redis_url {
+            Some(url) => {
+                check_redis(&url).await?;
+                (url, None)
+            }
+            None => {
+                let r = EphemeralRedis::start().await?;
+                (r.url.clone(), Some(r))
+            }
+        };
+        Ok(Services {
+            database_url,
+            redis_url,
+            postgres,
+            redis,
+        })
+    }
+
+    pub fn postgres_pid(&self) -> Option<u32> {
+        self.postgres.as_ref().map(|p| p.child.pid())
+    }
+
+    pub fn redis_pid(&self) -> Option<u32> {
+        self.redis.as_ref().map(|r| r.child.pid())
+    }
+}
+
+const NO_SERVICE_HELP: &str = "install it (Debian: apt-get install postgresql redis-server) so pollpush can start an ephemeral one, \
+or point to a running one with --database-url/DATABASE_URL and --redis-url/REDIS_URL (docker-compose.yml in the repository starts both)";
+
+/// Hides the password of a URL for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn check_postgres(url: &str) -> anyhow::Result<()> {
+    let res = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(url)).await;
+    match res {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(environment(format!(
+            "cannot connect to PostgreSQL at {}: {e}; check the URL (postgres://user:pass@host:port/db) or unset DATABASE_URL to start an ephemeral one",
+            redact(url)
+        ))),
+        Err(_) => Err(environment(format!(
+            "PostgreSQL at {} did not answer within 5 s; check the host and port, or unset DATABASE_URL to start an ephemeral one",
+            redact(url)
+        ))),
+    }
+}
+
+async fn check_redis(url: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(url).map_err(|e| {
+        environment(format!(
+            "REDIS_URL {} is not a Redis URL: {e}; use redis://host:port",
+            redact(url)
+        ))
+    })?;
+    let res = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    })
+    .await;
+    match res {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(environment(format!(
+            "cannot connect to Redis at {}: {e}; check the URL or unset REDIS_URL to start an ephemeral one",
+            redact(url)
+        ))),
+        Err(_) => Err(environment(format!(
+            "Redis at {} did not answer within 5 s; check the host and port, or unset REDIS_URL to start an ephemeral one",
+            redact(url)
+        ))),
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (the OS picks; we release it for the server to bind).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| environment(format!("cannot bind a loopback port: {e}")))?;
+    Ok(l.local_addr()?.port())
+}
+
+fn find_binary(name: &str, extra_dirs: &[PathBuf]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(extra_dirs.iter().cloned())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Debian and Ubuntu keep the server binaries under /usr/lib/postgresql/<version>/bin.
+fn postgres_bin_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .collect();
+    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    dirs.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The uid and gid to run Postgres as: ourselves, or the `postgres` user when we are root.
+fn postgres_identity() -> anyhow::Result<Option<(u32, u32)>> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(None);
+    }
+    let name = std::ffi::CString::new("postgres").expect("no NUL");
+    // SAFETY: getpwnam returns a pointer to static storage or null; we copy out at once.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(environment(
+            "Postgres refuses to run as root and there is no `postgres` user to run it as; \
+             create one (useradd --system postgres) or pass --database-url/DATABASE_URL",
+        ));
+    }
+    // SAFETY: pw is non-null and points to a valid passwd struct.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    Ok(Some((uid, gid)))
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| {
+        environment(format!(
+            "cannot hand {} to the postgres user: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A throwaway Postgres: initdb into a temp dir, fsync off, pg_stat_statements preloaded.
+pub struct EphemeralPostgres {
+    pub url: String,
+    pub port: u16,
+    pub child: OwnedChild,
+    /// Whether pg_stat_statements is preloaded (it is when the module is installed).
+    pub stat_statements: bool,
+    // Declared after `child` so the directory is removed only once the server has stopped.
+    _dir: tempfile::TempDir,
+}
+
+impl EphemeralPostgres {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dirs = postgres_bin_dirs();
+        let (Some(initdb), Some(postgres)) =
+            (find_binary("initdb", &dirs), find_binary("postgres", &dirs))
+        else {
+            return Err(environment(format!(
+                "PostgreSQL: no DATABASE_URL given and no initdb/postgres found on PATH or under /usr/lib/postgresql/*/bin; {NO_SERVICE_HELP}"
+            )));
+        };
+        let identity = postgres_identity()?;
+        let dir = tempfile::Builder::new()
+            .prefix("pollpush-pg-")
+            .tempdir()
+            .map_err(|e| environment(format!("cannot create a temp dir for Postgres: {e}")))?;
+        let data = dir.path().join("data");
+        let log = dir.path().join("postgres.log");
+        if let Some((uid, gid)) = identity {
+            chown(dir.path(), uid, gid)?;
+        }
+        let mut init = Command::new(&initdb);
+        init.args(["-D"])
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some((uid, gid)) = identity {
+            init.uid(uid).gid(gid);
+        }
+        let out = tokio::task::spawn_blocking(move || init.output())
+            .await?
+            .map_err(|e| environment(format!("cannot run {}: {e}", initdb.display())))?;
+        if !out.status.success() {
+            return Err(environment(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        // `postgres` on PATH is often a symlink: the modules sit beside the real binary.
+        let real = std::fs::canonicalize(&postgres).unwrap_or_else(|_| postgres.clone());
+        let lib_dir = real.parent().and_then(Path::parent).map(|p| p.join("lib"));
+        let stat_statements = lib_dir
+            .map(|d| d.join("pg_stat_statements.so").is_file())
+            .unwrap_or(false);
+        let port = free_port()?;
+        let log_file = std::fs::File::create(&log)?;
+        if let Some((uid, gid)) = identity {
+            chown(&log, uid, gid)?;
+        }
+        let mut cmd = Command::new(&postgres);
+        cmd.arg("-D").arg(&data).arg("-p").arg(port.to_string());
+        for setting in [
+            "listen_addresses=127.0.0.1",
+            "unix_socket_directories=",
+            "fsync=off",
+            "synchronous_commit=off",
+            "full_page_writes=off",
+            "max_connections=200",
+            "shared_buffers=128MB",
+            "log_min_messages=warning",
+        ] {
+            cmd.arg("-c").arg(setting);
+        }
+        if stat_statements {
+            cmd.args(["-c", "shared_preload_libraries=pg_stat_statements"]);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file));
+        if let Some((uid, gid)) = identity {
+            cmd.uid(uid).gid(gid);
+        }
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| environment(format!("cannot start {}: {e}", postgres.display())))?;
+        // SIGQUIT is Postgres's immediate shutdown: nothing here needs to survive.
+        let mut child = OwnedChild::new("postgres", child, libc::SIGQUIT, Duration::from_secs(5));
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.exited() {
+                return Err(environment(format!(
+                    "ephemeral Postgres exited ({status}) during start-up:\n{}",
+                    tail(&log, 10)
+                )));
+            }
+            if let Ok(Ok(conn)) =
+                tokio::time::timeout(Duration::from_secs(2), sqlx::PgConnection::connect(&url))
+                    .await
+            {
+                let _ = conn.close().await;
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(environment(format!(
+                    "ephemeral Postgres did not accept connections within 30 s:\n{}",
+                    tail(&log, 10)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::debug!(port, pid = child.pid(), "ephemeral postgres ready");
+        Ok(EphemeralPostgres {
+            url,
+            port,
+            child,
+            stat_statements,
+            _dir: dir,
+        })
+    }
+}
+
+/// A throwaway Redis: no persistence, loopback only.
+pub struct EphemeralRedis {
+    pub url: String,
+    pub port: u16,
+    pub child: OwnedChild,
+    _dir: tempfile::TempDir,
+}
+
+impl EphemeralRedis {
+    pub async fn start() -> anyhow::Result<Self> {
+        let Some(bin) = find_binary("redis-server", &[]) else {
+            return Err(environment(format!(
+                "Redis: no REDIS_URL given and no redis-server found on PATH; {NO_SERVICE_HELP}"
+            )));
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("pollpush-redis-")
+            .tempdir()
+            .map_err(|e| environment(format!("cannot create a temp dir for Redis: {e}")))?;
+        let port = free_port()?;
+        let log = dir.path().join("redis.log");
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--protected-mode", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| environment(format!("cannot start {}: {e}", bin.display())))?;
+        let mut child = OwnedChild::new("redis", child, libc::SIGKILL, Duration::from_secs(1));
+        let url = format!("redis://127.0.0.1:{port}/");
+        let client = redis::Client::open(url.as_str())?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.exited() {
+                return Err(environment(format!(
+                    "ephemeral Redis exited ({status}) during start-up:\n{}",
+                    tail(&log, 10)
+                )));
+            }
+            let ping = tokio::time::timeout(Duration::from_secs(1), async {
+                let mut conn = client.get_multiplexed_async_connection().await?;
+                redis::cmd("PING").query_async::<String>(&mut conn).await
+            })
+            .await;
+            if matches!(ping, Ok(Ok(_))) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(environment(format!(
+                    "ephemeral Redis did not answer within 15 s:\n{}",
+                    tail(&log, 10)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(EphemeralRedis {
+            url,
+            port,
+            child,
+            _dir: dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+    }
+}

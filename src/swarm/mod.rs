@@ -1,0 +1,133 @@
+//! The simulated users. Each is one task: a [`poller`] on a fixed schedule, or a [`ws`]
+//! client holding one connection. They never print; they send [`Report`]s to an aggregator
+//! and bump a few live counters for the progress display.
+
+pub mod metered;
+pub mod poller;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use metered::{Meter, MeteredStream};
+
+/// What a client saw, sent to the aggregator.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// A notification parsed by the client of `user`.
+    Delivered {
+        event: u64,
+        user: u64,
+        latency_us: u64,
+    },
+    /// One poll: when it was due, how late it went out, and how it ended.
+    Poll {
+        scheduled: Instant,
+        lateness_us: u64,
+        outcome: PollOutcome,
+    },
+    /// A connection attempt failed.
+    ConnectError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollOutcome {
+    Empty,
+    NonEmpty,
+    Error,
+}
+
+/// Live counters for the progress display (the report uses [`Report`]s, not these).
+#[derive(Debug, Default)]
+pub struct Live {
+    pub requests: AtomicU64,
+    pub deliveries: AtomicU64,
+    pub connections: AtomicI64,
+}
+
+/// The payload fields clients read: which event, and when it was emitted.
+#[derive(Debug, Deserialize)]
+pub struct EventStamp {
+    pub event: u64,
+    pub emit_us: u64,
+}
+
+/// A notification as both APIs carry it: stored id plus payload.
+#[derive(Debug, Deserialize)]
+pub struct Notification {
+    pub id: i64,
+    pub payload: EventStamp,
+}
+
+/// Everything a client needs besides its own user and token.
+#[derive(Clone)]
+pub struct Shared {
+    pub target: SocketAddr,
+    pub meter: Arc<Meter>,
+    pub live: Arc<Live>,
+    pub reports: mpsc::UnboundedSender<Report>,
+    pub stop: CancellationToken,
+}
+
+impl Shared {
+    fn delivered(&self, user: u64, n: &Notification) {
+        let latency_us = crate::now_us().saturating_sub(n.payload.emit_us);
+        self.live
+            .deliveries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.reports.send(Report::Delivered {
+            event: n.payload.event,
+            user,
+            latency_us,
+        });
+    }
+}
+
+/// Opens a loopback TCP connection with Nagle off, wrapped to count bytes.
+pub async fn connect(shared: &Shared) -> std::io::Result<MeteredStream> {
+    let stream = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect(shared.target),
+    )
+    .await
+    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.set_nodelay(true)?;
+    Ok(MeteredStream::new(stream, shared.meter.clone()))
+}
+
+/// A running swarm: its tasks, and the token that stops them.
+pub struct Swarm {
+    tasks: JoinSet<()>,
+    stop: CancellationToken,
+}
+
+impl Swarm {
+    pub fn new(stop: CancellationToken) -> Self {
+        Swarm {
+            tasks: JoinSet::new(),
+            stop,
+        }
+    }
+
+    pub fn spawn(&mut self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(fut);
+    }
+
+    /// Stops every client and waits for them (aborting stragglers after `grace`).
+    pub async fn stop(mut self, grace: Duration) {
+        self.stop.cancel();
+        let all = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, all).await.is_err() {
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+    }
+}

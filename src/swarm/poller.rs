@@ -1,0 +1,127 @@
+//! A polling user: every `interval`, from its own phase, `GET /notifications?after=ID` over
+//! one keep-alive HTTP/1.1 connection (reopened if it breaks), like a browser tab would.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
+
+use super::{connect, Notification, PollOutcome, Report, Shared};
+
+pub struct Poller {
+    pub user: u64,
+    pub token: String,
+    pub interval: Duration,
+    /// When the first poll is due; then every `interval` after it.
+    pub first: Instant,
+    /// Last notification id already seen.
+    pub after: i64,
+}
+
+type Sender = http1::SendRequest<Empty<Bytes>>;
+type Conn = Option<(Sender, tokio::task::JoinHandle<()>)>;
+
+/// Drops the connection, if any, and its driver task.
+fn close(conn: &mut Conn, shared: &Shared) {
+    if let Some((_, task)) = conn.take() {
+        task.abort();
+        shared
+            .live
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Poller {
+    pub async fn run(mut self, shared: Shared) {
+        let host = shared.target.to_string();
+        let auth = format!("Bearer {}", self.token);
+        let mut conn: Conn = None;
+        let mut due = self.first;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => {}
+                _ = shared.stop.cancelled() => break,
+            }
+            let scheduled = due;
+            due += self.interval;
+            let lateness_us = Instant::now()
+                .saturating_duration_since(scheduled)
+                .as_micros() as u64;
+            let outcome = match self.poll_once(&shared, &mut conn, &host, &auth).await {
+                Ok(0) => PollOutcome::Empty,
+                Ok(_) => PollOutcome::NonEmpty,
+                Err(_) => {
+                    close(&mut conn, &shared);
+                    PollOutcome::Error
+                }
+            };
+            shared
+                .live
+                .requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = shared.reports.send(Report::Poll {
+                scheduled,
+                lateness_us,
+                outcome,
+            });
+        }
+        close(&mut conn, &shared);
+    }
+
+    /// One request; returns how many notifications it carried.
+    async fn poll_once(
+        &mut self,
+        shared: &Shared,
+        conn: &mut Conn,
+        host: &str,
+        auth: &str,
+    ) -> anyhow::Result<usize> {
+        if conn.as_ref().is_none_or(|(s, _)| s.is_closed()) {
+            close(conn, shared);
+            let stream = match connect(shared).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = shared.reports.send(Report::ConnectError);
+                    return Err(e.into());
+                }
+            };
+            let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+            let task = tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            shared
+                .live
+                .connections
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            *conn = Some((sender, task));
+        }
+        let (sender, _) = conn.as_mut().expect("connected above");
+        let req = Request::get(format!("/notifications?after={}", self.after))
+            .header(hyper::header::HOST, host)
+            .header(hyper::header::AUTHORIZATION, auth)
+            .body(Empty::<Bytes>::new())?;
+        let resp = tokio::time::timeout(Duration::from_secs(30), async {
+            sender.ready().await?;
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, body))
+        })
+        .await??;
+        let (status, body) = resp;
+        if !status.is_success() {
+            anyhow::bail!("HTTP {status}");
+        }
+        let items: Vec<Notification> = serde_json::from_slice(&body)?;
+        for n in &items {
+            self.after = self.after.max(n.id);
+            shared.delivered(self.user, n);
+        }
+        Ok(items.len())
+    }
+}

@@ -105,6 +105,8 @@ where
         .y_desc("notifications delivered within (%)")
         .label_style(("sans-serif", 20))
         .axis_desc_style(("sans-serif", 22))
+        .light_line_style(RGBColor(235, 235, 235))
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .x_label_formatter(&|x| {
             if *x >= 1.0 {
                 format!("{x:.0}")

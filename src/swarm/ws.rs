@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{connect, Notification, Report, Shared};
@@ -52,7 +53,17 @@ impl WsClient {
                 return Err(e.into());
             }
         };
-        let (mut ws, _) = match tokio_tungstenite::client_async(request, stream).await {
+        // Small buffers, like a real client holding one socket; the defaults are 128 KiB.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(4096);
+        let (mut ws, _) = match tokio_tungstenite::client_async_with_config(
+            request,
+            stream,
+            Some(config),
+        )
+        .await
+        {
             Ok(ok) => ok,
             Err(e) => {
                 let _ = shared.reports.send(Report::ConnectError);

@@ -1,1 +1,6 @@
-//! Integration tests (filled in next).
+//! Integration tests: one binary, real ephemeral Postgres and Redis, real sockets.
+
+mod backend;
+mod cli;
+mod common;
+mod run;

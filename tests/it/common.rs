@@ -1,0 +1,128 @@
+//! Shared helpers: ephemeral services, an in-process server on port 0, HTTP and WebSocket
+//! clients.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use pollpush::backend::db;
+use pollpush::backend::serve::{serve, ServerConfig};
+use pollpush::scenario::PollAuth;
+use pollpush::services::Services;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Every test that starts services or measures timing holds this, so on a 2-core machine a
+/// latency assertion never shares the CPU with another test's initdb.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub tokens: Vec<String>,
+    pub pool: sqlx::PgPool,
+    _stop: oneshot::Sender<()>,
+    // The server stops before Postgres and Redis do, and only then may another test start.
+    _services: Services,
+    _heavy: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// Ephemeral services, `users` seeded users, and one server with every role on port 0.
+pub async fn server(users: u64) -> TestServer {
+    let heavy = HEAVY.lock().await;
+    let services = Services::start(None, None)
+        .await
+        .expect("ephemeral Postgres and Redis start");
+    let pool = db::connect(&services.database_url, 4).await.expect("pool");
+    let tokens = db::seed_users(&pool, users).await.expect("seed");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let config = ServerConfig {
+        poll: true,
+        ingest: true,
+        push: true,
+        poll_auth: PollAuth::Db,
+    };
+    let redis_url = services.redis_url.clone();
+    let server_pool = pool.clone();
+    tokio::spawn(async move {
+        serve(listener, server_pool, &redis_url, config, ready_tx, async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .expect("server runs");
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(15), ready_rx)
+        .await
+        .expect("server ready in time")
+        .expect("server ready");
+    TestServer {
+        addr,
+        _heavy: heavy,
+        tokens,
+        pool,
+        _stop: stop_tx,
+        _services: services,
+    }
+}
+
+/// One HTTP request; returns status and body.
+pub async fn http(
+    method: &str,
+    url: String,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body.unwrap_or("").to_string())))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .expect("answer in time")
+        .expect("request");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Opens a WebSocket to the gateway with a bearer token.
+pub async fn ws(
+    addr: SocketAddr,
+    token: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio_tungstenite::client_async(req, stream)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+/// The next text frame within `wait`, if any (pings are skipped).
+pub async fn next_text(ws: &mut Ws, wait: Duration) -> Option<String> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return Some(t.to_string()),
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}

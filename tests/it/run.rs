@@ -1,0 +1,271 @@
+//! Whole runs through the library and the binary: the figures obey the model, and no
+//! process of ours outlives the run.
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pollpush::run::{execute, Progress, RunOptions};
+use pollpush::scenario::{self, Source};
+
+use crate::common::HEAVY;
+
+fn small_plan() -> scenario::Plan {
+    // 200 users polling every second, 20 events/s: λT = 0.1, e^(-0.1) = 0.905 empty.
+    let text = r#"
+        name = "it-small"
+        duration = "5s"
+        warmup = "1s"
+        modes = ["poll", "push"]
+        [users]
+        count = 200
+        [poll]
+        interval = "1s"
+        [workload]
+        events_per_s = 20
+    "#;
+    scenario::parse(&Source { label: "it", text }, &[]).unwrap()
+}
+
+fn f(v: &serde_json::Value, path: &str) -> f64 {
+    let x = pollpush::report::table::lookup(v, path);
+    x.as_f64()
+        .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
+}
+
+#[tokio::test]
+async fn a_small_run_measures_what_the_model_predicts() {
+    let _heavy = HEAVY.lock().await;
+    let opts = RunOptions {
+        database_url: None,
+        redis_url: None,
+        server_exe: env!("CARGO_BIN_EXE_pollpush").into(),
+        log_dir: None,
+        progress: Progress::silent(),
+    };
+    let result = execute(small_plan(), &opts).await.expect("run completes");
+    let dir = tempfile::tempdir().unwrap();
+    let s = pollpush::report::write(&result, dir.path()).unwrap();
+    let poll = &s["modes"]["poll"];
+    let push = &s["modes"]["push"];
+
+    // Polling: 200 users / 1 s = 12,000 requests a minute.
+    let rpm = f(poll, "http.requests_per_min");
+    assert!(
+        (rpm - 12_000.0).abs() / 12_000.0 < 0.10,
+        "requests/min {rpm}"
+    );
+    // Postgres counted an auth and a data query per poll, plus the inserts.
+    let polls = f(poll, "http.requests_total");
+    let pg = f(poll, "db.queries_total");
+    assert!(pg >= 2.0 * polls, "postgres counted {pg} for {polls} polls");
+    let own = f(poll, "db.backend_queries_total");
+    assert!(
+        (pg - own).abs() <= 0.02 * own + 5.0,
+        "postgres {pg} vs backend {own}"
+    );
+    let empty = f(poll, "http.empty_ratio");
+    assert!(
+        (empty - f(poll, "predicted.empty_ratio")).abs() < 0.05,
+        "empty ratio {empty}"
+    );
+    let mean = f(poll, "latency_ms.mean");
+    assert!(
+        (mean - 500.0).abs() < 125.0,
+        "poll mean latency {mean} ms, model says 500"
+    );
+    assert!(f(poll, "latency_ms.p99") <= 1_100.0);
+
+    // Push: milliseconds, and the database sees only the writes.
+    assert!(
+        f(push, "latency_ms.p99") < 250.0,
+        "push p99 {}",
+        push["latency_ms"]
+    );
+    assert!(f(push, "db.queries_per_min") <= 0.1 * f(poll, "db.queries_per_min"));
+    assert!(f(&s, "ratios.bandwidth") > 5.0);
+
+    for m in [poll, push] {
+        assert!(f(m, "events.sent") > 50.0, "{}", m["events"]);
+        assert_eq!(m["events"]["lost"], 0, "{}", m["events"]);
+        assert_eq!(m["events"]["duplicated"], 0);
+        assert_eq!(m["events"]["misrouted"], 0);
+        assert!(f(m, "cpu.server_cores") > 0.0);
+        assert!(f(m, "cpu.db_cores") >= 0.0);
+        assert!(f(m, "memory.server_rss_mb") > 0.0);
+    }
+
+    // Every key of the summary contract is there (null allowed only where unknown).
+    for key in [
+        "users",
+        "duration_s",
+        "window.start",
+        "window.end",
+        "events.sent",
+        "events.delivered",
+        "events.lost",
+        "events.duplicated",
+        "latency_ms.mean",
+        "latency_ms.p50",
+        "latency_ms.p90",
+        "latency_ms.p99",
+        "latency_ms.p999",
+        "latency_ms.max",
+        "db.queries_total",
+        "db.queries_per_min",
+        "db.cpu_cores",
+        "http.requests_total",
+        "http.requests_per_min",
+        "http.empty_ratio",
+        "bandwidth.bytes_total",
+        "bandwidth.bytes_per_s",
+        "bandwidth.bytes_per_user_per_min",
+        "cpu.server_cores",
+        "cpu.db_cores",
+        "cpu.redis_cores",
+        "cpu.swarm_cores",
+        "memory.server_rss_mb",
+    ] {
+        let obj = key
+            .rsplit_once('.')
+            .map(|(p, _)| pollpush::report::table::lookup(poll, p))
+            .unwrap_or(poll);
+        let last = key.rsplit('.').next().unwrap();
+        assert!(obj.get(last).is_some(), "modes.poll.{key} is missing");
+    }
+    for key in ["scenario", "started_at", "machine", "ratios"] {
+        assert!(s.get(key).is_some(), "{key} is missing");
+    }
+    for file in [
+        "summary.json",
+        "scenario.toml",
+        "latency-poll.hgrm",
+        "latency-push.hgrm",
+        "latency-cdf.png",
+        "latency-cdf.svg",
+        "report.md",
+    ] {
+        let meta =
+            std::fs::metadata(dir.path().join(file)).unwrap_or_else(|_| panic!("{file} missing"));
+        assert!(meta.len() > 100, "{file} is nearly empty");
+    }
+    // The resolved scenario loads again as the same plan.
+    let again = scenario::load(Some(&dir.path().join("scenario.toml")), &[]).unwrap();
+    assert_eq!(again.users, 200);
+}
+
+/// Direct children of `pid`.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| pollpush::procs::proc_stat(p).is_some_and(|s| s.ppid == pid))
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Starts a run, waits for its poll window, signals it, and checks every child is gone.
+fn interrupt_run(signal: i32) -> (std::process::ExitStatus, String) {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args([
+            "run",
+            "--users",
+            "50",
+            "--duration",
+            "60s",
+            "--set",
+            "poll.interval=\"1s\"",
+            "--out",
+        ])
+        .arg(out.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "run ended early:\n{log}"
+        );
+        log.push_str(&line);
+        if line.contains("poll: window") {
+            break;
+        }
+    }
+    let kids = children(pid);
+    assert!(
+        kids.len() >= 4,
+        "expected Postgres, Redis, ingest and poll servers, found {kids:?}"
+    );
+    let pg_dirs: Vec<String> = kids
+        .iter()
+        .filter_map(|k| std::fs::read_to_string(format!("/proc/{k}/cmdline")).ok())
+        .filter_map(|c| {
+            c.split('\0')
+                .find(|a| a.contains("pollpush-pg-"))
+                .map(String::from)
+        })
+        .collect();
+    // SAFETY: signalling a child we spawned.
+    unsafe {
+        libc::kill(pid as i32, signal);
+    }
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    log.push_str(&rest);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while kids.iter().any(|&k| alive(k)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<u32> = kids.iter().copied().filter(|&k| alive(k)).collect();
+    assert!(
+        left.is_empty(),
+        "processes left behind after signal {signal}: {left:?}"
+    );
+    if signal == libc::SIGINT {
+        for d in pg_dirs {
+            let d = std::path::Path::new(&d);
+            assert!(!d.exists(), "temp dir {} left behind", d.display());
+        }
+    }
+    (status, log)
+}
+
+#[tokio::test]
+async fn ctrl_c_stops_every_server_and_service() {
+    let _heavy = HEAVY.lock().await;
+    let (status, log) = tokio::task::spawn_blocking(|| interrupt_run(libc::SIGINT))
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("interrupted"), "{log}");
+}
+
+#[tokio::test]
+async fn kill_9_leaves_no_server_or_service_behind() {
+    let _heavy = HEAVY.lock().await;
+    let (status, _) = tokio::task::spawn_blocking(|| interrupt_run(libc::SIGKILL))
+        .await
+        .unwrap();
+    assert_eq!(status.code(), None);
+}

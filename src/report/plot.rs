@@ -58,7 +58,7 @@ pub fn latency_cdf(result: &RunResult, out: &Path) -> anyhow::Result<()> {
     }
     let title = format!(
         "Notification latency: {} users, poll every {} s",
-        result.plan.users,
+        super::table::group(result.plan.users as i64),
         result.plan.poll_interval.as_secs_f64()
     );
     let png = out.join("latency-cdf.png");

@@ -94,6 +94,7 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "queries_total": m.db_queries,
             "queries_per_min": per_min(m.db_queries, secs),
             "backend_queries_total": m.backend_queries,
+            "backend_queries_per_min": per_min(m.backend_queries, secs),
             "cpu_cores": cores(m.cpu.db, secs),
             "statements": statements,
         },

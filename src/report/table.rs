@@ -2,40 +2,79 @@
 
 use serde_json::Value;
 
-/// One row: label, then a path into `modes.<mode>` and how to show it.
-const ROWS: &[(&str, &str, Fmt)] = &[
-    ("users", "users", Fmt::Int),
-    ("window (s)", "duration_s", Fmt::F1),
-    ("HTTP requests/min", "http.requests_per_min", Fmt::Int),
-    ("  predicted", "predicted.requests_per_min", Fmt::Int),
-    ("empty polls", "http.empty_ratio", Fmt::Pct),
-    ("  predicted e^(-λT)", "predicted.empty_ratio", Fmt::Pct),
-    ("DB queries/min (Postgres)", "db.queries_per_min", Fmt::Int),
+/// One row: label, a path into `modes.<mode>`, how to show it, and whether poll/push is a
+/// ratio worth showing (not for counts that merely differ by the draw of the workload).
+const ROWS: &[(&str, &str, Fmt, bool)] = &[
+    ("users", "users", Fmt::Int, false),
+    ("window (s)", "duration_s", Fmt::F1, false),
     (
-        "DB queries (backend count)",
-        "db.backend_queries_total",
+        "HTTP requests/min",
+        "http.requests_per_min",
         Fmt::Int,
+        false,
     ),
-    ("latency mean (ms)", "latency_ms.mean", Fmt::F1),
-    ("  predicted T/2", "predicted.latency_mean_ms", Fmt::F1),
-    ("latency p50 (ms)", "latency_ms.p50", Fmt::F1),
-    ("latency p99 (ms)", "latency_ms.p99", Fmt::F1),
-    ("latency max (ms)", "latency_ms.max", Fmt::F1),
-    ("events sent", "events.sent", Fmt::Int),
-    ("events delivered", "events.delivered", Fmt::Int),
-    ("events lost", "events.lost", Fmt::Int),
-    ("events duplicated", "events.duplicated", Fmt::Int),
-    ("bandwidth (bytes/s)", "bandwidth.bytes_per_s", Fmt::Int),
+    (
+        "  predicted N/T",
+        "predicted.requests_per_min",
+        Fmt::Int,
+        false,
+    ),
+    ("empty polls", "http.empty_ratio", Fmt::Pct, false),
+    (
+        "  predicted e^(-λT)",
+        "predicted.empty_ratio",
+        Fmt::Pct,
+        false,
+    ),
+    (
+        "DB queries/min (Postgres)",
+        "db.queries_per_min",
+        Fmt::Int,
+        true,
+    ),
+    (
+        "DB queries/min (servers)",
+        "db.backend_queries_per_min",
+        Fmt::Int,
+        true,
+    ),
+    ("latency mean (ms)", "latency_ms.mean", Fmt::F1, true),
+    (
+        "  predicted T/2",
+        "predicted.latency_mean_ms",
+        Fmt::F1,
+        false,
+    ),
+    ("latency p50 (ms)", "latency_ms.p50", Fmt::F1, true),
+    ("latency p99 (ms)", "latency_ms.p99", Fmt::F1, true),
+    ("latency max (ms)", "latency_ms.max", Fmt::F1, true),
+    (
+        "  predicted max T",
+        "predicted.latency_max_ms",
+        Fmt::F1,
+        false,
+    ),
+    ("events sent", "events.sent", Fmt::Int, false),
+    ("events delivered", "events.delivered", Fmt::Int, false),
+    ("events lost", "events.lost", Fmt::Int, false),
+    ("events duplicated", "events.duplicated", Fmt::Int, false),
+    (
+        "bandwidth (bytes/s)",
+        "bandwidth.bytes_per_s",
+        Fmt::Int,
+        true,
+    ),
     (
         "bytes/user/min",
         "bandwidth.bytes_per_user_per_min",
         Fmt::Int,
+        true,
     ),
-    ("CPU server (cores)", "cpu.server_cores", Fmt::F3),
-    ("CPU Postgres (cores)", "cpu.db_cores", Fmt::F3),
-    ("CPU Redis (cores)", "cpu.redis_cores", Fmt::F3),
-    ("CPU swarm (cores)", "cpu.swarm_cores", Fmt::F3),
-    ("server RSS (MB)", "memory.server_rss_mb", Fmt::F1),
+    ("CPU servers (cores)", "cpu.server_cores", Fmt::F3, true),
+    ("CPU Postgres (cores)", "cpu.db_cores", Fmt::F3, true),
+    ("CPU Redis (cores)", "cpu.redis_cores", Fmt::F3, true),
+    ("CPU swarm (cores)", "cpu.swarm_cores", Fmt::F3, true),
+    ("server RSS (MB)", "memory.server_rss_mb", Fmt::F1, true),
 ];
 
 #[derive(Clone, Copy)]
@@ -84,18 +123,11 @@ pub fn rows(summary: &Value) -> Vec<[String; 4]> {
     let poll = &summary["modes"]["poll"];
     let push = &summary["modes"]["push"];
     ROWS.iter()
-        .filter(|(_, path, _)| !lookup(poll, path).is_null() || !lookup(push, path).is_null())
-        .map(|(label, path, f)| {
+        .filter(|(_, path, _, _)| !lookup(poll, path).is_null() || !lookup(push, path).is_null())
+        .map(|(label, path, f, show_ratio)| {
             let (a, b) = (lookup(poll, path), lookup(push, path));
             let ratio = match (a.as_f64(), b.as_f64()) {
-                (Some(a), Some(b))
-                    if b > 0.0
-                        && !label.starts_with("  ")
-                        && *path != "users"
-                        && *path != "duration_s" =>
-                {
-                    format!("{:.1}x", a / b)
-                }
+                (Some(a), Some(b)) if *show_ratio && b > 0.0 => format!("{:.1}x", a / b),
                 _ => String::new(),
             };
             [label.to_string(), show(a, *f), show(b, *f), ratio]
@@ -149,12 +181,24 @@ mod tests {
 
     #[test]
     fn missing_figures_show_as_dash_and_ratios_need_both() {
-        let s = serde_json::json!({"modes": {"poll": {"users": 10, "http": {"requests_per_min": 120.0}}, "push": {"users": 10, "http": {"requests_per_min": 0.0}}}});
+        let s = serde_json::json!({"modes": {
+            "poll": {"users": 10, "http": {"requests_per_min": 120.0}, "db": {"queries_per_min": 250.0}, "latency_ms": {"p99": 4900.0}},
+            "push": {"users": 10, "http": {"requests_per_min": 0.0}, "db": {"queries_per_min": 10.0}, "latency_ms": {"p99": null}}}});
         let r = rows(&s);
-        let req = r.iter().find(|r| r[0] == "HTTP requests/min").unwrap();
-        assert_eq!(req[1], "120");
-        assert_eq!(req[2], "0");
-        assert_eq!(req[3], "");
+        let find = |label: &str| r.iter().find(|r| r[0] == label).unwrap().clone();
+        assert_eq!(
+            find("HTTP requests/min"),
+            ["HTTP requests/min", "120", "0", ""]
+        );
+        assert_eq!(find("DB queries/min (Postgres)")[3], "25.0x");
+        assert_eq!(
+            find("latency p99 (ms)"),
+            ["latency p99 (ms)", "4900.0", "-", ""]
+        );
+        assert!(
+            !r.iter().any(|r| r[0] == "bytes/user/min"),
+            "rows with no figure at all are left out"
+        );
         assert!(render(&s).contains("poll/push"));
     }
 }

@@ -20,6 +20,39 @@ pub enum Command {
     Run(RunArgs),
     /// Run one system under test as a server process (`run` starts these by itself).
     Serve(ServeArgs),
+    /// Compare two runs of one scenario figure by figure; exit 1 on a regression.
+    Compare(CompareArgs),
+}
+
+/// Output format of `compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned table for terminals and logs
+    Text,
+    /// A table for a pull request comment or $GITHUB_STEP_SUMMARY
+    Markdown,
+    /// Every row, machine readable
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The reference run: a result folder or its summary.json.
+    pub baseline: PathBuf,
+
+    /// The run to judge: a result folder or its summary.json. Thresholds in the `[compare]`
+    /// table of its scenario.toml apply.
+    pub current: PathBuf,
+
+    /// Allowed regression of a figure in percent, e.g. push.latency_ms.p99=50 or
+    /// '*.latency_ms.p99=50' (`*` matches anything). Repeatable; wins over the defaults
+    /// and the scenario's [compare] table, and drops the default's absolute noise floor.
+    #[arg(long, value_name = "METRIC=PCT")]
+    pub max_regression: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +94,12 @@ pub struct RunArgs {
     /// Print only the final table and errors (for CI logs).
     #[arg(long)]
     pub quiet: bool,
+
+    /// Run the scenario K times; the summary holds the median of each figure (the worst
+    /// for lost events and errors) and every repeat's figures, which `compare` uses to
+    /// tell a regression from noise.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
 }
 
 impl RunArgs {
@@ -141,6 +180,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => crate::run::command(args).await,
         Command::Serve(args) => crate::backend::serve::command(args).await,
+        Command::Compare(args) => crate::report::compare::command(args),
     }
 }
 

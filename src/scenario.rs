@@ -39,7 +39,10 @@ pub struct RawScenario {
     pub push: RawPush,
     #[serde(default)]
     pub workload: RawWorkload,
+    /// Pass/fail gates evaluated at the end of a run: `"push.latency_ms.p99" = "< 50"`.
     pub checks: Option<toml::Table>,
+    /// Per-figure regression thresholds in percent for `compare`: `"push.latency_ms.p99" = 30`.
+    pub compare: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -105,6 +108,60 @@ pub enum PollAuth {
     None,
 }
 
+/// How a check compares a figure with its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Ge,
+    Gt,
+}
+
+impl Op {
+    pub fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => value < limit,
+            Op::Le => value <= limit,
+            Op::Eq => value == limit,
+            Op::Ne => value != limit,
+            Op::Ge => value >= limit,
+            Op::Gt => value > limit,
+        }
+    }
+}
+
+/// One `[checks]` entry: a figure of the summary (`<mode>.<path>` or `ratios.<name>`), a
+/// comparison, and where it was written (for messages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub metric: String,
+    pub op: Op,
+    pub limit: f64,
+    /// The condition as written, e.g. "< 50".
+    pub condition: String,
+    /// `file:line` or `--set checks...`.
+    pub at: String,
+}
+
+/// Reads "< 50", "<= 0.5", "== 0", "!= 0", ">= 100", "> 1".
+pub fn parse_condition(text: &str) -> Option<(Op, f64)> {
+    let t = text.trim();
+    let (op, rest) = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("!=", Op::Ne),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .into_iter()
+    .find_map(|(p, op)| t.strip_prefix(p).map(|r| (op, r)))?;
+    let limit: f64 = rest.trim().replace('_', "").parse().ok()?;
+    limit.is_finite().then_some((op, limit))
+}
+
 /// A validated scenario: every value typed, in range, with defaults filled in.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -121,6 +178,9 @@ pub struct Plan {
     pub poll_auth: PollAuth,
     pub events_per_s: f64,
     pub payload_bytes: usize,
+    pub checks: Vec<Check>,
+    /// Regression thresholds (percent) by figure name or pattern, for `compare`.
+    pub compare: Vec<(String, f64)>,
 }
 
 impl Plan {
@@ -167,7 +227,18 @@ impl Plan {
                 targets: Some("uniform".into()),
                 payload_bytes: Some(self.payload_bytes as u64),
             },
-            checks: None,
+            checks: (!self.checks.is_empty()).then(|| {
+                self.checks
+                    .iter()
+                    .map(|c| (c.metric.clone(), toml::Value::String(c.condition.clone())))
+                    .collect()
+            }),
+            compare: (!self.compare.is_empty()).then(|| {
+                self.compare
+                    .iter()
+                    .map(|(k, v)| (k.clone(), toml::Value::Float(*v)))
+                    .collect()
+            }),
         };
         toml::to_string_pretty(&raw).unwrap_or_default()
     }
@@ -290,10 +361,20 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// `file:line: key` or `--set key`, for the message of a bad value.
     fn at(&self, key: &str) -> String {
-        if self.overridden.contains(key) {
+        let path: Vec<&str> = key.split('.').collect();
+        self.at_path(key, &path)
+    }
+
+    /// Like [`Ctx::at`] for a key whose last part may itself contain dots (checks).
+    fn at_path(&self, key: &str, path: &[&str]) -> String {
+        if self
+            .overridden
+            .iter()
+            .any(|o| o == key || key.starts_with(&format!("{o}.")))
+        {
             return format!("--set {key}");
         }
-        match line_of(self.src.text, key) {
+        match line_of_path(self.src.text, path) {
             Some(line) => format!("{}:{line}: key `{key}`", self.src.label),
             None => format!("{}: key `{key}` (default)", self.src.label),
         }
@@ -340,10 +421,15 @@ impl Ctx<'_> {
 
 /// The 1-based line of a dotted key in TOML text, when the text has it.
 pub fn line_of(text: &str, key: &str) -> Option<usize> {
+    line_of_path(text, &key.split('.').collect::<Vec<_>>())
+}
+
+/// The 1-based line of a key given as its path of table names.
+pub fn line_of_path(text: &str, path: &[&str]) -> Option<usize> {
     let doc = toml_edit::ImDocument::parse(text).ok()?;
     let mut item = doc.as_item();
     let mut span = None;
-    for part in key.split('.') {
+    for &part in path {
         let table = item.as_table_like()?;
         let (k, it) = table.get_key_value(part)?;
         span = k.span().or_else(|| it.span());
@@ -478,11 +564,42 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
             format!("{payload_bytes} is out of range; use 64 to 65536 (the payload carries an id and a timestamp)"),
         ));
     }
-    if raw.checks.is_some() {
-        return Err(ctx.err(
-            "checks",
-            "[checks] are not implemented in this version; remove the table",
-        ));
+    let mut checks = Vec::new();
+    for (metric, value) in raw.checks.iter().flatten() {
+        let key = format!("checks.{metric}");
+        let at = ctx.at_path(&key, &["checks", metric]);
+        let text = value.as_str().ok_or_else(|| {
+            input(format!(
+                "{at}: write the condition as a string, e.g. \"< 50\" or \"== 0\""
+            ))
+        })?;
+        let (op, limit) = parse_condition(text).ok_or_else(|| {
+            input(format!(
+                "{at}: {text:?} is not a condition; use one of <, <=, ==, !=, >=, > and a number, e.g. \"< 50\""
+            ))
+        })?;
+        checks.push(Check {
+            metric: metric.clone(),
+            op,
+            limit,
+            condition: text.trim().to_string(),
+            at,
+        });
+    }
+    let mut compare = Vec::new();
+    for (metric, value) in raw.compare.iter().flatten() {
+        let at = ctx.at_path(&format!("compare.{metric}"), &["compare", metric]);
+        let pct = value
+            .as_float()
+            .or_else(|| value.as_integer().map(|i| i as f64));
+        match pct {
+            Some(p) if p.is_finite() && p >= 0.0 => compare.push((metric.clone(), p)),
+            _ => {
+                return Err(input(format!(
+                    "{at}: a regression threshold is a percentage of 0 or more, e.g. 25"
+                )))
+            }
+        }
     }
     Ok(Plan {
         name,
@@ -497,6 +614,8 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         poll_auth,
         events_per_s,
         payload_bytes: payload_bytes as usize,
+        checks,
+        compare,
     })
 }
 
@@ -590,6 +709,43 @@ mod tests {
         assert_eq!(again.poll_interval, p.poll_interval);
         assert_eq!(again.duration, p.duration);
         assert_eq!(again.events_per_s, p.events_per_s);
+    }
+
+    #[test]
+    fn checks_and_compare_thresholds_parse_with_locations() {
+        let text = "name = \"c\"\n[checks]\n\"push.latency_ms.p99\" = \"< 50\"\n\"poll.events.lost\" = \"== 0\"\n[compare]\n\"push.latency_ms.p99\" = 30\n";
+        let p = plan(text, &[]).unwrap();
+        assert_eq!(p.checks.len(), 2);
+        let c = p
+            .checks
+            .iter()
+            .find(|c| c.metric == "push.latency_ms.p99")
+            .unwrap();
+        assert_eq!((c.op, c.limit), (Op::Lt, 50.0));
+        assert_eq!(c.at, "t.toml:3: key `checks.push.latency_ms.p99`");
+        assert_eq!(p.compare, vec![("push.latency_ms.p99".to_string(), 30.0)]);
+        let again = plan(&p.to_toml(), &[]).unwrap();
+        assert_eq!(again.checks.len(), 2);
+        assert_eq!(again.compare, p.compare);
+        let e = err("[checks]\n\"push.latency_ms.p99\" = \"about 50\"\n", &[]);
+        assert!(
+            e.contains("t.toml:2") && e.contains("not a condition"),
+            "{e}"
+        );
+        let e = err("[checks]\n\"push.latency_ms.p99\" = 50\n", &[]);
+        assert!(e.contains("as a string"), "{e}");
+        let e = err("[compare]\n\"x\" = -3\n", &[]);
+        assert!(e.contains("t.toml:2"), "{e}");
+    }
+
+    #[test]
+    fn conditions() {
+        assert_eq!(parse_condition("<50"), Some((Op::Lt, 50.0)));
+        assert_eq!(parse_condition(" >= 1_000 "), Some((Op::Ge, 1000.0)));
+        assert_eq!(parse_condition("== 0"), Some((Op::Eq, 0.0)));
+        assert_eq!(parse_condition("50"), None);
+        assert_eq!(parse_condition("< fast"), None);
+        assert!(Op::Le.holds(5.0, 5.0) && !Op::Lt.holds(5.0, 5.0));
     }
 
     #[test]

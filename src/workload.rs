@@ -48,8 +48,14 @@ pub fn payload(event: u64, emit_us: u64, size: usize) -> String {
 }
 
 impl Workload {
-    /// Emits events from now until `until`, then waits for in-flight requests.
-    pub async fn run(self, until: Instant, out: mpsc::UnboundedSender<Emitted>) -> WorkloadStats {
+    /// Emits events from `start` until `until`, then waits for in-flight requests.
+    pub async fn run(
+        self,
+        start: Instant,
+        until: Instant,
+        out: mpsc::UnboundedSender<Emitted>,
+    ) -> WorkloadStats {
+        tokio::time::sleep_until(start).await;
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build_http();

@@ -98,6 +98,9 @@ pub struct AppState {
     /// Publisher connection (ingest); None where this process does not publish.
     pub redis: Option<redis::aio::MultiplexedConnection>,
     pub registry: Arc<push::Registry>,
+    /// Test-only: an added delay per poll (`POLLPUSH_TEST_POLL_DELAY_MS`), to prove that a
+    /// regression gate catches a slowed server. Zero unless that variable is set.
+    pub poll_delay: std::time::Duration,
 }
 
 impl AppState {
@@ -108,6 +111,7 @@ impl AppState {
             poll_auth,
             redis: None,
             registry: Arc::new(push::Registry::default()),
+            poll_delay: std::time::Duration::ZERO,
         }
     }
 

@@ -35,6 +35,9 @@ pub async fn handler(
     Query(q): Query<PollQuery>,
 ) -> Result<Json<Vec<Item>>, AppError> {
     bump(&state.stats.poll_requests);
+    if !state.poll_delay.is_zero() {
+        tokio::time::sleep(state.poll_delay).await;
+    }
     let result = serve_poll(&state, &headers, q.after).await;
     match &result {
         Ok(items) if items.is_empty() => bump(&state.stats.poll_empty),

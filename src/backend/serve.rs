@@ -17,6 +17,8 @@ pub struct ServerConfig {
     pub ingest: bool,
     pub push: bool,
     pub poll_auth: PollAuth,
+    /// Test-only added delay per poll; see [`AppState::poll_delay`].
+    pub poll_delay: Duration,
 }
 
 /// Builds the state and router, starts the Redis side, and serves `listener` until
@@ -30,6 +32,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut state = AppState::new(pool, config.poll_auth);
+    state.poll_delay = config.poll_delay;
     let client = redis::Client::open(redis_url)?;
     if config.ingest {
         state.redis = Some(client.get_multiplexed_async_connection().await?);
@@ -103,6 +106,7 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
             ingest,
             push,
             poll_auth,
+            poll_delay: test_poll_delay()?,
         },
         ready_tx,
         shutdown_signal(),
@@ -110,6 +114,22 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     let _ = announce.await;
     Ok(())
+}
+
+/// The test-only knob `POLLPUSH_TEST_POLL_DELAY_MS`: milliseconds added to every poll.
+fn test_poll_delay() -> anyhow::Result<Duration> {
+    match std::env::var("POLLPUSH_TEST_POLL_DELAY_MS") {
+        Err(_) => Ok(Duration::ZERO),
+        Ok(v) => {
+            let ms: u64 = v.trim().parse().map_err(|_| {
+                crate::error::input(format!(
+                    "POLLPUSH_TEST_POLL_DELAY_MS={v:?} is not a number of milliseconds"
+                ))
+            })?;
+            tracing::warn!(ms, "test knob: every poll is delayed");
+            Ok(Duration::from_millis(ms))
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

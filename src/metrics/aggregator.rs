@@ -12,6 +12,14 @@ use super::latency_histogram;
 use crate::swarm::{PollOutcome, Report};
 use crate::workload::Emitted;
 
+#[derive(Debug, Clone, Copy)]
+struct PollRecord {
+    scheduled: Instant,
+    lateness_us: u64,
+    response_us: Option<u64>,
+    outcome: PollOutcome,
+}
+
 /// Everything the aggregator saw, ready to be cut to a window.
 #[derive(Debug, Default)]
 pub struct Collected {
@@ -19,7 +27,7 @@ pub struct Collected {
     failed: u64,
     /// (event, user, latency µs) in arrival order.
     deliveries: Vec<(u64, u64, u64)>,
-    polls: Vec<(Instant, u64, PollOutcome)>,
+    polls: Vec<PollRecord>,
     pub connect_errors: u64,
 }
 
@@ -40,6 +48,8 @@ pub struct Outcome {
     pub polls_error: u64,
     /// How late polls went out against their schedule, µs.
     pub poll_lateness: Histogram<u64>,
+    /// Round trip of each successful poll, request sent to body read, µs.
+    pub poll_response: Histogram<u64>,
     pub connect_errors: u64,
 }
 
@@ -54,7 +64,9 @@ pub async fn collect(
         tokio::select! {
             r = reports.recv(), if reports_open => match r {
                 Some(Report::Delivered { event, user, latency_us }) => c.deliveries.push((event, user, latency_us)),
-                Some(Report::Poll { scheduled, lateness_us, outcome }) => c.polls.push((scheduled, lateness_us, outcome)),
+                Some(Report::Poll { scheduled, lateness_us, response_us, outcome }) => {
+                    c.polls.push(PollRecord { scheduled, lateness_us, response_us, outcome })
+                }
                 Some(Report::ConnectError) => c.connect_errors += 1,
                 None => reports_open = false,
             },
@@ -66,6 +78,14 @@ pub async fn collect(
         }
     }
     c
+}
+
+impl Outcome {
+    /// Nothing sent, nothing measured.
+    pub fn empty() -> Outcome {
+        let now = Instant::now();
+        Collected::default().outcome(now, now)
+    }
 }
 
 impl Collected {
@@ -90,14 +110,18 @@ impl Collected {
         let delivered = seen.len() as u64;
         let duplicated = seen.values().map(|&n| (n - 1) as u64).sum();
         let mut poll_lateness = latency_histogram();
+        let mut poll_response = latency_histogram();
         let (mut polls, mut empty, mut errors) = (0, 0, 0);
-        for &(scheduled, lateness_us, outcome) in &self.polls {
-            if scheduled < start || scheduled >= end {
+        for p in &self.polls {
+            if p.scheduled < start || p.scheduled >= end {
                 continue;
             }
             polls += 1;
-            poll_lateness.saturating_record(lateness_us.max(1));
-            match outcome {
+            poll_lateness.saturating_record(p.lateness_us.max(1));
+            if let Some(r) = p.response_us {
+                poll_response.saturating_record(r.max(1));
+            }
+            match p.outcome {
                 PollOutcome::Empty => empty += 1,
                 PollOutcome::Error => errors += 1,
                 PollOutcome::NonEmpty => {}
@@ -116,6 +140,7 @@ impl Collected {
             polls_empty: empty,
             polls_error: errors,
             poll_lateness,
+            poll_response,
             connect_errors: self.connect_errors,
         }
     }
@@ -167,6 +192,7 @@ mod tests {
             rtx.send(Report::Poll {
                 scheduled: t0 + Duration::from_secs(i as u64),
                 lateness_us: 10,
+                response_us: (outcome != PollOutcome::Error).then_some(2_000),
                 outcome,
             })
             .unwrap();
@@ -190,5 +216,10 @@ mod tests {
         assert_eq!(o.latency.max(), 500);
         // Only the polls scheduled inside the window count.
         assert_eq!((o.polls, o.polls_empty, o.polls_error), (3, 1, 1));
+        assert_eq!(
+            o.poll_response.len(),
+            2,
+            "failed polls have no response time"
+        );
     }
 }

@@ -111,6 +111,31 @@ pub fn render(s: &Value) -> String {
         };
         let _ = writeln!(out, "| {label} | {} | {} | {} |", r[1], r[2], r[3]);
     }
+    if let Some(checks) = s["checks"].as_array().filter(|c| !c.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\n### Checks\n\n| figure | wanted | measured | |\n|---|---|---:|---|"
+        );
+        for c in checks {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                c["metric"].as_str().unwrap_or(""),
+                c["condition"].as_str().unwrap_or(""),
+                c["value"]
+                    .as_f64()
+                    .map_or("not measured".to_string(), |v| v.to_string()),
+                if c["passed"].as_bool() == Some(true) {
+                    "pass"
+                } else {
+                    "**FAIL**"
+                }
+            );
+        }
+    }
+    if let Some(n) = s["repeats"].as_array().map(|r| r.len()) {
+        let _ = writeln!(out, "\nEach figure is the median of {n} repeats (lost, duplicated and errors: the worst repeat); `summary.json` keeps every repeat.");
+    }
     let _ = writeln!(out, "\n![Latency CDF](latency-cdf.png)\n");
     let poll_statements = s["modes"]["poll"]["db"]["statements"].as_array();
     if let Some(st) = poll_statements.filter(|a| !a.is_empty()) {
@@ -136,7 +161,7 @@ pub fn render(s: &Value) -> String {
     let _ = writeln!(out, "## Method\n");
     let _ = writeln!(
         out,
-        "- **Window**: each mode ramps up first (pollers get uniform random phases over one interval; WebSocket clients connect over the warm-up), then a window of {} s is measured; events are emitted only inside it, and a drain period (at least one poll interval) lets late deliveries arrive.",
+        "- **Window**: each mode ramps up first (pollers get uniform random phases over one interval; WebSocket clients connect over the warm-up), then a window of {} s is measured. For polling, events start one poll interval before the window, so every poll in it sees a steady stream; for push, events start with the window, once every socket is open. After the window, a drain period (at least one poll interval) lets late deliveries arrive.",
         s["plan"]["duration_s"]
     );
     let _ = writeln!(

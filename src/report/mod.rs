@@ -2,6 +2,9 @@
 //! CI and `compare` read), `scenario.toml`, `latency-<mode>.hgrm`, plots and `report.md`.
 //! The table and report read the summary, so every figure they show is one it holds.
 
+pub mod checks;
+pub mod compare;
+pub mod figures;
 pub mod markdown;
 pub mod plot;
 pub mod summary;
@@ -9,28 +12,138 @@ pub mod table;
 
 use std::path::Path;
 
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
 use crate::error::input;
 use crate::metrics::hgrm;
 use crate::run::RunResult;
+use crate::scenario::Mode;
 
-/// Writes the result folder; returns the summary it wrote.
-pub fn write(result: &RunResult, out: &Path) -> anyhow::Result<serde_json::Value> {
+/// The median of some numbers (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Figures where one bad repeat must show: the worst repeat, not the median.
+const WORST_OF: &[&str] = &[
+    "lost",
+    "duplicated",
+    "misrouted",
+    "send_failed",
+    "errors",
+    "connect_errors",
+];
+
+/// Merges the summaries of repeats: numbers become their median (the worst for losses and
+/// errors), everything else is taken from the first.
+pub fn merge_repeats(values: &[&Value], key: &str) -> Value {
+    match values[0] {
+        Value::Object(map) => Value::Object(
+            map.keys()
+                .map(|k| {
+                    let children: Vec<&Value> = values.iter().map(|v| &v[k.as_str()]).collect();
+                    (k.clone(), merge_repeats(&children, k))
+                })
+                .collect(),
+        ),
+        Value::Number(_) => {
+            let nums: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
+            let merged = if WORST_OF.contains(&key) {
+                nums.iter().copied().reduce(f64::max)
+            } else {
+                median(&nums)
+            };
+            merged.map_or(Value::Null, |x| json!(x))
+        }
+        other => other.clone(),
+    }
+}
+
+/// The summary of one run, or of several repeats of one plan (medians, plus `repeats`).
+pub fn combined_summary(results: &[RunResult]) -> Value {
+    let each: Vec<Value> = results.iter().map(summary::build).collect();
+    if each.len() == 1 {
+        return each.into_iter().next().expect("one");
+    }
+    let refs: Vec<&Value> = each.iter().collect();
+    let mut merged = merge_repeats(&refs, "");
+    merged["repeats"] = Value::Array(
+        each.iter()
+            .map(|s| json!({ "started_at": s["started_at"], "modes": s["modes"], "ratios": s["ratios"] }))
+            .collect(),
+    );
+    merged
+}
+
+/// Each mode's latency histogram over all repeats.
+fn merged_latency(results: &[RunResult]) -> Vec<(Mode, Histogram<u64>)> {
+    let mut out: Vec<(Mode, Histogram<u64>)> = Vec::new();
+    for m in results.iter().flat_map(|r| &r.modes) {
+        match out.iter_mut().find(|(mode, _)| *mode == m.mode) {
+            Some((_, h)) => {
+                let _ = h.add(&m.outcome.latency);
+            }
+            None => out.push((m.mode, m.outcome.latency.clone())),
+        }
+    }
+    out
+}
+
+/// Writes the result folder for one run or for the repeats of one plan; evaluates the
+/// plan's checks into the summary; returns the summary it wrote.
+pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
+    let plan = &results
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no run to report"))?
+        .plan;
     let fail = |what: &str, e: std::io::Error| {
         input(format!("cannot write {what} in {}: {e}", out.display()))
     };
     std::fs::create_dir_all(out).map_err(|e| fail("the folder", e))?;
-    let summary = summary::build(result);
+    let mut summary = combined_summary(results);
+    if !plan.checks.is_empty() {
+        summary["checks"] = json!(checks::evaluate(plan, &summary));
+    }
     let text = serde_json::to_string_pretty(&summary)?;
     std::fs::write(out.join("summary.json"), text + "\n").map_err(|e| fail("summary.json", e))?;
-    std::fs::write(out.join("scenario.toml"), result.plan.to_toml())
+    std::fs::write(out.join("scenario.toml"), plan.to_toml())
         .map_err(|e| fail("scenario.toml", e))?;
-    for m in &result.modes {
-        let name = format!("latency-{}.hgrm", m.mode);
-        std::fs::write(out.join(&name), hgrm::render(&m.outcome.latency))
-            .map_err(|e| fail(&name, e))?;
+    let latency = merged_latency(results);
+    for (mode, h) in &latency {
+        let name = format!("latency-{mode}.hgrm");
+        std::fs::write(out.join(&name), hgrm::render(h)).map_err(|e| fail(&name, e))?;
     }
-    plot::latency_cdf(result, out)?;
+    plot::latency_cdf(plan, &latency, out)?;
     std::fs::write(out.join("report.md"), markdown::render(&summary))
         .map_err(|e| fail("report.md", e))?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_merge_to_medians_but_losses_to_the_worst() {
+        let a = json!({"modes": {"push": {"latency_ms": {"p99": 2.0}, "events": {"lost": 0}}}, "scenario": "x"});
+        let b = json!({"modes": {"push": {"latency_ms": {"p99": 9.0}, "events": {"lost": 3}}}, "scenario": "x"});
+        let c = json!({"modes": {"push": {"latency_ms": {"p99": 3.0}, "events": {"lost": 0}}}, "scenario": "x"});
+        let m = merge_repeats(&[&a, &b, &c], "");
+        assert_eq!(m["modes"]["push"]["latency_ms"]["p99"], 3.0);
+        assert_eq!(m["modes"]["push"]["events"]["lost"], 3.0);
+        assert_eq!(m["scenario"], "x");
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
 }

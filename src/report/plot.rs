@@ -7,8 +7,9 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::run::RunResult;
-use crate::scenario::Mode;
+use hdrhistogram::Histogram;
+
+use crate::scenario::{Mode, Plan};
 
 static FONT: Once = Once::new();
 
@@ -32,16 +33,17 @@ fn color(mode: Mode) -> RGBColor {
 type Series = Vec<(Mode, Vec<(f64, f64)>)>;
 
 /// Latency CDF of every mode on one log-x chart: `latency-cdf.png` and `.svg`.
-pub fn latency_cdf(result: &RunResult, out: &Path) -> anyhow::Result<()> {
+pub fn latency_cdf(
+    plan: &Plan,
+    latency: &[(Mode, Histogram<u64>)],
+    out: &Path,
+) -> anyhow::Result<()> {
     register_font();
-    let series: Series = result
-        .modes
+    let series: Series = latency
         .iter()
-        .filter(|m| !m.outcome.latency.is_empty())
-        .map(|m| {
-            let pts = m
-                .outcome
-                .latency
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(mode, h)| {
+            let pts = h
                 .iter_quantiles(20)
                 .map(|v| {
                     (
@@ -50,7 +52,7 @@ pub fn latency_cdf(result: &RunResult, out: &Path) -> anyhow::Result<()> {
                     )
                 })
                 .collect();
-            (m.mode, pts)
+            (*mode, pts)
         })
         .collect();
     if series.is_empty() {
@@ -58,8 +60,8 @@ pub fn latency_cdf(result: &RunResult, out: &Path) -> anyhow::Result<()> {
     }
     let title = format!(
         "Notification latency: {} users, poll every {} s",
-        super::table::group(result.plan.users as i64),
-        result.plan.poll_interval.as_secs_f64()
+        super::table::group(plan.users as i64),
+        plan.poll_interval.as_secs_f64()
     );
     let png = out.join("latency-cdf.png");
     draw_cdf(

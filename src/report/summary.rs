@@ -104,6 +104,16 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "empty_ratio": empty_ratio,
             "errors": o.polls_error,
             "connect_errors": o.connect_errors,
+            "response_ms": if o.poll_response.is_empty() {
+                json!({ "mean": null, "p50": null, "p99": null, "max": null })
+            } else {
+                json!({
+                    "mean": round(o.poll_response.mean() / 1000.0, 3),
+                    "p50": ms(o.poll_response.value_at_quantile(0.50)),
+                    "p99": ms(o.poll_response.value_at_quantile(0.99)),
+                    "max": ms(o.poll_response.max()),
+                })
+            },
             "schedule_lateness_ms": {
                 "p99": if o.poll_lateness.is_empty() { Value::Null } else { json!(ms(o.poll_lateness.value_at_quantile(0.99))) },
                 "max": if o.poll_lateness.is_empty() { Value::Null } else { json!(ms(o.poll_lateness.max())) },

@@ -19,6 +19,18 @@ const ROWS: &[(&str, &str, Fmt, bool)] = &[
         Fmt::Int,
         false,
     ),
+    (
+        "poll response p50 (ms)",
+        "http.response_ms.p50",
+        Fmt::F1,
+        false,
+    ),
+    (
+        "poll response p99 (ms)",
+        "http.response_ms.p99",
+        Fmt::F1,
+        false,
+    ),
     ("empty polls", "http.empty_ratio", Fmt::Pct, false),
     (
         "  predicted e^(-λT)",

@@ -98,9 +98,55 @@ pub struct RunResult {
     pub modes: Vec<ModeResult>,
 }
 
+impl RunResult {
+    /// A result in which nothing was measured: the shape of a summary for this plan, used
+    /// to know which figures exist before anything runs.
+    pub fn template(plan: &Plan) -> Self {
+        RunResult {
+            plan: plan.clone(),
+            started_at: SystemTime::UNIX_EPOCH,
+            machine: Machine {
+                cores: 0,
+                memory_mb: None,
+                os: String::new(),
+                kernel: String::new(),
+                postgres_version: None,
+                redis_version: None,
+                ephemeral_services: false,
+            },
+            db_source: "",
+            modes: plan
+                .modes
+                .iter()
+                .map(|&mode| ModeResult {
+                    mode,
+                    users: plan.users,
+                    window_start: SystemTime::UNIX_EPOCH,
+                    window_end: SystemTime::UNIX_EPOCH,
+                    window_s: 0.0,
+                    outcome: Outcome::empty(),
+                    db_queries: 0,
+                    backend_queries: 0,
+                    db_statements: Vec::new(),
+                    cpu: CpuSeconds::default(),
+                    server_rss_mb: None,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    connections: 0,
+                    server: StatsSnapshot::default(),
+                    workload: WorkloadStats::default(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The `run` command: load, execute, write the result folder, print the table.
 pub async fn command(args: RunArgs) -> anyhow::Result<()> {
     let plan = scenario::load(args.scenario.as_deref(), &args.overrides())?;
+    // A check on a figure that does not exist is a scenario error, caught before anything
+    // starts.
+    crate::report::checks::validate(&plan)?;
     let started = SystemTime::now();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(format!("{}-{}", plan.name, folder_timestamp(started)))
@@ -125,18 +171,43 @@ pub async fn command(args: RunArgs) -> anyhow::Result<()> {
         log_dir: Some(out.join("logs")),
         progress,
     };
-    let result = tokio::select! {
-        res = execute(plan, &opts) => res?,
-        _ = crate::backend::serve::shutdown_signal() => {
-            // Returning drops the run future: servers, Postgres and Redis are stopped by
-            // their guards before the process exits.
-            return Err(environment("interrupted; servers and services were stopped"));
+    let mut results = Vec::new();
+    for i in 0..args.repeat {
+        if args.repeat > 1 {
+            opts.progress
+                .note(&format!("repeat {} of {}", i + 1, args.repeat));
         }
-    };
-    let summary = crate::report::write(&result, &out)?;
+        let result = tokio::select! {
+            res = execute(plan.clone(), &opts) => res?,
+            _ = crate::backend::serve::shutdown_signal() => {
+                // Returning drops the run future: servers, Postgres and Redis are stopped
+                // by their guards before the process exits.
+                return Err(environment("interrupted; servers and services were stopped"));
+            }
+        };
+        results.push(result);
+    }
+    let summary = crate::report::write(&results, &out)?;
     println!("{}", crate::report::table::render(&summary));
     println!("results: {}", out.display());
-    Ok(())
+    let checks: Vec<crate::report::checks::CheckResult> =
+        serde_json::from_value(summary["checks"].clone()).unwrap_or_default();
+    let failed = crate::report::checks::failures(&checks);
+    if !checks.is_empty() {
+        println!(
+            "checks: {} passed, {} failed",
+            checks.len() - failed.len(),
+            failed.len()
+        );
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        for f in &failed {
+            println!("  FAILED {f}");
+        }
+        Err(crate::UserError::CheckFailed(failed.join("; ")).into())
+    }
 }
 
 fn folder_timestamp(t: SystemTime) -> String {
@@ -341,7 +412,34 @@ async fn run_mode(
     }
     drop(shared);
     // The window opens once the ramp is over and the warm-up has passed.
-    let window_start = base + ramp.max(plan.warmup) + Duration::from_millis(500);
+    let mut window_start = base + ramp.max(plan.warmup) + Duration::from_millis(500);
+    let workload = |start: Instant, window_start: Instant, emitted| {
+        tokio::spawn(
+            Workload {
+                ingest: ingest.addr,
+                users: plan.users,
+                events_per_s: plan.events_per_s,
+                payload_bytes: plan.payload_bytes,
+                seed: plan.seed.wrapping_add(first_event),
+                first_event,
+            }
+            .run(start, window_start + plan.duration, emitted),
+        )
+    };
+    // Polling: events start one interval before the window, so that every poll in the
+    // window finds a steady stream behind it (otherwise the first interval's polls find
+    // fewer events and the empty share reads high). Push: events start with the window,
+    // once every socket is open, since pub/sub without catch-up drops what comes earlier.
+    let mut emitted_tx = Some(emitted_tx);
+    let mut running = None;
+    if mode == Mode::Poll {
+        let start = window_start - plan.poll_interval;
+        running = Some(workload(
+            start,
+            window_start,
+            emitted_tx.take().expect("unused"),
+        ));
+    }
     progress
         .phase(
             mode,
@@ -351,13 +449,14 @@ async fn run_mode(
         )
         .await;
     if mode == Mode::Push {
-        // Push needs every socket open before events count; give stragglers up to 30 s.
+        // Give stragglers up to 30 s to connect.
         let deadline = Instant::now() + Duration::from_secs(30);
         while live.connections.load(Ordering::Relaxed) < plan.users as i64
             && Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        window_start = window_start.max(Instant::now());
     }
     let connections = live.connections.load(Ordering::Relaxed);
     if connections < plan.users as i64 {
@@ -367,19 +466,17 @@ async fn run_mode(
             "not every client is connected as the window opens"
         );
     }
+    tokio::time::sleep_until(window_start).await;
     let s0 = snapshot(counter, &server, ingest, services, &meter).await?;
-    let window_end = s0.at + plan.duration;
-    let workload = tokio::spawn(
-        Workload {
-            ingest: ingest.addr,
-            users: plan.users,
-            events_per_s: plan.events_per_s,
-            payload_bytes: plan.payload_bytes,
-            seed: plan.seed.wrapping_add(first_event),
-            first_event,
-        }
-        .run(window_end, emitted_tx),
-    );
+    let window_end = window_start + plan.duration;
+    let workload = match running {
+        Some(w) => w,
+        None => workload(
+            window_start,
+            window_start,
+            emitted_tx.take().expect("unused"),
+        ),
+    };
     progress.phase(mode, "window", plan.duration, &live).await;
     tokio::time::sleep_until(window_end).await;
     let s1 = snapshot(counter, &server, ingest, services, &meter).await?;
@@ -391,7 +488,7 @@ async fn run_mode(
     swarm.stop(Duration::from_secs(10)).await;
     let collected = collector.await?;
     drop(server);
-    let outcome = collected.outcome(s0.at, window_end);
+    let outcome = collected.outcome(window_start, window_end);
     let cpu = CpuSeconds {
         server: delta(s0.cpu.server, s1.cpu.server),
         ingest: delta(s0.cpu.ingest, s1.cpu.ingest),

@@ -28,10 +28,12 @@ pub enum Report {
         user: u64,
         latency_us: u64,
     },
-    /// One poll: when it was due, how late it went out, and how it ended.
+    /// One poll: when it was due, how late it went out, how long the server took to
+    /// answer (request sent to body read; None when it failed), and how it ended.
     Poll {
         scheduled: Instant,
         lateness_us: u64,
+        response_us: Option<u64>,
         outcome: PollOutcome,
     },
     /// A connection attempt failed.

@@ -49,17 +49,23 @@ impl Poller {
             }
             let scheduled = due;
             due += self.interval;
-            let lateness_us = Instant::now()
-                .saturating_duration_since(scheduled)
-                .as_micros() as u64;
-            let outcome = match self.poll_once(&shared, &mut conn, &host, &auth).await {
-                Ok(0) => PollOutcome::Empty,
-                Ok(_) => PollOutcome::NonEmpty,
-                Err(_) => {
-                    close(&mut conn, &shared);
-                    PollOutcome::Error
-                }
-            };
+            let sent = Instant::now();
+            let lateness_us = sent.saturating_duration_since(scheduled).as_micros() as u64;
+            let (outcome, response_us) =
+                match self.poll_once(&shared, &mut conn, &host, &auth).await {
+                    Ok(n) => {
+                        let kind = if n == 0 {
+                            PollOutcome::Empty
+                        } else {
+                            PollOutcome::NonEmpty
+                        };
+                        (kind, Some(sent.elapsed().as_micros() as u64))
+                    }
+                    Err(_) => {
+                        close(&mut conn, &shared);
+                        (PollOutcome::Error, None)
+                    }
+                };
             shared
                 .live
                 .requests
@@ -67,6 +73,7 @@ impl Poller {
             let _ = shared.reports.send(Report::Poll {
                 scheduled,
                 lateness_us,
+                response_us,
                 outcome,
             });
         }

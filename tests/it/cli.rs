@@ -74,3 +74,102 @@ fn unreachable_database_url_exits_2_quickly() {
     assert!(!err.contains("secret"), "the password leaked: {err}");
     assert!(start.elapsed().as_secs() < 15);
 }
+
+/// The committed reference run, as a starting point for edited copies.
+fn reference() -> serde_json::Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/reference/summary.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn write_summary(dir: &std::path::Path, name: &str, v: &serde_json::Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string(v).unwrap()).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn compare_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = reference();
+    let base = write_summary(dir.path(), "x.json", &x);
+    let (code, err) = pollpush(&["compare", &base, &base]);
+    assert_eq!(code, Some(0), "{err}");
+
+    // Fewer deliveries: a regression, named.
+    let mut fewer = x.clone();
+    fewer["modes"]["push"]["events"]["delivered"] =
+        serde_json::json!(x["modes"]["push"]["events"]["delivered"].as_f64().unwrap() * 0.9);
+    let f = write_summary(dir.path(), "fewer.json", &fewer);
+    let (code, err) = pollpush(&["compare", &base, &f]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("push.events.delivered"), "{err}");
+
+    // Push p99 up 50 %: a regression once its threshold is set (the default floor of 10 ms
+    // keeps single-digit-ms noise from failing builds).
+    let mut slower = x.clone();
+    slower["modes"]["push"]["latency_ms"]["p99"] =
+        serde_json::json!(x["modes"]["push"]["latency_ms"]["p99"].as_f64().unwrap() * 1.5);
+    let s = write_summary(dir.path(), "slower.json", &slower);
+    let (code, err) = pollpush(&[
+        "compare",
+        &base,
+        &s,
+        "--max-regression",
+        "push.latency_ms.p99=30",
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("push.latency_ms.p99"), "{err}");
+
+    // Bad input: exit 2 with a message saying which.
+    let (code, err) = pollpush(&["compare", &base, "/no/such/summary.json"]);
+    assert_eq!(
+        (code, err.contains("cannot read")),
+        (Some(2), true),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("broken.json"), "{ not json").unwrap();
+    let (code, err) = pollpush(&[
+        "compare",
+        &base,
+        dir.path().join("broken.json").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (code, err.contains("not valid JSON")),
+        (Some(2), true),
+        "{err}"
+    );
+    let mut other = x.clone();
+    other["scenario"] = serde_json::json!("ci");
+    let o = write_summary(dir.path(), "other.json", &other);
+    let (code, err) = pollpush(&["compare", &base, &o]);
+    assert_eq!(
+        (code, err.contains("different scenarios")),
+        (Some(2), true),
+        "{err}"
+    );
+    let (code, err) = pollpush(&["compare", &base, &base, "--max-regression", "nonsense=5"]);
+    assert_eq!((code, err.contains("no figure")), (Some(2), true), "{err}");
+}
+
+#[test]
+fn a_check_on_a_figure_that_does_not_exist_exits_2_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checks.toml");
+    std::fs::write(
+        &path,
+        "name = \"checks\"\n[checks]\n\"push.latency_ms.p98\" = \"< 50\"\n",
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let (code, err) = pollpush(&["run", path.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("checks.toml:3") && err.contains("push.latency_ms.p98"),
+        "{err}"
+    );
+    assert!(start.elapsed().as_secs() < 5, "nothing should have started");
+}

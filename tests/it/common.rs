@@ -45,6 +45,7 @@ pub async fn server(users: u64) -> TestServer {
         ingest: true,
         push: true,
         poll_auth: PollAuth::Db,
+        poll_delay: Duration::ZERO,
     };
     let redis_url = services.redis_url.clone();
     let server_pool = pool.clone();

@@ -45,7 +45,7 @@ async fn a_small_run_measures_what_the_model_predicts() {
     };
     let result = execute(small_plan(), &opts).await.expect("run completes");
     let dir = tempfile::tempdir().unwrap();
-    let s = pollpush::report::write(&result, dir.path()).unwrap();
+    let s = pollpush::report::write(std::slice::from_ref(&result), dir.path()).unwrap();
     let poll = &s["modes"]["poll"];
     let push = &s["modes"]["push"];
 
@@ -268,4 +268,40 @@ async fn kill_9_leaves_no_server_or_service_behind() {
         .await
         .unwrap();
     assert_eq!(status.code(), None);
+}
+
+#[tokio::test]
+async fn a_violated_check_exits_1_after_writing_the_results() {
+    let _heavy = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("strict.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"strict\"\nduration = \"2s\"\nwarmup = \"1s\"\nmodes = [\"push\"]\n[users]\ncount = 20\n[checks]\n\"push.events.lost\" = \"== 0\"\n\"push.latency_ms.p50\" = \"< 0\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let result = tokio::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(&out)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(
+        result.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
+    assert!(stdout.contains("FAILED push.latency_ms.p50"), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["checks"].as_array().unwrap().len(), 2);
 }

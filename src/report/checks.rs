@@ -1,0 +1,155 @@
+//! `[checks]`: pass/fail gates on figures of the summary, validated before a run starts
+//! (a check on a figure that does not exist is a scenario error) and evaluated at its end.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::figures::{figure, figures};
+use crate::error::input;
+use crate::run::RunResult;
+use crate::scenario::Plan;
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct CheckResult {
+    pub metric: String,
+    pub condition: String,
+    /// The measured figure; None when it could not be measured (which fails the check).
+    pub value: Option<f64>,
+    pub passed: bool,
+}
+
+/// Fails with a scenario error naming the check when a check names no figure this plan's
+/// summary will have.
+pub fn validate(plan: &Plan) -> anyhow::Result<()> {
+    if plan.checks.is_empty() {
+        return Ok(());
+    }
+    let template = super::summary::build(&RunResult::template(plan));
+    let known = figures(&template);
+    for c in &plan.checks {
+        if !known.contains_key(&c.metric) {
+            let mode = c.metric.split('.').next().unwrap_or("");
+            let hint = if ["poll", "push"].contains(&mode) && template["modes"][mode].is_null() {
+                format!("this scenario does not run mode {mode}")
+            } else {
+                let near: Vec<&String> = known
+                    .keys()
+                    .filter(|k| k.ends_with(c.metric.rsplit('.').next().unwrap_or("")))
+                    .take(4)
+                    .collect();
+                format!(
+                    "no such figure; names look like push.latency_ms.p99 or ratios.db_queries{}",
+                    if near.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (similar: {})",
+                            near.iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                )
+            };
+            return Err(input(format!("{}: check on `{}`: {hint}", c.at, c.metric)));
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates every check of `plan` against a summary.
+pub fn evaluate(plan: &Plan, summary: &Value) -> Vec<CheckResult> {
+    plan.checks
+        .iter()
+        .map(|c| {
+            let value = figure(summary, &c.metric);
+            CheckResult {
+                metric: c.metric.clone(),
+                condition: c.condition.clone(),
+                value,
+                passed: value.is_some_and(|v| c.op.holds(v, c.limit)),
+            }
+        })
+        .collect()
+}
+
+/// "push.latency_ms.p99 = 62.1, wanted < 50" for each failed check.
+pub fn failures(results: &[CheckResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| match r.value {
+            Some(v) => format!("{} = {v}, wanted {}", r.metric, r.condition),
+            None => format!("{} was not measured, wanted {}", r.metric, r.condition),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{parse, Source};
+
+    fn plan(checks: &str) -> Plan {
+        let text = format!("name = \"c\"\nmodes = [\"poll\", \"push\"]\n[checks]\n{checks}");
+        parse(
+            &Source {
+                label: "c.toml",
+                text: &text,
+            },
+            &[],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn checks_on_real_figures_validate_and_others_do_not() {
+        validate(&plan("\"push.latency_ms.p99\" = \"< 50\"\n\"ratios.db_queries\" = \"> 10\"\n\"poll.events.lost\" = \"== 0\"\n")).unwrap();
+        let e = validate(&plan("\"push.latency_ms.p98\" = \"< 50\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.toml:4")
+                && e.contains("push.latency_ms.p98")
+                && e.contains("no such figure"),
+            "{e}"
+        );
+        let text =
+            "name = \"c\"\nmodes = [\"poll\"]\n[checks]\n\"push.latency_ms.p99\" = \"< 50\"\n";
+        let p = parse(
+            &Source {
+                label: "c.toml",
+                text,
+            },
+            &[],
+        )
+        .unwrap();
+        let e = validate(&p).unwrap_err().to_string();
+        assert!(e.contains("does not run mode push"), "{e}");
+    }
+
+    #[test]
+    fn evaluation_fails_unmeasured_figures() {
+        let p = plan("\"push.latency_ms.p99\" = \"< 50\"\n\"poll.events.lost\" = \"== 0\"\n\"ratios.db_queries\" = \"> 10\"\n");
+        let s = serde_json::json!({"modes": {"push": {"latency_ms": {"p99": 62.5}}, "poll": {"events": {"lost": 0}}}, "ratios": {"db_queries": null}});
+        let r = evaluate(&p, &s);
+        let passed = |m: &str| r.iter().find(|r| r.metric == m).unwrap().passed;
+        assert!(!passed("push.latency_ms.p99"));
+        assert!(passed("poll.events.lost"));
+        assert!(
+            !passed("ratios.db_queries"),
+            "an unmeasured figure fails its check"
+        );
+        let f = failures(&r);
+        assert!(
+            f.contains(&"push.latency_ms.p99 = 62.5, wanted < 50".to_string()),
+            "{f:?}"
+        );
+        assert!(
+            f.iter()
+                .any(|x| x == "ratios.db_queries was not measured, wanted > 10"),
+            "{f:?}"
+        );
+    }
+}

@@ -1,0 +1,678 @@
+//! `pollpush compare BASELINE CURRENT`: every figure of two summaries side by side, the
+//! change, and a verdict per figure against direction-aware thresholds.
+//!
+//! Defaults, by kind of figure ([`default_rule`]): lost, duplicated and misrouted events
+//! and errors must not rise at all; the poll/push ratios of queries and bytes (measured
+//! side by side in one run, so machine noise cancels) may drop 10 %; database, bandwidth
+//! and request rates may move 10 %; latency means and medians 30 % and at least 1 ms,
+//! p90 and p99 30 % and at least 10 ms; CPU 50 % and at least 0.05 cores; memory 25 % and
+//! at least 10 MB.
+//! Totals, counters and predictions are shown without a verdict. `--max-regression` and
+//! the `[compare]` table of the current run's scenario override them. When both sides
+//! carry repeats (`run --repeat K`), medians are compared, and a change within the
+//! spread of the repeats is reported as noise instead of a regression.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::figures::figures;
+use super::summary::SCHEMA_VERSION;
+use crate::error::{input, UserError};
+
+/// Which way is worse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// The threshold of one figure: allowed change in percent, and an absolute floor below
+/// which a change is noise whatever its percentage.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rule {
+    pub better: Better,
+    pub max_pct: f64,
+    pub floor: f64,
+}
+
+/// The default rule of a figure; None for figures shown without a verdict.
+///
+/// The numbers come from five runs of `scenarios/ci.toml` in a row on a shared 2-core
+/// machine (README, "CI regression gate"): query and bandwidth rates, request rates and
+/// deliveries varied by under 1 %; CPU by up to 17 %; push latencies, a few ms, by several
+/// ms (p99 1.8 to 8.4 ms), which is why latencies have an absolute floor and the tails
+/// beyond p99 and the latency ratios carry no verdict.
+pub fn default_rule(metric: &str) -> Option<Rule> {
+    let r = |better, max_pct, floor| {
+        Some(Rule {
+            better,
+            max_pct,
+            floor,
+        })
+    };
+    let leaf = metric.rsplit('.').next().unwrap_or("");
+    let has = |part: &str| metric.contains(part);
+    if has(".predicted.") || has(".server.") || has(".workload.") || has("schedule_lateness") {
+        return None;
+    }
+    if let Some(ratio) = metric.strip_prefix("ratios.") {
+        return match ratio {
+            "db_queries" | "bandwidth" => r(Better::Higher, 10.0, 0.0),
+            _ => None,
+        };
+    }
+    match leaf {
+        "lost" | "duplicated" | "misrouted" | "send_failed" | "errors" | "connect_errors" => {
+            return r(Better::Lower, 0.0, 0.0)
+        }
+        "delivered" => return r(Better::Higher, 5.0, 0.0),
+        _ => {}
+    }
+    if has(".latency_ms.") || has(".response_ms.") {
+        return match leaf {
+            "mean" | "p50" => r(Better::Lower, 30.0, 1.0),
+            "p90" | "p99" => r(Better::Lower, 30.0, 10.0),
+            _ => None,
+        };
+    }
+    if leaf == "queries_per_min" || leaf == "backend_queries_per_min" {
+        return r(Better::Lower, 10.0, 0.0);
+    }
+    if has(".bandwidth.") && leaf != "bytes_total" && leaf != "bytes_in" && leaf != "bytes_out" {
+        return r(Better::Lower, 10.0, 0.0);
+    }
+    if has(".cpu.") {
+        return r(Better::Lower, 50.0, 0.05);
+    }
+    if has(".memory.") {
+        return r(Better::Lower, 25.0, 10.0);
+    }
+    if leaf == "requests_per_min" {
+        // Fewer polls than scheduled: the system (or the swarm) fell behind.
+        return r(Better::Higher, 10.0, 0.0);
+    }
+    None
+}
+
+/// Matches a figure name against a pattern where `*` stands for any run of characters.
+pub fn matches(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let mut rest = name;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            let Some(pos) = rest.find(part) else {
+                return false;
+            };
+            rest = &rest[pos + part.len()..];
+        }
+    }
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Ok,
+    Improved,
+    Regression,
+    /// Over the threshold, but within the spread of the repeats.
+    Noise,
+    /// No rule: shown for information.
+    Info,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub metric: String,
+    pub baseline: Option<f64>,
+    pub current: Option<f64>,
+    pub change_pct: Option<f64>,
+    pub max_regression_pct: Option<f64>,
+    pub better: Option<Better>,
+    /// Largest spread (max - min over median, %) of the repeats on either side, if any.
+    pub spread_pct: Option<f64>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub scenario: String,
+    pub baseline: String,
+    pub current: String,
+    pub repeats: (usize, usize),
+    pub rows: Vec<Row>,
+    pub regressions: Vec<String>,
+}
+
+/// Loads a summary from a result folder or a summary.json file.
+pub fn load(path: &Path) -> anyhow::Result<Value> {
+    let file: PathBuf = if path.is_dir() {
+        path.join("summary.json")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        input(format!(
+            "cannot read {}: {e}; give a result folder or its summary.json",
+            file.display()
+        ))
+    })?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| input(format!("{} is not valid JSON: {e}", file.display())))?;
+    match v["schema_version"].as_u64() {
+        Some(SCHEMA_VERSION) => {}
+        Some(other) => {
+            return Err(input(format!(
+                "{} has summary schema version {other}; this pollpush reads version {SCHEMA_VERSION}: re-run it with this version",
+                file.display()
+            )))
+        }
+        None => {
+            return Err(input(format!(
+                "{} is not a pollpush summary (no schema_version); give the summary.json of a run",
+                file.display()
+            )))
+        }
+    }
+    if !v["modes"].is_object() {
+        return Err(input(format!(
+            "{} has no `modes`: not a pollpush summary",
+            file.display()
+        )));
+    }
+    Ok(v)
+}
+
+/// Per-figure values of each repeat, when the summary carries two or more.
+fn repeat_values(s: &Value) -> Option<BTreeMap<String, Vec<f64>>> {
+    let reps = s["repeats"].as_array().filter(|r| r.len() >= 2)?;
+    let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for rep in reps {
+        for (k, v) in figures(rep) {
+            if let Some(v) = v {
+                out.entry(k).or_default().push(v);
+            }
+        }
+    }
+    Some(out)
+}
+
+fn spread_pct(values: &[f64]) -> Option<f64> {
+    let med = super::median(values)?;
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+    (med.abs() > 0.0).then(|| (hi - lo) / med.abs() * 100.0)
+}
+
+/// Compares two summaries. `overrides` are (pattern, percent) and win over the defaults.
+pub fn compare(
+    baseline: &Value,
+    current: &Value,
+    overrides: &[(String, f64)],
+) -> anyhow::Result<Comparison> {
+    let (bs, cs) = (
+        baseline["scenario"].as_str().unwrap_or("?"),
+        current["scenario"].as_str().unwrap_or("?"),
+    );
+    if bs != cs {
+        return Err(input(format!(
+            "different scenarios: the baseline ran `{bs}`, the current run `{cs}`; compare runs of the same scenario"
+        )));
+    }
+    if baseline["plan"] != current["plan"] {
+        let diff: Vec<String> = current["plan"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| baseline["plan"][k.as_str()] != **v)
+            .map(|(k, v)| format!("{k}: {} -> {v}", baseline["plan"][k.as_str()]))
+            .collect();
+        return Err(input(format!(
+            "the two runs of `{cs}` used different settings ({}); compare runs of the same plan",
+            diff.join(", ")
+        )));
+    }
+    let (bf, cf) = (figures(baseline), figures(current));
+    for (pattern, _) in overrides {
+        if !bf.keys().chain(cf.keys()).any(|k| matches(pattern, k)) {
+            return Err(input(format!(
+                "--max-regression {pattern}: no figure of these summaries has that name (names look like push.latency_ms.p99, ratios.db_queries, *.latency_ms.p99)"
+            )));
+        }
+    }
+    let (br, cr) = (repeat_values(baseline), repeat_values(current));
+    let mut rows = Vec::new();
+    let names: std::collections::BTreeSet<&String> = bf.keys().chain(cf.keys()).collect();
+    for name in names {
+        let b = bf.get(name).copied().flatten();
+        let c = cf.get(name).copied().flatten();
+        let mut rule = default_rule(name);
+        if let Some((_, pct)) = overrides.iter().rev().find(|(p, _)| matches(p, name)) {
+            let better = rule.map(|r| r.better).unwrap_or(Better::Lower);
+            // An explicit threshold is the user's call: no noise floor under it.
+            rule = Some(Rule {
+                better,
+                max_pct: *pct,
+                floor: 0.0,
+            });
+        }
+        let change_pct = match (b, c) {
+            (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b.abs() * 100.0),
+            (Some(b), Some(c)) if b == c => Some(0.0),
+            _ => None,
+        };
+        let spread = [&br, &cr]
+            .iter()
+            .filter_map(|r| r.as_ref()?.get(name.as_str()).and_then(|v| spread_pct(v)))
+            .fold(None, |acc: Option<f64>, s| {
+                Some(acc.map_or(s, |a| a.max(s)))
+            });
+        let both_repeat = br.is_some() && cr.is_some();
+        let verdict = match (rule, b, c) {
+            (None, _, _) => Verdict::Info,
+            (Some(_), None, None) => Verdict::Info,
+            // Measured before, not measured now: that is worse.
+            (Some(_), Some(_), None) => Verdict::Regression,
+            (Some(_), None, Some(_)) => Verdict::Info,
+            (Some(rule), Some(b), Some(c)) => {
+                let worse_by = match rule.better {
+                    Better::Lower => c - b,
+                    Better::Higher => b - c,
+                };
+                let worse_pct = if b != 0.0 {
+                    worse_by / b.abs() * 100.0
+                } else if worse_by > 0.0 {
+                    f64::INFINITY
+                } else {
+                    0.0
+                };
+                if worse_by > rule.floor && worse_pct > rule.max_pct {
+                    if both_repeat && spread.is_some_and(|s| s > rule.max_pct && worse_pct <= s) {
+                        Verdict::Noise
+                    } else {
+                        Verdict::Regression
+                    }
+                } else if worse_by < -rule.floor && -worse_pct > rule.max_pct.max(1.0) {
+                    Verdict::Improved
+                } else {
+                    Verdict::Ok
+                }
+            }
+        };
+        rows.push(Row {
+            metric: name.clone(),
+            baseline: b,
+            current: c,
+            change_pct,
+            max_regression_pct: rule.map(|r| r.max_pct),
+            better: rule.map(|r| r.better),
+            spread_pct: spread,
+            verdict,
+        });
+    }
+    let regressions = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Regression)
+        .map(|r| r.metric.clone())
+        .collect();
+    let count = |s: &Value| s["repeats"].as_array().map_or(1, |r| r.len().max(1));
+    Ok(Comparison {
+        scenario: cs.to_string(),
+        baseline: baseline["started_at"].as_str().unwrap_or("").to_string(),
+        current: current["started_at"].as_str().unwrap_or("").to_string(),
+        repeats: (count(baseline), count(current)),
+        rows,
+        regressions,
+    })
+}
+
+fn num(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if x.abs() >= 1000.0 => super::table::group(x.round() as i64),
+        Some(x) if x == x.trunc() => format!("{x:.0}"),
+        Some(x) => format!("{x:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string(),
+    }
+}
+
+fn cells(r: &Row) -> [String; 6] {
+    let change = match r.change_pct {
+        Some(p) => format!("{p:+.1} %"),
+        None => "-".into(),
+    };
+    let limit = match (r.better, r.max_regression_pct) {
+        (Some(Better::Lower), Some(p)) => format!("+{p:.0} %"),
+        (Some(Better::Higher), Some(p)) => format!("-{p:.0} %"),
+        _ => String::new(),
+    };
+    let verdict = match r.verdict {
+        Verdict::Ok => "ok".to_string(),
+        Verdict::Improved => "improved".to_string(),
+        Verdict::Regression => "REGRESSION".to_string(),
+        Verdict::Noise => format!("noise (spread {:.0} %)", r.spread_pct.unwrap_or(0.0)),
+        Verdict::Info => String::new(),
+    };
+    [
+        r.metric.clone(),
+        num(r.baseline),
+        num(r.current),
+        change,
+        limit,
+        verdict,
+    ]
+}
+
+/// Rows with a figure on at least one side (push has no poll response time, for one).
+fn shown(r: &Row) -> bool {
+    r.baseline.is_some() || r.current.is_some()
+}
+
+const HEAD: [&str; 6] = [
+    "figure", "baseline", "current", "change", "limit", "verdict",
+];
+
+fn headline(c: &Comparison) -> String {
+    if c.regressions.is_empty() {
+        let gated = c
+            .rows
+            .iter()
+            .filter(|r| r.better.is_some() && shown(r))
+            .count();
+        format!("no regression in {gated} gated figures")
+    } else {
+        format!(
+            "{} regression(s): {}",
+            c.regressions.len(),
+            c.regressions.join(", ")
+        )
+    }
+}
+
+pub fn render_text(c: &Comparison) -> String {
+    let rows: Vec<[String; 6]> = c.rows.iter().filter(|r| shown(r)).map(cells).collect();
+    let mut w = HEAD.map(str::len);
+    for r in &rows {
+        for (i, s) in r.iter().enumerate() {
+            w[i] = w[i].max(s.chars().count());
+        }
+    }
+    let line = |r: [&str; 6]| {
+        format!(
+            "{:<a$}  {:>b$}  {:>c$}  {:>d$}  {:>e$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            a = w[0],
+            b = w[1],
+            c = w[2],
+            d = w[3],
+            e = w[4]
+        )
+        .trim_end()
+        .to_string()
+    };
+    let mut out = vec![
+        format!(
+            "pollpush compare: scenario {} (baseline {}, current {})",
+            c.scenario, c.baseline, c.current
+        ),
+        line(HEAD),
+    ];
+    out.extend(rows.iter().map(|r| line(r.each_ref().map(|s| s.as_str()))));
+    out.push(headline(c));
+    out.join("\n")
+}
+
+pub fn render_markdown(c: &Comparison) -> String {
+    let mut out = format!(
+        "### pollpush compare: `{}`\n\n**{}** {}\n\n| figure | baseline | current | change | limit | verdict |\n|---|---:|---:|---:|---:|---|\n",
+        c.scenario,
+        if c.regressions.is_empty() { "PASS" } else { "FAIL" },
+        headline(c)
+    );
+    // Gated figures first, regressions at the very top: what a reviewer needs to see.
+    let mut rows: Vec<&Row> = c
+        .rows
+        .iter()
+        .filter(|r| r.better.is_some() && shown(r))
+        .collect();
+    rows.sort_by_key(|r| r.verdict != Verdict::Regression);
+    for r in rows {
+        let [m, b, cur, ch, lim, v] = cells(r);
+        let v = if r.verdict == Verdict::Regression {
+            format!("**{v}**")
+        } else {
+            v
+        };
+        out.push_str(&format!("| `{m}` | {b} | {cur} | {ch} | {lim} | {v} |\n"));
+    }
+    out.push_str(&format!(
+        "\nBaseline {} · current {} · repeats {} / {}. Ungated figures: `--format json`.\n",
+        c.baseline, c.current, c.repeats.0, c.repeats.1
+    ));
+    out
+}
+
+pub fn render_json(c: &Comparison) -> String {
+    serde_json::to_string_pretty(&json!(c)).unwrap_or_default()
+}
+
+/// Reads `METRIC=PCT` overrides.
+pub fn parse_override(s: &str) -> anyhow::Result<(String, f64)> {
+    let (m, p) = s.split_once('=').ok_or_else(|| {
+        input(format!(
+            "--max-regression {s:?}: expected METRIC=PCT, e.g. push.latency_ms.p99=50"
+        ))
+    })?;
+    let pct: f64 = p
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| input(format!("--max-regression {s:?}: {p:?} is not a percentage")))?;
+    if !pct.is_finite() || pct < 0.0 {
+        return Err(input(format!(
+            "--max-regression {s:?}: use a percentage of 0 or more"
+        )));
+    }
+    Ok((m.trim().to_string(), pct))
+}
+
+/// The `compare` command.
+pub fn command(args: crate::cli::CompareArgs) -> anyhow::Result<()> {
+    let baseline = load(&args.baseline)?;
+    let current = load(&args.current)?;
+    // Thresholds from the current run's scenario, then the command line on top.
+    let mut overrides = Vec::new();
+    let scenario_file = if args.current.is_dir() {
+        args.current.join("scenario.toml")
+    } else {
+        args.current.with_file_name("scenario.toml")
+    };
+    if scenario_file.is_file() {
+        let plan = crate::scenario::load(Some(&scenario_file), &[])?;
+        overrides.extend(plan.compare);
+    }
+    for o in &args.max_regression {
+        overrides.push(parse_override(o)?);
+    }
+    let c = compare(&baseline, &current, &overrides)?;
+    let text = match args.format {
+        crate::cli::Format::Text => render_text(&c),
+        crate::cli::Format::Markdown => render_markdown(&c),
+        crate::cli::Format::Json => render_json(&c),
+    };
+    println!("{text}");
+    if c.regressions.is_empty() {
+        Ok(())
+    } else {
+        Err(UserError::CheckFailed(format!("regression in {}", c.regressions.join(", "))).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Value {
+        json!({
+            "schema_version": SCHEMA_VERSION,
+            "scenario": "ci",
+            "started_at": "t0",
+            "plan": {"users": 1000},
+            "modes": {
+                "poll": {"latency_ms": {"p99": 990.0}, "events": {"delivered": 200, "lost": 0}, "db": {"queries_per_min": 120000.0}, "users": 1000},
+                "push": {"latency_ms": {"p99": 4.0}, "events": {"delivered": 200, "lost": 0}, "db": {"queries_per_min": 1200.0}, "users": 1000}
+            },
+            "ratios": {"db_queries": 100.0}
+        })
+    }
+
+    fn verdict(c: &Comparison, m: &str) -> Verdict {
+        c.rows.iter().find(|r| r.metric == m).unwrap().verdict
+    }
+
+    #[test]
+    fn a_run_compared_with_itself_passes() {
+        let c = compare(&summary(), &summary(), &[]).unwrap();
+        assert!(c.regressions.is_empty());
+        assert_eq!(verdict(&c, "push.users"), Verdict::Info);
+    }
+
+    #[test]
+    fn higher_latency_and_fewer_deliveries_regress_lower_latency_does_not() {
+        let mut base = summary();
+        base["modes"]["push"]["latency_ms"]["p99"] = json!(40.0);
+        let mut cur = base.clone();
+        cur["modes"]["push"]["latency_ms"]["p99"] = json!(60.0);
+        cur["modes"]["poll"]["events"]["delivered"] = json!(150);
+        cur["modes"]["poll"]["latency_ms"]["p99"] = json!(500.0);
+        let c = compare(&base, &cur, &[]).unwrap();
+        assert_eq!(
+            c.regressions,
+            vec!["poll.events.delivered", "push.latency_ms.p99"]
+        );
+        assert_eq!(verdict(&c, "poll.latency_ms.p99"), Verdict::Improved);
+        // Under the 10 ms floor a p99 change is machine noise, whatever its percentage...
+        let mut cur = summary();
+        cur["modes"]["push"]["latency_ms"]["p99"] = json!(6.0);
+        assert!(compare(&summary(), &cur, &[])
+            .unwrap()
+            .regressions
+            .is_empty());
+        // ...unless the user sets its threshold, which drops the floor.
+        let tight = [("push.latency_ms.p99".to_string(), 20.0)];
+        let c = compare(&summary(), &cur, &tight).unwrap();
+        assert_eq!(c.regressions, vec!["push.latency_ms.p99"]);
+    }
+
+    #[test]
+    fn any_lost_event_regresses_and_overrides_apply() {
+        let mut cur = summary();
+        cur["modes"]["push"]["events"]["lost"] = json!(1);
+        cur["modes"]["push"]["db"]["queries_per_min"] = json!(1500.0);
+        let c = compare(&summary(), &cur, &[]).unwrap();
+        assert_eq!(
+            c.regressions,
+            vec!["push.db.queries_per_min", "push.events.lost"]
+        );
+        let c = compare(&summary(), &cur, &[("*.queries_per_min".into(), 50.0)]).unwrap();
+        assert_eq!(c.regressions, vec!["push.events.lost"]);
+        assert!(compare(&summary(), &cur, &[("nonsense".into(), 5.0)]).is_err());
+    }
+
+    #[test]
+    fn different_scenarios_or_plans_are_bad_input() {
+        let mut other = summary();
+        other["scenario"] = json!("seed");
+        let e = compare(&summary(), &other, &[]).unwrap_err();
+        assert!(e.to_string().contains("different scenarios"), "{e}");
+        let mut other = summary();
+        other["plan"]["users"] = json!(2000);
+        let e = compare(&summary(), &other, &[]).unwrap_err();
+        assert!(e.to_string().contains("users: 1000 -> 2000"), "{e}");
+    }
+
+    #[test]
+    fn with_repeats_a_change_inside_the_spread_is_noise() {
+        let with_repeats = |p99s: &[f64]| {
+            let mut s = summary();
+            let reps: Vec<Value> = p99s
+                .iter()
+                .map(|p| json!({"modes": {"push": {"latency_ms": {"p99": p}}}, "ratios": {}}))
+                .collect();
+            s["modes"]["push"]["latency_ms"]["p99"] = json!(crate::report::median(p99s).unwrap());
+            s["repeats"] = Value::Array(reps);
+            s
+        };
+        let base = with_repeats(&[40.0, 90.0, 50.0]);
+        let cur = with_repeats(&[80.0, 40.0, 75.0]);
+        let c = compare(&base, &cur, &[]).unwrap();
+        assert_eq!(
+            verdict(&c, "push.latency_ms.p99"),
+            Verdict::Noise,
+            "{}",
+            render_text(&c)
+        );
+        assert!(c.regressions.is_empty());
+        // A change far beyond the spread is still a regression.
+        let cur = with_repeats(&[300.0, 310.0, 320.0]);
+        assert_eq!(
+            compare(&base, &cur, &[]).unwrap().regressions,
+            vec!["push.latency_ms.p99"]
+        );
+    }
+
+    #[test]
+    fn markdown_is_a_clean_table_with_regressions_first() {
+        let mut cur = summary();
+        cur["modes"]["push"]["latency_ms"]["p99"] = json!(60.0);
+        let md = render_markdown(&compare(&summary(), &cur, &[]).unwrap());
+        // 4 -> 60 ms is over both the percentage and the floor.
+        let lines: Vec<&str> = md.lines().collect();
+        let header = lines
+            .iter()
+            .position(|l| l.starts_with("| figure"))
+            .unwrap();
+        assert!(lines[header + 1].starts_with("|---|"));
+        assert!(
+            lines[header + 2].contains("push.latency_ms.p99")
+                && lines[header + 2].contains("**REGRESSION**")
+        );
+        let cols = lines[header].matches('|').count();
+        assert!(lines[header..]
+            .iter()
+            .take_while(|l| l.starts_with('|'))
+            .all(|l| l.matches('|').count() == cols));
+        assert!(md.contains("**FAIL**"));
+    }
+
+    #[test]
+    fn patterns() {
+        assert!(matches("*.latency_ms.p99", "push.latency_ms.p99"));
+        assert!(matches("push.*", "push.cpu.db_cores"));
+        assert!(matches("push.latency_ms.p99", "push.latency_ms.p99"));
+        assert!(!matches("poll.*", "push.latency_ms.p99"));
+        assert!(matches("*lat*p9*", "push.latency_ms.p99"));
+    }
+}

@@ -161,6 +161,17 @@ pub fn tree_cpu_seconds(root: u32) -> Option<f64> {
     Some(total)
 }
 
+/// True when the process no longer runs (gone, or a zombie waiting to be reaped).
+pub fn is_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(text) => text
+            .rfind(')')
+            .map(|i| text[i + 1..].trim_start().starts_with(['Z', 'X']))
+            .unwrap_or(true),
+        Err(_) => true,
+    }
+}
+
 /// CPU seconds of one process (all threads).
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     proc_stat(pid).map(|s| s.cpu_s)
@@ -191,6 +202,8 @@ mod tests {
     #[test]
     fn own_process_is_readable() {
         let me = std::process::id();
+        assert!(!is_gone(me));
+        assert!(is_gone(u32::MAX - 1));
         assert!(cpu_seconds(me).is_some());
         assert!(rss_mb(me).unwrap() > 0.0);
     }

@@ -58,13 +58,22 @@ pub fn merge_repeats(values: &[&Value], key: &str) -> Value {
                 .collect(),
         ),
         Value::Number(_) => {
+            // The same in every repeat (versions, user counts): keep it exactly as it is.
+            if values.iter().all(|v| *v == values[0]) {
+                return values[0].clone();
+            }
             let nums: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
             let merged = if WORST_OF.contains(&key) {
                 nums.iter().copied().reduce(f64::max)
             } else {
                 median(&nums)
             };
-            merged.map_or(Value::Null, |x| json!(x))
+            let integers = values.iter().all(|v| v.is_i64() || v.is_u64());
+            match merged {
+                Some(x) if integers && x.fract() == 0.0 => json!(x as i64),
+                Some(x) => json!(x),
+                None => Value::Null,
+            }
         }
         other => other.clone(),
     }
@@ -135,14 +144,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_summary_of_repeats_is_a_summary_compare_reads() {
+        let text = "name = \"r\"\n";
+        let plan =
+            crate::scenario::parse(&crate::scenario::Source { label: "r", text }, &[]).unwrap();
+        let runs = [RunResult::template(&plan), RunResult::template(&plan)];
+        let s = combined_summary(&runs);
+        assert_eq!(s["repeats"].as_array().unwrap().len(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        std::fs::write(&path, serde_json::to_string(&s).unwrap()).unwrap();
+        let loaded = compare::load(&path).unwrap();
+        assert!(compare::compare(&loaded, &loaded, &[])
+            .unwrap()
+            .regressions
+            .is_empty());
+    }
+
+    #[test]
     fn repeats_merge_to_medians_but_losses_to_the_worst() {
         let a = json!({"modes": {"push": {"latency_ms": {"p99": 2.0}, "events": {"lost": 0}}}, "scenario": "x"});
         let b = json!({"modes": {"push": {"latency_ms": {"p99": 9.0}, "events": {"lost": 3}}}, "scenario": "x"});
         let c = json!({"modes": {"push": {"latency_ms": {"p99": 3.0}, "events": {"lost": 0}}}, "scenario": "x"});
         let m = merge_repeats(&[&a, &b, &c], "");
         assert_eq!(m["modes"]["push"]["latency_ms"]["p99"], 3.0);
-        assert_eq!(m["modes"]["push"]["events"]["lost"], 3.0);
+        assert_eq!(m["modes"]["push"]["events"]["lost"], 3);
         assert_eq!(m["scenario"], "x");
+        let v = json!({"schema_version": 1, "n": 2});
+        let w = json!({"schema_version": 1, "n": 5});
+        let m = merge_repeats(&[&v, &w], "");
+        assert_eq!(
+            m["schema_version"].as_u64(),
+            Some(1),
+            "equal numbers stay exactly as they are"
+        );
+        assert_eq!(m["n"], 3.5);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median(&[]), None);
     }

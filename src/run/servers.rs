@@ -20,6 +20,8 @@ use crate::services::Services;
 
 pub struct ServerProcess {
     pub addr: SocketAddr,
+    role: String,
+    log: Option<std::path::PathBuf>,
     child: OwnedChild,
     client: Client<HttpConnector, Empty<Bytes>>,
 }
@@ -113,6 +115,11 @@ impl ServerProcess {
             })?;
         Ok(ServerProcess {
             addr,
+            role: role.to_string(),
+            log: opts
+                .log_dir
+                .as_ref()
+                .map(|d| d.join(format!("server-{role}.log"))),
             child,
             client: Client::builder(TokioExecutor::new()).build_http(),
         })
@@ -124,9 +131,30 @@ impl ServerProcess {
 
     /// The server's own counters.
     pub async fn stats(&self) -> anyhow::Result<StatsSnapshot> {
-        let uri: hyper::Uri = format!("http://{}/stats", self.addr).parse()?;
-        let resp = tokio::time::timeout(Duration::from_secs(5), self.client.get(uri)).await??;
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok(serde_json::from_slice(&body)?)
+        let fetch = async {
+            let uri: hyper::Uri = format!("http://{}/stats", self.addr).parse()?;
+            let resp = tokio::time::timeout(Duration::from_secs(5), self.client.get(uri)).await??;
+            let body = resp.into_body().collect().await?.to_bytes();
+            anyhow::Ok(serde_json::from_slice(&body)?)
+        };
+        fetch.await.map_err(|err| {
+            let log = self
+                .log
+                .as_ref()
+                .map(|l| format!("; see {}", l.display()))
+                .unwrap_or_default();
+            if crate::procs::is_gone(self.pid()) {
+                environment(format!(
+                    "the {} server (pid {}) died during the run{log}",
+                    self.role,
+                    self.pid()
+                ))
+            } else {
+                environment(format!(
+                    "the {} server stopped answering: {err}{log}",
+                    self.role
+                ))
+            }
+        })
     }
 }

@@ -137,6 +137,8 @@ pub fn render(s: &Value) -> String {
         let _ = writeln!(out, "\nEach figure is the median of {n} repeats (lost, duplicated and errors: the worst repeat); `summary.json` keeps every repeat.");
     }
     let _ = writeln!(out, "\n![Latency CDF](latency-cdf.png)\n");
+    let _ = writeln!(out, "![Database queries per second](db-queries.png)\n");
+    let _ = writeln!(out, "![CPU by component](cpu.png)\n");
     let poll_statements = s["modes"]["poll"]["db"]["statements"].as_array();
     if let Some(st) = poll_statements.filter(|a| !a.is_empty()) {
         let _ = writeln!(
@@ -181,6 +183,6 @@ pub fn render(s: &Value) -> String {
     );
     let _ = writeln!(out, "- **CPU**: user + system seconds from `/proc` over the window, divided by its length: the server processes (poll API or push gateway, plus ingest), every Postgres process, Redis, and the swarm (which also runs the workload). `-` means it could not be read (e.g. a remote database).");
     let _ = writeln!(out, "- **Completeness**: every event has a unique id and a target user; after the drain, delivered, lost (never arrived) and duplicated (arrived more than once) are counted per mode. Deliveries to any other user are counted as misrouted.");
-    let _ = writeln!(out, "\nRaw data: `summary.json`, `latency-<mode>.hgrm` (HdrHistogram percentile distributions, ms), `scenario.toml` (the scenario as run).");
+    let _ = writeln!(out, "\nRaw data: `summary.json`, `timeseries.csv` (one row per second per mode, sampled through the window), `latency-<mode>.hgrm` (HdrHistogram percentile distributions, ms), `scenario.toml` (the scenario as run).");
     out
 }

@@ -109,6 +109,37 @@ fn merged_latency(results: &[RunResult]) -> Vec<(Mode, Histogram<u64>)> {
     out
 }
 
+/// One row per second per mode (and per repeat): the samples taken through each window.
+pub fn timeseries_csv(results: &[RunResult]) -> String {
+    let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
+    let mut out = String::from(
+        "repeat,mode,t_s,requests_per_s,deliveries_per_s,db_queries_per_s,bytes_per_s,connections,server_cores,ingest_cores,db_cores,redis_cores,swarm_cores\n",
+    );
+    for (i, r) in results.iter().enumerate() {
+        for m in &r.modes {
+            for s in &m.samples {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                    i + 1,
+                    m.mode,
+                    s.t_s,
+                    s.requests_per_s.round(),
+                    s.deliveries_per_s.round(),
+                    opt(s.db_queries_per_s.map(f64::round)),
+                    s.bytes_per_s.round(),
+                    s.connections,
+                    opt(s.server_cores),
+                    opt(s.ingest_cores),
+                    opt(s.db_cores),
+                    opt(s.redis_cores),
+                    opt(s.swarm_cores),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Writes the result folder for one run or for the repeats of one plan; evaluates the
 /// plan's checks into the summary; returns the summary it wrote.
 pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
@@ -134,6 +165,11 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
         std::fs::write(out.join(&name), hgrm::render(h)).map_err(|e| fail(&name, e))?;
     }
     plot::latency_cdf(plan, &latency, out)?;
+    std::fs::write(out.join("timeseries.csv"), timeseries_csv(results))
+        .map_err(|e| fail("timeseries.csv", e))?;
+    let last = results.last().expect("checked above");
+    plot::db_queries_over_time(plan, last, out)?;
+    plot::cpu_by_component(plan, &summary, out)?;
     std::fs::write(out.join("report.md"), markdown::render(&summary))
         .map_err(|e| fail("report.md", e))?;
     Ok(summary)

@@ -8,8 +8,20 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use hdrhistogram::Histogram;
+use serde_json::Value;
 
+use crate::run::RunResult;
 use crate::scenario::{Mode, Plan};
+
+/// Draws one chart into `<name>.png` and `<name>.svg` with the same drawing code.
+macro_rules! png_and_svg {
+    ($out:expr, $name:expr, $draw:expr) => {{
+        let png = $out.join(format!("{}.png", $name));
+        $draw(BitMapBackend::new(&png, (1200, 700)).into_drawing_area())?;
+        let svg = $out.join(format!("{}.svg", $name));
+        $draw(SVGBackend::new(&svg, (1200, 700)).into_drawing_area())?;
+    }};
+}
 
 static FONT: Once = Once::new();
 
@@ -63,18 +75,217 @@ pub fn latency_cdf(
         super::table::group(plan.users as i64),
         plan.poll_interval.as_secs_f64()
     );
-    let png = out.join("latency-cdf.png");
-    draw_cdf(
-        BitMapBackend::new(&png, (1200, 700)).into_drawing_area(),
-        &title,
-        &series,
-    )?;
-    let svg = out.join("latency-cdf.svg");
-    draw_cdf(
-        SVGBackend::new(&svg, (1200, 700)).into_drawing_area(),
-        &title,
-        &series,
-    )?;
+    png_and_svg!(out, "latency-cdf", |root| draw_cdf(root, &title, &series));
+    Ok(())
+}
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("plotting failed: {e:?}")
+}
+
+/// Queries per second that Postgres counted, through each mode's window, on one chart:
+/// `db-queries.png` and `.svg`.
+pub fn db_queries_over_time(plan: &Plan, result: &RunResult, out: &Path) -> anyhow::Result<()> {
+    register_font();
+    let series: Series = result
+        .modes
+        .iter()
+        .map(|m| {
+            let pts = m
+                .samples
+                .iter()
+                .filter_map(|s| Some((s.t_s, s.db_queries_per_s?)))
+                .collect::<Vec<_>>();
+            (m.mode, pts)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    let title = format!(
+        "Database queries per second, counted by PostgreSQL ({} users)",
+        super::table::group(plan.users as i64)
+    );
+    let x_max = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(x, _)| x))
+        .fold(1.0, f64::max);
+    let y_max = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
+        .fold(1.0, f64::max)
+        * 1.15;
+    png_and_svg!(out, "db-queries", |root| draw_lines(
+        root, &title, &series, x_max, y_max
+    ));
+    Ok(())
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    series: &Series,
+    x_max: f64,
+    y_max: f64,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 30))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(100)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds into the measurement window")
+        .y_desc("queries per second")
+        .label_style(("sans-serif", 20))
+        .axis_desc_style(("sans-serif", 22))
+        .light_line_style(RGBColor(235, 235, 235))
+        .y_label_formatter(&|y| super::table::group(y.round() as i64))
+        .draw()
+        .map_err(plot_err)?;
+    for (mode, pts) in series {
+        let c = color(*mode);
+        let mean = pts.iter().map(|p| p.1).sum::<f64>() / pts.len() as f64;
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(4)))
+            .map_err(plot_err)?
+            .label(format!(
+                "{mode}: {} queries/s on average",
+                super::table::group(mean.round() as i64)
+            ))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(4)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 24))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+/// The components whose CPU the chart shows: (label, key under `cpu`).
+const PARTS: [(&str, &str); 4] = [
+    ("servers", "server_cores"),
+    ("Postgres", "db_cores"),
+    ("Redis", "redis_cores"),
+    ("swarm (clients)", "swarm_cores"),
+];
+
+/// CPU cores used over the window by each component, a bar per mode: `cpu.png` and `.svg`.
+pub fn cpu_by_component(plan: &Plan, summary: &Value, out: &Path) -> anyhow::Result<()> {
+    register_font();
+    let value = |mode: Mode, key: &str| summary["modes"][mode.as_str()]["cpu"][key].as_f64();
+    let bars: Vec<(Mode, Vec<Option<f64>>)> = plan
+        .modes
+        .iter()
+        .map(|&m| (m, PARTS.iter().map(|(_, k)| value(m, k)).collect()))
+        .collect();
+    if bars.iter().all(|(_, v)| v.iter().all(Option::is_none)) {
+        return Ok(());
+    }
+    let title = format!(
+        "CPU by component over the window ({} users, {} cores in the machine)",
+        super::table::group(plan.users as i64),
+        summary["machine"]["cores"]
+    );
+    let y_max = bars
+        .iter()
+        .flat_map(|(_, v)| v.iter().flatten())
+        .fold(0.1f64, |a, &b| a.max(b))
+        * 1.25;
+    png_and_svg!(out, "cpu", |root| draw_bars(root, &title, &bars, y_max));
+    Ok(())
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    bars: &[(Mode, Vec<Option<f64>>)],
+    y_max: f64,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 30))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..PARTS.len() as f64, 0f64..y_max)
+        .map_err(plot_err)?;
+    let names = |x: &f64| {
+        let i = x.floor() as usize;
+        let centred = (x - x.floor() - 0.5).abs() < 1e-6;
+        match PARTS.get(i) {
+            Some((name, _)) if centred => name.to_string(),
+            _ => String::new(),
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(PARTS.len() * 2 + 1)
+        .x_label_formatter(&names)
+        .y_desc("CPU cores (1.0 = one core busy)")
+        .label_style(("sans-serif", 22))
+        .axis_desc_style(("sans-serif", 22))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(plot_err)?;
+    let width = 0.8 / bars.len().max(1) as f64;
+    for (mi, (mode, values)) in bars.iter().enumerate() {
+        let c = color(*mode);
+        let x0 = |i: usize| i as f64 + 0.1 + mi as f64 * width;
+        let rects: Vec<_> = values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                Some(Rectangle::new(
+                    [(x0(i), 0.0), (x0(i) + width * 0.9, (*v)?)],
+                    c.filled(),
+                ))
+            })
+            .collect();
+        chart
+            .draw_series(rects)
+            .map_err(plot_err)?
+            .label(mode.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 24, y + 8)], c.filled()));
+        let labels: Vec<_> = values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let v = (*v)?;
+                Some(Text::new(
+                    format!("{v:.2}"),
+                    (x0(i) + width * 0.15, v + y_max * 0.04),
+                    ("sans-serif", 20),
+                ))
+            })
+            .collect();
+        chart.draw_series(labels).map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 24))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
     Ok(())
 }
 
@@ -86,7 +297,7 @@ fn draw_cdf<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("plotting failed: {e:?}");
+    let err = plot_err::<DrawingAreaErrorKind<DB::ErrorType>>;
     root.fill(&WHITE).map_err(err)?;
     let xs = series.iter().flat_map(|(_, p)| p.iter().map(|&(x, _)| x));
     let (lo, hi) = xs.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));

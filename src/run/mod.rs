@@ -3,6 +3,7 @@
 //! Nothing here formats results for humans: that is [`crate::report`]'s job.
 
 mod progress;
+pub mod sampler;
 mod servers;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use progress::Progress;
+pub use sampler::Sample;
 use servers::ServerProcess;
 
 use crate::backend::{db, StatsSnapshot};
@@ -63,6 +65,40 @@ pub struct CpuSeconds {
     pub swarm: Option<f64>,
 }
 
+/// The processes whose CPU a run reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Pids {
+    pub server: u32,
+    pub ingest: u32,
+    pub postgres: Option<u32>,
+    pub redis: Option<u32>,
+    pub swarm: u32,
+}
+
+impl CpuSeconds {
+    /// CPU seconds used so far by each component.
+    pub fn read(p: &Pids) -> Self {
+        CpuSeconds {
+            server: procs::cpu_seconds(p.server),
+            ingest: procs::cpu_seconds(p.ingest),
+            db: p.postgres.and_then(procs::tree_cpu_seconds),
+            redis: p.redis.and_then(procs::cpu_seconds),
+            swarm: procs::cpu_seconds(p.swarm),
+        }
+    }
+
+    /// CPU seconds used between `earlier` and this reading.
+    pub fn since(&self, earlier: &CpuSeconds) -> CpuSeconds {
+        CpuSeconds {
+            server: delta(earlier.server, self.server),
+            ingest: delta(earlier.ingest, self.ingest),
+            db: delta(earlier.db, self.db),
+            redis: delta(earlier.redis, self.redis),
+            swarm: delta(earlier.swarm, self.swarm),
+        }
+    }
+}
+
 /// The measured figures of one mode.
 #[derive(Debug)]
 pub struct ModeResult {
@@ -87,6 +123,8 @@ pub struct ModeResult {
     /// Server-side counters over the window (mode server and ingest together).
     pub server: StatsSnapshot,
     pub workload: WorkloadStats,
+    /// One sample per second through the window.
+    pub samples: Vec<Sample>,
 }
 
 #[derive(Debug)]
@@ -135,6 +173,7 @@ impl RunResult {
                     connections: 0,
                     server: StatsSnapshot::default(),
                     workload: WorkloadStats::default(),
+                    samples: Vec::new(),
                 })
                 .collect(),
         }
@@ -282,19 +321,13 @@ async fn snapshot(
     counter: &mut DbCounter,
     server: &ServerProcess,
     ingest: &ServerProcess,
-    services: &Services,
+    pids: &Pids,
     meter: &Meter,
 ) -> anyhow::Result<Snapshot> {
     let at = Instant::now();
     let wall = SystemTime::now();
     let bytes = meter.read();
-    let cpu = CpuSeconds {
-        server: procs::cpu_seconds(server.pid()),
-        ingest: procs::cpu_seconds(ingest.pid()),
-        db: services.postgres_pid().and_then(procs::tree_cpu_seconds),
-        redis: services.redis_pid().and_then(procs::cpu_seconds),
-        swarm: procs::cpu_seconds(std::process::id()),
-    };
+    let cpu = CpuSeconds::read(pids);
     let db = counter.read().await?;
     let (server, ingest) = tokio::try_join!(server.stats(), ingest.stats())?;
     Ok(Snapshot {
@@ -467,8 +500,24 @@ async fn run_mode(
         );
     }
     tokio::time::sleep_until(window_start).await;
-    let s0 = snapshot(counter, &server, ingest, services, &meter).await?;
+    let pids = Pids {
+        server: server.pid(),
+        ingest: ingest.pid(),
+        postgres: services.postgres_pid(),
+        redis: services.redis_pid(),
+        swarm: std::process::id(),
+    };
+    let s0 = snapshot(counter, &server, ingest, &pids, &meter).await?;
     let window_end = window_start + plan.duration;
+    let sampler = tokio::spawn(sampler::sample(
+        sampler::Sources {
+            counter: DbCounter::new(pool.clone()).await,
+            pids,
+            meter: meter.clone(),
+            live: live.clone(),
+        },
+        window_end,
+    ));
     let workload = match running {
         Some(w) => w,
         None => workload(
@@ -479,7 +528,8 @@ async fn run_mode(
     };
     progress.phase(mode, "window", plan.duration, &live).await;
     tokio::time::sleep_until(window_end).await;
-    let s1 = snapshot(counter, &server, ingest, services, &meter).await?;
+    let s1 = snapshot(counter, &server, ingest, &pids, &meter).await?;
+    let samples = sampler.await?;
     let server_rss_mb = procs::rss_mb(server.pid());
     let workload = workload.await?;
     progress
@@ -489,13 +539,7 @@ async fn run_mode(
     let collected = collector.await?;
     drop(server);
     let outcome = collected.outcome(window_start, window_end);
-    let cpu = CpuSeconds {
-        server: delta(s0.cpu.server, s1.cpu.server),
-        ingest: delta(s0.cpu.ingest, s1.cpu.ingest),
-        db: delta(s0.cpu.db, s1.cpu.db),
-        redis: delta(s0.cpu.redis, s1.cpu.redis),
-        swarm: delta(s0.cpu.swarm, s1.cpu.swarm),
-    };
+    let cpu = s1.cpu.since(&s0.cpu);
     let server_stats = add_stats(
         &stats_delta(&s0.server, &s1.server),
         &stats_delta(&s0.ingest, &s1.ingest),
@@ -517,6 +561,7 @@ async fn run_mode(
         connections,
         server: server_stats,
         workload,
+        samples,
     })
 }
 

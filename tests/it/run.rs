@@ -149,6 +149,15 @@ async fn a_small_run_measures_what_the_model_predicts() {
             std::fs::metadata(dir.path().join(file)).unwrap_or_else(|_| panic!("{file} missing"));
         assert!(meta.len() > 100, "{file} is nearly empty");
     }
+    // One sample per second of each window; the poll rows carry Postgres's query rate.
+    let csv = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
+    let poll_rows: Vec<&str> = csv.lines().filter(|l| l.starts_with("1,poll,")).collect();
+    assert!((4..=6).contains(&poll_rows.len()), "{csv}");
+    let db_per_s: f64 = poll_rows[1].split(',').nth(5).unwrap().parse().unwrap();
+    assert!(
+        db_per_s > 300.0,
+        "200 users polling every second make 400+ queries/s: {csv}"
+    );
     // The resolved scenario loads again as the same plan.
     let again = scenario::load(Some(&dir.path().join("scenario.toml")), &[]).unwrap();
     assert_eq!(again.users, 200);

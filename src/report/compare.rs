@@ -407,39 +407,22 @@ fn headline(c: &Comparison) -> String {
 }
 
 pub fn render_text(c: &Comparison) -> String {
-    let rows: Vec<[String; 6]> = c.rows.iter().filter(|r| shown(r)).map(cells).collect();
-    let mut w = HEAD.map(str::len);
-    for r in &rows {
-        for (i, s) in r.iter().enumerate() {
-            w[i] = w[i].max(s.chars().count());
-        }
-    }
-    let line = |r: [&str; 6]| {
-        format!(
-            "{:<a$}  {:>b$}  {:>c$}  {:>d$}  {:>e$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            a = w[0],
-            b = w[1],
-            c = w[2],
-            d = w[3],
-            e = w[4]
+    let rows: Vec<Vec<String>> = std::iter::once(HEAD.map(String::from).to_vec())
+        .chain(
+            c.rows
+                .iter()
+                .filter(|r| shown(r))
+                .map(|r| cells(r).to_vec()),
         )
-        .trim_end()
-        .to_string()
-    };
-    let mut out = vec![
-        format!(
-            "pollpush compare: scenario {} (baseline {}, current {})",
-            c.scenario, c.baseline, c.current
-        ),
-        line(HEAD),
-    ];
-    out.extend(rows.iter().map(|r| line(r.each_ref().map(|s| s.as_str()))));
+        .collect();
+    let mut out = vec![format!(
+        "pollpush compare: scenario {} (baseline {}, current {})",
+        c.scenario, c.baseline, c.current
+    )];
+    out.extend(super::table::align(
+        &rows,
+        &[true, false, false, false, false, true],
+    ));
     out.push(headline(c));
     out.join("\n")
 }

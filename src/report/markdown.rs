@@ -73,6 +73,59 @@ fn story(s: &Value) -> String {
     out
 }
 
+/// Polling's model beside the measurement, with the deviation; over 10 % is flagged with
+/// the likeliest reason the figures give.
+fn model_table(s: &Value) -> String {
+    let poll = &s["modes"]["poll"];
+    if poll["predicted"].is_null() {
+        return String::new();
+    }
+    let response = num(poll, "http.response_ms.mean");
+    let late = num(poll, "http.schedule_lateness_ms.p99");
+    let rows = [
+        ("requests/min, N/T", "predicted.requests_per_min", "http.requests_per_min", late.filter(|l| *l > 100.0).map(|l| format!("the swarm ran behind its schedule (p99 {l:.0} ms late)"))),
+        ("mean latency (ms), T/2", "predicted.latency_mean_ms", "latency_ms.mean", response.map(|r| format!("the model leaves out each poll's own round trip (measured mean {r:.1} ms) and the ingest path"))),
+        ("max latency (ms), T", "predicted.latency_max_ms", "latency_ms.max", response.map(|r| format!("a poll's round trip adds to T (mean {r:.1} ms)"))),
+        ("empty polls, e^(-λT)", "predicted.empty_ratio", "http.empty_ratio", Some("few events in the window make the share noisy".to_string())),
+    ];
+    let mut out = String::from("### Model vs measurement (polling)\n\n| figure | predicted | measured | deviation | |\n|---|---:|---:|---:|---|\n");
+    for (label, p, m, why) in rows {
+        let (Some(pv), Some(mv)) = (num(poll, p), num(poll, m)) else {
+            continue;
+        };
+        let dev = if pv != 0.0 {
+            (mv - pv) / pv * 100.0
+        } else {
+            0.0
+        };
+        let note = if dev.abs() > 10.0 {
+            format!(
+                "**over 10 %**{}",
+                why.map(|w| format!(": {w}")).unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
+        let fmt = |x: f64| {
+            if x.abs() >= 1000.0 {
+                group(x.round() as i64)
+            } else if x < 1.0 {
+                format!("{:.2} %", x * 100.0)
+            } else {
+                format!("{x:.1}")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {dev:+.1} % | {note} |",
+            fmt(pv),
+            fmt(mv)
+        );
+    }
+    out.push('\n');
+    out
+}
+
 pub fn render(s: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -136,7 +189,9 @@ pub fn render(s: &Value) -> String {
     if let Some(n) = s["repeats"].as_array().map(|r| r.len()) {
         let _ = writeln!(out, "\nEach figure is the median of {n} repeats (lost, duplicated and errors: the worst repeat); `summary.json` keeps every repeat.");
     }
-    let _ = writeln!(out, "\n![Latency CDF](latency-cdf.png)\n");
+    let _ = writeln!(out);
+    out.push_str(&model_table(s));
+    let _ = writeln!(out, "![Latency CDF](latency-cdf.png)\n");
     let _ = writeln!(out, "![Database queries per second](db-queries.png)\n");
     let _ = writeln!(out, "![CPU by component](cpu.png)\n");
     let poll_statements = s["modes"]["poll"]["db"]["statements"].as_array();
@@ -185,4 +240,31 @@ pub fn render(s: &Value) -> String {
     let _ = writeln!(out, "- **Completeness**: every event has a unique id and a target user; after the drain, delivered, lost (never arrived) and duplicated (arrived more than once) are counted per mode. Deliveries to any other user are counted as misrouted.");
     let _ = writeln!(out, "\nRaw data: `summary.json`, `timeseries.csv` (one row per second per mode, sampled through the window), `latency-<mode>.hgrm` (HdrHistogram percentile distributions, ms), `scenario.toml` (the scenario as run).");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn deviations_over_ten_percent_are_flagged_with_a_reason() {
+        let s = json!({"modes": {"poll": {
+            "predicted": {"requests_per_min": 120000.0, "latency_mean_ms": 2500.0, "latency_max_ms": 5000.0, "empty_ratio": 0.99},
+            "http": {"requests_per_min": 100000.0, "empty_ratio": 0.991, "response_ms": {"mean": 3.0}, "schedule_lateness_ms": {"p99": 800.0}},
+            "latency_ms": {"mean": 2510.0, "max": 5004.0}
+        }}});
+        let t = model_table(&s);
+        let line = |label: &str| t.lines().find(|l| l.contains(label)).unwrap().to_string();
+        assert!(
+            line("requests/min").contains("-16.7 %")
+                && line("requests/min").contains("**over 10 %**: the swarm ran behind"),
+            "{t}"
+        );
+        assert!(
+            line("mean latency").contains("+0.4 %") && !line("mean latency").contains("over"),
+            "{t}"
+        );
+        assert!(line("empty polls").contains("99.00 %"), "{t}");
+    }
 }

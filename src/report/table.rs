@@ -147,36 +147,45 @@ pub fn rows(summary: &Value) -> Vec<[String; 4]> {
         .collect()
 }
 
-/// The plain-text table for the terminal.
-pub fn render(summary: &Value) -> String {
-    let rows = rows(summary);
-    let head = ["", "poll", "push", "poll/push"];
-    let mut w = [0usize; 4];
-    for r in rows
-        .iter()
-        .map(|r| r.each_ref().map(|s| s.as_str()))
-        .chain([head])
-    {
+/// Lines of a text table, each column padded to its widest cell: `left[i]` aligns column i
+/// to the left, the others to the right. Trailing spaces are trimmed.
+pub fn align(rows: &[Vec<String>], left: &[bool]) -> Vec<String> {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut width = vec![0; cols];
+    for r in rows {
         for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
+            width[i] = width[i].max(c.chars().count());
         }
     }
-    let line = |r: [&str; 4]| {
-        format!(
-            "{:<w0$}  {:>w1$}  {:>w2$}  {:>w3$}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = w[0],
-            w1 = w[1],
-            w2 = w[2],
-            w3 = w[3]
-        )
-    };
-    let mut out = vec![line(head), "-".repeat(w.iter().sum::<usize>() + 6)];
-    out.extend(rows.iter().map(|r| line(r.each_ref().map(|s| s.as_str()))));
-    out.join("\n")
+    rows.iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let pad = " ".repeat(width[i] - c.chars().count());
+                    if left.get(i).copied().unwrap_or(false) {
+                        format!("{c}{pad}")
+                    } else {
+                        format!("{pad}{c}")
+                    }
+                })
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect()
+}
+
+/// The plain-text table for the terminal.
+pub fn render(summary: &Value) -> String {
+    let head = ["", "poll", "push", "poll/push"].map(String::from).to_vec();
+    let all: Vec<Vec<String>> = std::iter::once(head)
+        .chain(rows(summary).into_iter().map(Vec::from))
+        .collect();
+    let mut lines = align(&all, &[true]);
+    let rule = "-".repeat(lines.iter().map(|l| l.chars().count()).max().unwrap_or(0));
+    lines.insert(1, rule);
+    lines.join("\n")
 }
 
 #[cfg(test)]

@@ -345,40 +345,34 @@ fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     Some((b? - a?).max(0.0))
 }
 
+/// Applies `f` to each field of two snapshots (the field list lives in one place: the
+/// struct).
+fn zip_stats(a: &StatsSnapshot, b: &StatsSnapshot, f: impl Fn(i64, i64) -> i64) -> StatsSnapshot {
+    let (va, vb) = (serde_json::to_value(a), serde_json::to_value(b));
+    let (Ok(serde_json::Value::Object(ma)), Ok(serde_json::Value::Object(mb))) = (va, vb) else {
+        return *b;
+    };
+    let merged: serde_json::Map<String, serde_json::Value> = mb
+        .iter()
+        .map(|(k, y)| {
+            let y = y.as_i64().unwrap_or(0);
+            let x = ma.get(k).and_then(|x| x.as_i64()).unwrap_or(0);
+            (k.clone(), serde_json::json!(f(x, y)))
+        })
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(merged)).unwrap_or(*b)
+}
+
+/// Counters over a window; the connection gauge is as it stands at its end.
 fn stats_delta(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
     StatsSnapshot {
-        poll_requests: b.poll_requests - a.poll_requests,
-        poll_empty: b.poll_empty - a.poll_empty,
-        poll_errors: b.poll_errors - a.poll_errors,
-        unauthorized: b.unauthorized - a.unauthorized,
-        db_queries: b.db_queries - a.db_queries,
-        ingested: b.ingested - a.ingested,
-        publish_errors: b.publish_errors - a.publish_errors,
         ws_connections: b.ws_connections,
-        ws_accepted: b.ws_accepted - a.ws_accepted,
-        redis_received: b.redis_received - a.redis_received,
-        delivered: b.delivered - a.delivered,
-        discarded: b.discarded - a.discarded,
-        slow_disconnects: b.slow_disconnects - a.slow_disconnects,
+        ..zip_stats(a, b, |x, y| (y - x).max(0))
     }
 }
 
 fn add_stats(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
-    StatsSnapshot {
-        poll_requests: a.poll_requests + b.poll_requests,
-        poll_empty: a.poll_empty + b.poll_empty,
-        poll_errors: a.poll_errors + b.poll_errors,
-        unauthorized: a.unauthorized + b.unauthorized,
-        db_queries: a.db_queries + b.db_queries,
-        ingested: a.ingested + b.ingested,
-        publish_errors: a.publish_errors + b.publish_errors,
-        ws_connections: a.ws_connections + b.ws_connections,
-        ws_accepted: a.ws_accepted + b.ws_accepted,
-        redis_received: a.redis_received + b.redis_received,
-        delivered: a.delivered + b.delivered,
-        discarded: a.discarded + b.discarded,
-        slow_disconnects: a.slow_disconnects + b.slow_disconnects,
-    }
+    zip_stats(a, b, |x, y| x + y)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -610,5 +604,36 @@ async fn read_machine(pool: &sqlx::PgPool, services: &Services) -> Machine {
         postgres_version,
         redis_version,
         ephemeral_services: services.postgres.is_some() && services.redis.is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_arithmetic_covers_every_field() {
+        let a = StatsSnapshot {
+            poll_requests: 10,
+            ws_connections: 5,
+            slow_disconnects: 1,
+            ..Default::default()
+        };
+        let b = StatsSnapshot {
+            poll_requests: 25,
+            ws_connections: 7,
+            slow_disconnects: 4,
+            ..Default::default()
+        };
+        let d = stats_delta(&a, &b);
+        assert_eq!(
+            (d.poll_requests, d.ws_connections, d.slow_disconnects),
+            (15, 7, 3)
+        );
+        let s = add_stats(&a, &b);
+        assert_eq!(
+            (s.poll_requests, s.ws_connections, s.slow_disconnects),
+            (35, 12, 5)
+        );
     }
 }

@@ -2,9 +2,11 @@
 //! window with the workload, a drain, and the reconciled figures, as a [`RunResult`].
 //! Nothing here formats results for humans: that is [`crate::report`]'s job.
 
+mod machine;
 mod progress;
 pub mod sampler;
 mod servers;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -16,15 +18,18 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use machine::read_machine;
+pub use machine::Machine;
 pub use progress::Progress;
 pub use sampler::Sample;
 use servers::ServerProcess;
+use snapshot::{add_stats, snapshot, stats_delta};
 
 use crate::backend::{db, StatsSnapshot};
 use crate::cli::RunArgs;
 use crate::error::{environment, input};
 use crate::metrics::aggregator::{collect, Outcome};
-use crate::metrics::db::{statement_deltas, DbCounter, DbReading};
+use crate::metrics::db::{statement_deltas, DbCounter};
 use crate::procs;
 use crate::scenario::{self, Mode, Plan};
 use crate::services::Services;
@@ -40,19 +45,6 @@ pub struct RunOptions {
     /// Where server processes write their logs; None discards them.
     pub log_dir: Option<PathBuf>,
     pub progress: Progress,
-}
-
-/// The machine and service versions a run was measured on.
-#[derive(Debug, Clone)]
-pub struct Machine {
-    pub cores: usize,
-    pub memory_mb: Option<u64>,
-    pub os: String,
-    pub kernel: String,
-    pub postgres_version: Option<String>,
-    pub redis_version: Option<String>,
-    /// True when Postgres and Redis were started by the run.
-    pub ephemeral_services: bool,
 }
 
 /// CPU seconds used by each component over a window; None where it cannot be read.
@@ -97,6 +89,11 @@ impl CpuSeconds {
             swarm: delta(earlier.swarm, self.swarm),
         }
     }
+}
+
+/// The change from `a` to `b`, when both could be read.
+fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some((b? - a?).max(0.0))
 }
 
 /// The measured figures of one mode.
@@ -306,75 +303,6 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     })
 }
 
-/// Readings at one edge of the window.
-struct Snapshot {
-    at: Instant,
-    wall: SystemTime,
-    db: DbReading,
-    server: StatsSnapshot,
-    ingest: StatsSnapshot,
-    cpu: CpuSeconds,
-    bytes: (u64, u64),
-}
-
-async fn snapshot(
-    counter: &mut DbCounter,
-    server: &ServerProcess,
-    ingest: &ServerProcess,
-    pids: &Pids,
-    meter: &Meter,
-) -> anyhow::Result<Snapshot> {
-    let at = Instant::now();
-    let wall = SystemTime::now();
-    let bytes = meter.read();
-    let cpu = CpuSeconds::read(pids);
-    let db = counter.read().await?;
-    let (server, ingest) = tokio::try_join!(server.stats(), ingest.stats())?;
-    Ok(Snapshot {
-        at,
-        wall,
-        db,
-        server,
-        ingest,
-        cpu,
-        bytes,
-    })
-}
-
-fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    Some((b? - a?).max(0.0))
-}
-
-/// Applies `f` to each field of two snapshots (the field list lives in one place: the
-/// struct).
-fn zip_stats(a: &StatsSnapshot, b: &StatsSnapshot, f: impl Fn(i64, i64) -> i64) -> StatsSnapshot {
-    let (va, vb) = (serde_json::to_value(a), serde_json::to_value(b));
-    let (Ok(serde_json::Value::Object(ma)), Ok(serde_json::Value::Object(mb))) = (va, vb) else {
-        return *b;
-    };
-    let merged: serde_json::Map<String, serde_json::Value> = mb
-        .iter()
-        .map(|(k, y)| {
-            let y = y.as_i64().unwrap_or(0);
-            let x = ma.get(k).and_then(|x| x.as_i64()).unwrap_or(0);
-            (k.clone(), serde_json::json!(f(x, y)))
-        })
-        .collect();
-    serde_json::from_value(serde_json::Value::Object(merged)).unwrap_or(*b)
-}
-
-/// Counters over a window; the connection gauge is as it stands at its end.
-fn stats_delta(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
-    StatsSnapshot {
-        ws_connections: b.ws_connections,
-        ..zip_stats(a, b, |x, y| (y - x).max(0))
-    }
-}
-
-fn add_stats(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
-    zip_stats(a, b, |x, y| x + y)
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn run_mode(
     mode: Mode,
@@ -557,83 +485,4 @@ async fn run_mode(
         workload,
         samples,
     })
-}
-
-async fn read_machine(pool: &sqlx::PgPool, services: &Services) -> Machine {
-    let postgres_version = sqlx::query_scalar::<_, String>("SHOW server_version")
-        .fetch_one(pool)
-        .await
-        .ok();
-    let redis_version = async {
-        let client = redis::Client::open(services.redis_url.as_str()).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        let info: String = redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut conn)
-            .await
-            .ok()?;
-        info.lines()
-            .find_map(|l| l.strip_prefix("redis_version:"))
-            .map(|v| v.trim().to_string())
-    }
-    .await;
-    let os = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::OS.to_string());
-    let memory_mb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
-        t.lines()
-            .find(|l| l.starts_with("MemTotal:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb / 1024)
-    });
-    Machine {
-        cores: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        memory_mb,
-        os,
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default(),
-        postgres_version,
-        redis_version,
-        ephemeral_services: services.postgres.is_some() && services.redis.is_some(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stats_arithmetic_covers_every_field() {
-        let a = StatsSnapshot {
-            poll_requests: 10,
-            ws_connections: 5,
-            slow_disconnects: 1,
-            ..Default::default()
-        };
-        let b = StatsSnapshot {
-            poll_requests: 25,
-            ws_connections: 7,
-            slow_disconnects: 4,
-            ..Default::default()
-        };
-        let d = stats_delta(&a, &b);
-        assert_eq!(
-            (d.poll_requests, d.ws_connections, d.slow_disconnects),
-            (15, 7, 3)
-        );
-        let s = add_stats(&a, &b);
-        assert_eq!(
-            (s.poll_requests, s.ws_connections, s.slow_disconnects),
-            (35, 12, 5)
-        );
-    }
 }

@@ -1,0 +1,64 @@
+//! What a run was measured on: cores, memory, OS, and the versions of Postgres and Redis.
+
+use crate::services::Services;
+
+/// The machine and service versions a run was measured on.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_mb: Option<u64>,
+    pub os: String,
+    pub kernel: String,
+    pub postgres_version: Option<String>,
+    pub redis_version: Option<String>,
+    /// True when Postgres and Redis were started by the run.
+    pub ephemeral_services: bool,
+}
+
+pub async fn read_machine(pool: &sqlx::PgPool, services: &Services) -> Machine {
+    let postgres_version = sqlx::query_scalar::<_, String>("SHOW server_version")
+        .fetch_one(pool)
+        .await
+        .ok();
+    let redis_version = async {
+        let client = redis::Client::open(services.redis_url.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .map(|v| v.trim().to_string())
+    }
+    .await;
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_string());
+    let memory_mb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        t.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb / 1024)
+    });
+    Machine {
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        memory_mb,
+        os,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        postgres_version,
+        redis_version,
+        ephemeral_services: services.postgres.is_some() && services.redis.is_some(),
+    }
+}

@@ -115,55 +115,23 @@ async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
     let s = server(1).await;
     let base = format!("http://{}", s.addr);
     let t = Some(s.tokens[0].as_str());
-    assert_eq!(
-        http("GET", format!("{base}/notifications?after=abc"), t, None)
-            .await
-            .0,
-        400
-    );
-    assert_eq!(
-        http(
-            "POST",
-            format!("{base}/notifications"),
-            None,
-            Some("{not json")
-        )
-        .await
-        .0,
-        400
-    );
-    assert_eq!(
-        http(
-            "POST",
-            format!("{base}/notifications"),
-            None,
-            Some("{\"user_id\":1}")
-        )
-        .await
-        .0,
-        422
-    );
-    assert_eq!(
-        http(
-            "POST",
-            format!("{base}/notifications"),
-            None,
-            Some(&notify_body(999, 1))
-        )
-        .await
-        .0,
-        404
-    );
     let big = format!(
         "{{\"user_id\":1,\"payload\":\"{}\"}}",
         "x".repeat(100 * 1024)
     );
-    assert_eq!(
-        http("POST", format!("{base}/notifications"), None, Some(&big))
-            .await
-            .0,
-        413
-    );
+    let unknown_user = notify_body(999, 1);
+    // (method, path, bearer token, body, expected status)
+    let cases = [
+        ("GET", "/notifications?after=abc", t, None, 400),
+        ("POST", "/notifications", None, Some("{not json"), 400),
+        ("POST", "/notifications", None, Some("{\"user_id\":1}"), 422),
+        ("POST", "/notifications", None, Some(&unknown_user), 404),
+        ("POST", "/notifications", None, Some(&big), 413),
+    ];
+    for (method, path, token, body, want) in cases {
+        let (status, answer) = http(method, format!("{base}{path}"), token, body).await;
+        assert_eq!(status, want, "{method} {path}: {answer}");
+    }
     // Still serving.
     assert_eq!(
         http("GET", format!("{base}/notifications?after=0"), t, None)
@@ -171,9 +139,9 @@ async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
             .0,
         200
     );
-    let max: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
         .fetch_one(&s.pool)
         .await
         .unwrap();
-    assert_eq!(max, 0, "nothing malformed was stored");
+    assert_eq!(stored, 0, "nothing malformed was stored");
 }

@@ -419,11 +419,6 @@ impl Ctx<'_> {
     }
 }
 
-/// The 1-based line of a dotted key in TOML text, when the text has it.
-pub fn line_of(text: &str, key: &str) -> Option<usize> {
-    line_of_path(text, &key.split('.').collect::<Vec<_>>())
-}
-
 /// The 1-based line of a key given as its path of table names.
 pub fn line_of_path(text: &str, path: &[&str]) -> Option<usize> {
     let doc = toml_edit::ImDocument::parse(text).ok()?;

@@ -178,12 +178,15 @@ async fn stats(axum::extract::State(state): axum::extract::State<AppState>) -> J
 /// The router for a set of roles, sharing one state.
 pub fn app(state: AppState, poll: bool, ingest: bool, push: bool) -> Router {
     let mut router = Router::new().route("/stats", get(stats));
-    if poll && ingest {
-        router = router.route("/notifications", get(poll::handler).post(ingest::handler));
-    } else if poll {
-        router = router.route("/notifications", get(poll::handler));
-    } else if ingest {
-        router = router.route("/notifications", axum::routing::post(ingest::handler));
+    let mut notifications = axum::routing::MethodRouter::new();
+    if poll {
+        notifications = notifications.get(poll::handler);
+    }
+    if ingest {
+        notifications = notifications.post(ingest::handler);
+    }
+    if poll || ingest {
+        router = router.route("/notifications", notifications);
     }
     if push {
         router = router.route("/ws", get(push::ws_handler));

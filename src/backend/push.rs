@@ -80,10 +80,6 @@ impl Registry {
         }
         sent
     }
-
-    pub fn users(&self) -> usize {
-        self.users.lock().expect("registry lock").len()
-    }
 }
 
 pub async fn ws_handler(

@@ -3,6 +3,8 @@
 //! `pg_stat_database`. Our own monitoring statements are left out.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sqlx::postgres::PgPool;
 
@@ -29,11 +31,14 @@ pub struct DbReading {
     pub statements: HashMap<String, u64>,
 }
 
+/// Clones share one tally of readings, so that with the xact_commit source every
+/// transaction of ours (the run's snapshots and the sampler's) is taken out of the count.
+#[derive(Clone)]
 pub struct DbCounter {
     pool: PgPool,
     pub source: Source,
-    /// Readings taken so far (each is one transaction of ours with the xact_commit source).
-    readings: u64,
+    /// Readings taken so far by this counter and its clones.
+    readings: Arc<AtomicU64>,
 }
 
 impl DbCounter {
@@ -53,12 +58,12 @@ impl DbCounter {
             } else {
                 Source::XactCommit
             },
-            readings: 0,
+            readings: Arc::new(AtomicU64::new(0)),
         }
     }
 
     pub async fn read(&mut self) -> anyhow::Result<DbReading> {
-        self.readings += 1;
+        let ours = self.readings.fetch_add(1, Ordering::Relaxed) + 1;
         match self.source {
             Source::StatStatements => {
                 // Our own statements all mention pg_stat: leaving them out keeps the count to
@@ -84,7 +89,7 @@ impl DbCounter {
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(DbReading {
-                    total: (commits as u64).saturating_sub(self.readings),
+                    total: (commits as u64).saturating_sub(ours),
                     statements: HashMap::new(),
                 })
             }

@@ -65,12 +65,11 @@ pub fn default_rule(metric: &str) -> Option<Rule> {
             _ => None,
         };
     }
-    match leaf {
-        "lost" | "duplicated" | "misrouted" | "send_failed" | "errors" | "connect_errors" => {
-            return r(Better::Lower, 0.0, 0.0)
-        }
-        "delivered" => return r(Better::Higher, 5.0, 0.0),
-        _ => {}
+    if super::MUST_NOT_RISE.contains(&leaf) {
+        return r(Better::Lower, 0.0, 0.0);
+    }
+    if leaf == "delivered" {
+        return r(Better::Higher, 5.0, 0.0);
     }
     if has(".latency_ms.") || has(".response_ms.") {
         return match leaf {

@@ -35,8 +35,9 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
-/// Figures where one bad repeat must show: the worst repeat, not the median.
-const WORST_OF: &[&str] = &[
+/// Figures that must never rise: `compare` fails on any increase, and merged repeats show
+/// the worst repeat, not the median.
+pub const MUST_NOT_RISE: &[&str] = &[
     "lost",
     "duplicated",
     "misrouted",
@@ -63,7 +64,7 @@ pub fn merge_repeats(values: &[&Value], key: &str) -> Value {
                 return values[0].clone();
             }
             let nums: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
-            let merged = if WORST_OF.contains(&key) {
+            let merged = if MUST_NOT_RISE.contains(&key) {
                 nums.iter().copied().reduce(f64::max)
             } else {
                 median(&nums)

@@ -433,7 +433,7 @@ async fn run_mode(
     let window_end = window_start + plan.duration;
     let sampler = tokio::spawn(sampler::sample(
         sampler::Sources {
-            counter: DbCounter::new(pool.clone()).await,
+            counter: counter.clone(),
             pids,
             meter: meter.clone(),
             live: live.clone(),

@@ -130,9 +130,12 @@ fn toml_string(s: &str) -> String {
 pub enum Role {
     /// The polling REST API: GET /notifications?after=ID
     Poll,
-    /// The push gateway: GET /ws (WebSocket), fed by Redis pub/sub
+    /// A push gateway instance: GET /ws (WebSocket) and GET /sse, fed by Redis pub/sub per
+    /// --fanout; also POST /notifications (stores, then publishes or, with fanout none,
+    /// delivers to its own sockets)
     Push,
-    /// The ingest API: POST /notifications stores in Postgres, then publishes to Redis
+    /// The ingest API: POST /notifications stores in Postgres, then publishes to Redis per
+    /// --fanout
     Ingest,
     /// All three on one port
     All,
@@ -165,6 +168,23 @@ pub struct ServeArgs {
     /// Database connections in this process's pool.
     #[arg(long, default_value_t = 16)]
     pub pool_size: u32,
+
+    /// How notifications reach the gateway instance that holds their user.
+    #[arg(long, value_enum, default_value = "broadcast")]
+    pub fanout: crate::scenario::Fanout,
+
+    /// Frames a push connection may have queued before --slow-policy applies.
+    #[arg(long, default_value_t = 256)]
+    pub send_queue: usize,
+
+    /// What happens to a push connection whose send queue is full.
+    #[arg(long, value_enum, default_value = "disconnect")]
+    pub slow_policy: crate::scenario::SlowPolicy,
+
+    /// WebSocket ping (and SSE keep-alive) interval; a WebSocket silent for two intervals is
+    /// closed.
+    #[arg(long, default_value = "20s", value_name = "DURATION")]
+    pub ping_interval: String,
 
     /// PostgreSQL to use; without it an ephemeral one is started.
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]

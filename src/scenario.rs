@@ -17,6 +17,9 @@ pub const SEED_TOML: &str = include_str!("../scenarios/seed.toml");
 /// open here (RLIMIT_NOFILE hard limit 20,000); sharding the swarm is not built yet.
 pub const MAX_USERS: u64 = 18_000;
 
+/// Gateway processes a run may start.
+pub const MAX_INSTANCES: u64 = 16;
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
@@ -43,6 +46,20 @@ pub struct RawScenario {
     pub checks: Option<toml::Table>,
     /// Per-figure regression thresholds in percent for `compare`: `"push.latency_ms.p99" = 30`.
     pub compare: Option<toml::Table>,
+    /// Things that go wrong during the window, in order of time.
+    pub faults: Option<Vec<RawFault>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    /// Time after the window opens.
+    pub at: Option<String>,
+    pub action: Option<String>,
+    /// disconnect-clients: how many clients lose their connection.
+    pub clients: Option<u64>,
+    /// disconnect-clients: how long they stay offline before reconnecting.
+    pub offline: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -66,6 +83,20 @@ pub struct RawPush {
     pub instances: Option<u64>,
     pub fanout: Option<String>,
     pub catch_up: Option<bool>,
+    /// none | fixed | jitter: how a client waits before reconnecting after a drop.
+    pub reconnect: Option<String>,
+    pub reconnect_base: Option<String>,
+    pub reconnect_max: Option<String>,
+    /// Frames a connection may have queued before the slow-consumer policy applies.
+    pub send_queue: Option<u64>,
+    /// disconnect | drop: what happens to a connection whose queue is full.
+    pub slow_policy: Option<String>,
+    pub ping_interval: Option<String>,
+    /// Clients (the first N users) that stop reading once connected.
+    pub slow_clients: Option<u64>,
+    /// Extra events per second aimed at the slow clients, so that their queues fill.
+    pub slow_events_per_s: Option<f64>,
+    pub slow_payload_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -95,6 +126,118 @@ impl Mode {
 impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How the push gateway carries notifications to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// WebSocket at GET /ws
+    Ws,
+    /// Server-sent events at GET /sse
+    Sse,
+}
+
+/// How a notification finds the gateway instance that holds its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fanout {
+    /// One shared Redis channel: every instance receives every message and drops what it
+    /// does not hold (the blog post's design)
+    Broadcast,
+    /// A channel per user: an instance subscribes only for the users it holds
+    PerUser,
+    /// No Redis: an instance delivers only to sockets it holds itself
+    None,
+}
+
+/// How a push client waits before reconnecting after its connection drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reconnect {
+    /// At once: every dropped client comes back together (a reconnect storm).
+    None,
+    /// After `reconnect_base`, every time.
+    Fixed,
+    /// Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)].
+    Jitter,
+}
+
+/// What the gateway does with a connection whose send queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlowPolicy {
+    /// Close it (the client reconnects and, with catch-up, recovers what it missed)
+    Disconnect,
+    /// Keep it, drop the frame, count it
+    Drop,
+}
+
+/// The push side of a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushPlan {
+    pub transport: Transport,
+    pub instances: usize,
+    pub fanout: Fanout,
+    pub catch_up: bool,
+    pub reconnect: Reconnect,
+    pub reconnect_base: Duration,
+    pub reconnect_max: Duration,
+    pub send_queue: usize,
+    pub slow_policy: SlowPolicy,
+    pub ping_interval: Duration,
+    pub slow_clients: u64,
+    pub slow_events_per_s: f64,
+    pub slow_payload_bytes: usize,
+}
+
+impl Default for PushPlan {
+    fn default() -> Self {
+        PushPlan {
+            transport: Transport::Ws,
+            instances: 1,
+            fanout: Fanout::Broadcast,
+            catch_up: false,
+            reconnect: Reconnect::Jitter,
+            reconnect_base: Duration::from_millis(500),
+            reconnect_max: Duration::from_secs(10),
+            send_queue: 256,
+            slow_policy: SlowPolicy::Disconnect,
+            ping_interval: Duration::from_secs(20),
+            slow_clients: 0,
+            slow_events_per_s: 0.0,
+            slow_payload_bytes: 8192,
+        }
+    }
+}
+
+/// One thing that goes wrong during the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Time after the window opens.
+    pub at: Duration,
+    pub action: FaultAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// `clients` push clients lose their connection and stay offline for `offline`.
+    DisconnectClients { clients: u64, offline: Duration },
+}
+
+impl FaultAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultAction::DisconnectClients { .. } => "disconnect-clients",
+        }
+    }
+}
+
+pub fn kebab<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
     }
 }
 
@@ -178,6 +321,8 @@ pub struct Plan {
     pub poll_auth: PollAuth,
     pub events_per_s: f64,
     pub payload_bytes: usize,
+    pub push: PushPlan,
+    pub faults: Vec<Fault>,
     pub checks: Vec<Check>,
     /// Regression thresholds (percent) by figure name or pattern, for `compare`.
     pub compare: Vec<(String, f64)>,
@@ -217,11 +362,33 @@ impl Plan {
                 ),
             },
             push: RawPush {
-                transport: Some("ws".into()),
-                instances: Some(1),
-                fanout: Some("broadcast".into()),
-                catch_up: Some(false),
+                transport: Some(kebab(&self.push.transport)),
+                instances: Some(self.push.instances as u64),
+                fanout: Some(kebab(&self.push.fanout)),
+                catch_up: Some(self.push.catch_up),
+                reconnect: Some(kebab(&self.push.reconnect)),
+                reconnect_base: Some(fmt_duration(self.push.reconnect_base)),
+                reconnect_max: Some(fmt_duration(self.push.reconnect_max)),
+                send_queue: Some(self.push.send_queue as u64),
+                slow_policy: Some(kebab(&self.push.slow_policy)),
+                ping_interval: Some(fmt_duration(self.push.ping_interval)),
+                slow_clients: Some(self.push.slow_clients),
+                slow_events_per_s: Some(self.push.slow_events_per_s),
+                slow_payload_bytes: Some(self.push.slow_payload_bytes as u64),
             },
+            faults: (!self.faults.is_empty()).then(|| {
+                self.faults
+                    .iter()
+                    .map(|f| match f.action {
+                        FaultAction::DisconnectClients { clients, offline } => RawFault {
+                            at: Some(fmt_duration(f.at)),
+                            action: Some(f.action.name().into()),
+                            clients: Some(clients),
+                            offline: Some(fmt_duration(offline)),
+                        },
+                    })
+                    .collect()
+            }),
             workload: RawWorkload {
                 events_per_s: Some(self.events_per_s),
                 targets: Some("uniform".into()),
@@ -419,12 +586,23 @@ impl Ctx<'_> {
     }
 }
 
-/// The 1-based line of a key given as its path of table names.
+/// The 1-based line of a key given as its path of table names (an array of tables is
+/// entered by index: `faults.0.at`).
 pub fn line_of_path(text: &str, path: &[&str]) -> Option<usize> {
     let doc = toml_edit::ImDocument::parse(text).ok()?;
     let mut item = doc.as_item();
     let mut span = None;
-    for &part in path {
+    let mut parts = path.iter().peekable();
+    while let Some(&part) = parts.next() {
+        if let Some(array) = item.as_array_of_tables() {
+            let table = array.get(part.parse::<usize>().ok()?)?;
+            span = table.span().or(span);
+            let Some(&next) = parts.next() else { break };
+            let (k, it) = table.get_key_value(next)?;
+            span = k.span().or_else(|| it.span()).or(span);
+            item = it;
+            continue;
+        }
         let table = item.as_table_like()?;
         let (k, it) = table.get_key_value(part)?;
         span = k.span().or_else(|| it.span());
@@ -509,35 +687,7 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         "db" => PollAuth::Db,
         _ => PollAuth::None,
     };
-    ctx.choice(
-        "push.transport",
-        raw.push.transport.as_deref(),
-        "ws",
-        &["ws"],
-        &["sse"],
-    )?;
-    ctx.choice(
-        "push.fanout",
-        raw.push.fanout.as_deref(),
-        "broadcast",
-        &["broadcast"],
-        &["per-user", "none"],
-    )?;
-    match raw.push.instances {
-        None | Some(1) => {}
-        Some(n) => {
-            return Err(ctx.err(
-                "push.instances",
-                format!("{n} gateway instances are not implemented in this version; use 1"),
-            ))
-        }
-    }
-    if raw.push.catch_up == Some(true) {
-        return Err(ctx.err(
-            "push.catch_up",
-            "catch-up is not implemented in this version; use false",
-        ));
-    }
+    let push = validate_push(&raw.push, users, ctx)?;
     let events_per_s = raw.workload.events_per_s.unwrap_or(20.0);
     if !events_per_s.is_finite() || events_per_s <= 0.0 || events_per_s > 10_000.0 {
         return Err(ctx.err(
@@ -559,6 +709,7 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
             format!("{payload_bytes} is out of range; use 64 to 65536 (the payload carries an id and a timestamp)"),
         ));
     }
+    let faults = validate_faults(raw.faults.as_deref().unwrap_or_default(), duration, &push, users, &modes, ctx)?;
     let mut checks = Vec::new();
     for (metric, value) in raw.checks.iter().flatten() {
         let key = format!("checks.{metric}");
@@ -609,9 +760,159 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         poll_auth,
         events_per_s,
         payload_bytes: payload_bytes as usize,
+        push,
+        faults,
         checks,
         compare,
     })
+}
+
+fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<PushPlan> {
+    let d = PushPlan::default();
+    let transport = match ctx.choice("push.transport", raw.transport.as_deref(), "ws", &["ws", "sse"], &[])? {
+        "ws" => Transport::Ws,
+        _ => Transport::Sse,
+    };
+    let fanout = match ctx.choice(
+        "push.fanout",
+        raw.fanout.as_deref(),
+        "broadcast",
+        &["broadcast", "per-user", "none"],
+        &[],
+    )? {
+        "broadcast" => Fanout::Broadcast,
+        "per-user" => Fanout::PerUser,
+        _ => Fanout::None,
+    };
+    let instances = raw.instances.unwrap_or(1);
+    if !(1..=MAX_INSTANCES).contains(&instances) {
+        return Err(ctx.err(
+            "push.instances",
+            format!("{instances} is out of range; use 1 to {MAX_INSTANCES} gateway processes"),
+        ));
+    }
+    let reconnect = match ctx.choice(
+        "push.reconnect",
+        raw.reconnect.as_deref(),
+        "jitter",
+        &["none", "fixed", "jitter"],
+        &[],
+    )? {
+        "none" => Reconnect::None,
+        "fixed" => Reconnect::Fixed,
+        _ => Reconnect::Jitter,
+    };
+    let reconnect_base = ctx.duration("push.reconnect_base", raw.reconnect_base.as_deref(), "500ms")?;
+    let reconnect_max = ctx.duration("push.reconnect_max", raw.reconnect_max.as_deref(), "10s")?;
+    if reconnect_base > Duration::from_secs(60) {
+        return Err(ctx.err("push.reconnect_base", "must be at most 60s"));
+    }
+    if reconnect_max < reconnect_base || reconnect_max > Duration::from_secs(600) {
+        return Err(ctx.err(
+            "push.reconnect_max",
+            "must be at least push.reconnect_base and at most 10m",
+        ));
+    }
+    let send_queue = raw.send_queue.unwrap_or(d.send_queue as u64);
+    if !(1..=65_536).contains(&send_queue) {
+        return Err(ctx.err("push.send_queue", format!("{send_queue} is out of range; use 1 to 65536 frames")));
+    }
+    let slow_policy = match ctx.choice(
+        "push.slow_policy",
+        raw.slow_policy.as_deref(),
+        "disconnect",
+        &["disconnect", "drop"],
+        &[],
+    )? {
+        "disconnect" => SlowPolicy::Disconnect,
+        _ => SlowPolicy::Drop,
+    };
+    let ping_interval = ctx.duration("push.ping_interval", raw.ping_interval.as_deref(), "20s")?;
+    if ping_interval < Duration::from_millis(100) || ping_interval > Duration::from_secs(3600) {
+        return Err(ctx.err("push.ping_interval", "must be between 100ms and 1h"));
+    }
+    let slow_clients = raw.slow_clients.unwrap_or(0);
+    if slow_clients >= users && slow_clients > 0 {
+        return Err(ctx.err(
+            "push.slow_clients",
+            format!("{slow_clients} slow clients leave no normal client among {users} users; use fewer than users.count"),
+        ));
+    }
+    let slow_events_per_s = raw.slow_events_per_s.unwrap_or(if slow_clients > 0 { 100.0 } else { 0.0 });
+    if !slow_events_per_s.is_finite() || !(0.0..=10_000.0).contains(&slow_events_per_s) {
+        return Err(ctx.err("push.slow_events_per_s", "must be between 0 and 10000"));
+    }
+    if slow_events_per_s > 0.0 && slow_clients == 0 {
+        return Err(ctx.err("push.slow_events_per_s", "needs push.slow_clients above 0 to aim at"));
+    }
+    let slow_payload_bytes = raw.slow_payload_bytes.unwrap_or(d.slow_payload_bytes as u64);
+    if !(64..=65_536).contains(&slow_payload_bytes) {
+        return Err(ctx.err("push.slow_payload_bytes", "must be between 64 and 65536"));
+    }
+    Ok(PushPlan {
+        transport,
+        instances: instances as usize,
+        fanout,
+        catch_up: raw.catch_up.unwrap_or(false),
+        reconnect,
+        reconnect_base,
+        reconnect_max,
+        send_queue: send_queue as usize,
+        slow_policy,
+        ping_interval,
+        slow_clients,
+        slow_events_per_s,
+        slow_payload_bytes: slow_payload_bytes as usize,
+    })
+}
+
+fn validate_faults(
+    raw: &[RawFault],
+    duration: Duration,
+    push: &PushPlan,
+    users: u64,
+    modes: &[Mode],
+    ctx: &Ctx<'_>,
+) -> anyhow::Result<Vec<Fault>> {
+    let _ = push;
+    let mut faults = Vec::new();
+    for (i, f) in raw.iter().enumerate() {
+        let key = |k: &str| format!("faults.{i}.{k}");
+        let at_text = f
+            .at
+            .as_deref()
+            .ok_or_else(|| ctx.err(&format!("faults.{i}"), "needs `at`, the time after the window opens, e.g. at = \"5s\""))?;
+        let at = ctx.duration(&key("at"), Some(at_text), at_text)?;
+        if at >= duration {
+            return Err(ctx.err(&key("at"), format!("{at_text} is not inside the {} window", fmt_duration(duration))));
+        }
+        let action = f.action.as_deref().unwrap_or("");
+        let action = match action {
+            "disconnect-clients" => {
+                if !modes.contains(&Mode::Push) {
+                    return Err(ctx.err(&key("action"), "disconnect-clients acts on push clients; add \"push\" to modes"));
+                }
+                let clients = f.clients.unwrap_or(1);
+                if clients == 0 || clients > users {
+                    return Err(ctx.err(&key("clients"), format!("{clients} is out of range; use 1 to users.count ({users})")));
+                }
+                let offline = ctx.duration(&key("offline"), f.offline.as_deref(), "10s")?;
+                FaultAction::DisconnectClients { clients, offline }
+            }
+            "restart-redis" | "kill-redis" | "kill-gateway" | "restart-postgres" | "pause-redis" => {
+                return Err(ctx.err(&key("action"), format!("{action:?} is not implemented in this version; use \"disconnect-clients\"")))
+            }
+            other => {
+                return Err(ctx.err(&key("action"), format!("{other:?} is not a fault; use \"disconnect-clients\"")))
+            }
+        };
+        if f.clients.is_some() && !matches!(action, FaultAction::DisconnectClients { .. }) {
+            return Err(ctx.err(&key("clients"), "only disconnect-clients takes `clients`"));
+        }
+        faults.push(Fault { at, action });
+    }
+    faults.sort_by_key(|f| f.at);
+    Ok(faults)
 }
 
 #[cfg(test)]
@@ -744,10 +1045,51 @@ mod tests {
     }
 
     #[test]
-    fn not_yet_built_features_say_so() {
-        let e = err("[push]\ninstances = 4\n", &[]);
+    fn push_keys_parse_and_round_trip() {
+        let text = "[push]\ntransport = \"sse\"\ninstances = 4\nfanout = \"per-user\"\ncatch_up = true\nreconnect = \"fixed\"\nsend_queue = 32\nslow_policy = \"drop\"\nslow_clients = 2\n\n[[faults]]\nat = \"3s\"\naction = \"disconnect-clients\"\nclients = 10\noffline = \"5s\"\n";
+        let p = plan(text, &[]).unwrap();
+        assert_eq!(p.push.transport, Transport::Sse);
+        assert_eq!(p.push.instances, 4);
+        assert_eq!(p.push.fanout, Fanout::PerUser);
+        assert!(p.push.catch_up);
+        assert_eq!(p.push.reconnect, Reconnect::Fixed);
+        assert_eq!(p.push.send_queue, 32);
+        assert_eq!(p.push.slow_policy, SlowPolicy::Drop);
+        assert_eq!((p.push.slow_clients, p.push.slow_events_per_s), (2, 100.0));
+        assert_eq!(
+            p.faults,
+            vec![Fault {
+                at: Duration::from_secs(3),
+                action: FaultAction::DisconnectClients {
+                    clients: 10,
+                    offline: Duration::from_secs(5)
+                }
+            }]
+        );
+        let again = plan(&p.to_toml(), &[]).unwrap();
+        assert_eq!(again.push, p.push);
+        assert_eq!(again.faults, p.faults);
+        let p = plan(SEED_TOML, &["push.instances=2", "push.fanout=none"]).unwrap();
+        assert_eq!((p.push.instances, p.push.fanout), (2, Fanout::None));
+    }
+
+    #[test]
+    fn bad_push_and_fault_keys_name_key_and_line() {
+        let e = err("[push]\ninstances = 0\n", &[]);
+        assert!(e.contains("t.toml:2: key `push.instances`"), "{e}");
+        let e = err("[push]\nfanout = \"multicast\"\n", &[]);
+        assert!(e.contains("t.toml:2") && e.contains("per-user"), "{e}");
+        let e = err("[push]\nreconnect_base = \"1m\"\nreconnect_max = \"2s\"\n", &[]);
+        assert!(e.contains("t.toml:3"), "{e}");
+        let e = err("duration = \"10s\"\n[[faults]]\nat = \"3s\"\naction = \"explode\"\n", &[]);
+        assert!(e.contains("t.toml:4: key `faults.0.action`"), "{e}");
+        let e = err("duration = \"10s\"\n[[faults]]\nat = \"30s\"\naction = \"disconnect-clients\"\n", &[]);
+        assert!(e.contains("t.toml:3: key `faults.0.at`") && e.contains("window"), "{e}");
+        let e = err("[[faults]]\nat = \"3s\"\naction = \"kill-redis\"\n", &[]);
         assert!(e.contains("not implemented"), "{e}");
-        let e = err("[push]\ntransport = \"sse\"\n", &[]);
-        assert!(e.contains("not implemented"), "{e}");
+        let e = err("[[faults]]\nat = \"3s\"\naction = \"disconnect-clients\"\nclients = 5000\n", &[]);
+        assert!(e.contains("t.toml:4: key `faults.0.clients`"), "{e}");
+        let e = err("[[faults]]\nat = \"3s\"\nactoin = \"x\"\n", &[]);
+        assert!(e.contains("actoin"), "{e}");
     }
 }

@@ -331,24 +331,44 @@ pub struct EphemeralRedis {
 
 impl EphemeralRedis {
     pub async fn start() -> anyhow::Result<Self> {
-        let Some(bin) = find_binary("redis-server", &[]) else {
-            return Err(environment(format!(
-                "Redis: no REDIS_URL given and no redis-server found on PATH; {NO_SERVICE_HELP}"
-            )));
-        };
         let dir = tempfile::Builder::new()
             .prefix("pollpush-redis-")
             .tempdir()
             .map_err(|e| environment(format!("cannot create a temp dir for Redis: {e}")))?;
         let port = free_port()?;
-        let log = dir.path().join("redis.log");
+        let child = Self::spawn(port, dir.path()).await?;
+        Ok(EphemeralRedis {
+            url: format!("redis://127.0.0.1:{port}/"),
+            port,
+            child,
+            _dir: dir,
+        })
+    }
+
+    /// Kills Redis (SIGKILL: every connection drops, every subscription is gone), waits
+    /// `down`, and starts a fresh one on the same port.
+    pub async fn restart(&mut self, down: Duration) -> anyhow::Result<()> {
+        self.child.stop();
+        tokio::time::sleep(down).await;
+        self.child = Self::spawn(self.port, self._dir.path()).await?;
+        Ok(())
+    }
+
+    /// Starts redis-server on `port` and waits until it answers PING.
+    async fn spawn(port: u16, dir: &Path) -> anyhow::Result<OwnedChild> {
+        let Some(bin) = find_binary("redis-server", &[]) else {
+            return Err(environment(format!(
+                "Redis: no REDIS_URL given and no redis-server found on PATH; {NO_SERVICE_HELP}"
+            )));
+        };
+        let log = dir.join("redis.log");
         let mut cmd = Command::new(&bin);
         cmd.arg("--port")
             .arg(port.to_string())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--protected-mode", "no", "--daemonize", "no"])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(dir)
             .arg("--logfile")
             .arg(&log)
             .stdin(Stdio::null())
@@ -375,7 +395,7 @@ impl EphemeralRedis {
             })
             .await;
             if matches!(ping, Ok(Ok(_))) {
-                break;
+                return Ok(child);
             }
             if Instant::now() > deadline {
                 return Err(environment(format!(
@@ -385,12 +405,6 @@ impl EphemeralRedis {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(EphemeralRedis {
-            url,
-            port,
-            child,
-            _dir: dir,
-        })
     }
 }
 

@@ -23,8 +23,10 @@ pub enum Emitted {
 }
 
 pub struct Workload {
-    pub ingest: std::net::SocketAddr,
-    pub users: u64,
+    /// Where events go in: each is sent through one of these, picked at random.
+    pub ingress: Vec<std::net::SocketAddr>,
+    /// Targets are drawn uniformly from these users.
+    pub users: std::ops::RangeInclusive<u64>,
     pub events_per_s: f64,
     pub payload_bytes: usize,
     pub seed: u64,
@@ -59,9 +61,15 @@ impl Workload {
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build_http();
-        let url: hyper::Uri = format!("http://{}/notifications", self.ingest)
-            .parse()
-            .expect("socket address makes a valid URI");
+        let urls: Vec<hyper::Uri> = self
+            .ingress
+            .iter()
+            .map(|a| {
+                format!("http://{a}/notifications")
+                    .parse()
+                    .expect("socket address makes a valid URI")
+            })
+            .collect();
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
         let mut stats = WorkloadStats::default();
         let mut inflight = JoinSet::new();
@@ -78,12 +86,13 @@ impl Workload {
             tokio::time::sleep_until(due).await;
             let lateness = Instant::now().saturating_duration_since(due).as_micros() as u64;
             stats.max_lateness_us = stats.max_lateness_us.max(lateness);
-            let user = rng.gen_range(1..=self.users);
+            let user = rng.gen_range(self.users.clone());
+            let url = urls[rng.gen_range(0..urls.len())].clone();
             let body = format!(
                 "{{\"user_id\":{user},\"payload\":{}}}",
                 payload(event, crate::now_us(), self.payload_bytes)
             );
-            let req = hyper::Request::post(url.clone())
+            let req = hyper::Request::post(url)
                 .header(hyper::header::CONTENT_TYPE, "application/json")
                 .body(Full::new(Bytes::from(body)))
                 .expect("static request parts are valid");

@@ -1,5 +1,7 @@
 //! `POST /notifications`: "something happened". Stores the notification in Postgres (the
-//! durable source of truth), then publishes it on the shared Redis channel.
+//! durable source of truth), then hands it on by the fanout: publishes it on the shared
+//! Redis channel (broadcast) or on its user's channel (per-user), or, with no Redis
+//! (none), routes it to this instance's own sockets only.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,7 +10,8 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{bump, db, AppError, AppState, CHANNEL};
+use super::{bump, db, user_channel, AppError, AppState, CHANNEL};
+use crate::scenario::Fanout;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,18 +42,28 @@ pub async fn handler(
         Err(e) => return Err(e.into()),
     };
     bump(&state.stats.ingested);
-    if let Some(mut redis) = state.redis.clone() {
-        let msg = serde_json::to_string(&Published {
-            id,
-            user_id: body.user_id,
-            payload: &body.payload,
-        })
-        .expect("serializing ids and a raw value cannot fail");
-        if let Err(err) = redis.publish::<_, _, i64>(CHANNEL, msg).await {
-            // Stored but not published: push clients miss it; pollers still see it.
-            bump(&state.stats.publish_errors);
-            tracing::warn!(cause = %err, id, "publish failed");
+    let msg = serde_json::to_string(&Published {
+        id,
+        user_id: body.user_id,
+        payload: &body.payload,
+    })
+    .expect("serializing ids and a raw value cannot fail");
+    match (state.push.fanout, state.redis.clone()) {
+        // Pure WebSockets: only the sockets this instance holds can hear about it.
+        (Fanout::None, _) => super::push::route(&state, msg.as_bytes()),
+        (fanout, Some(mut redis)) => {
+            let channel = match fanout {
+                Fanout::PerUser => user_channel(body.user_id),
+                _ => CHANNEL.to_string(),
+            };
+            if let Err(err) = redis.publish::<_, _, i64>(channel, msg).await {
+                // Stored but not published: push clients miss it until they catch up;
+                // pollers still see it.
+                bump(&state.stats.publish_errors);
+                tracing::warn!(cause = %err, id, "publish failed");
+            }
         }
+        (_, None) => {}
     }
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "id": id }))))
 }

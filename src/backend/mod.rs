@@ -1,5 +1,6 @@
 //! The systems under test: the polling REST API ([`poll`]), the ingest API ([`ingest`]) and
-//! the WebSocket push gateway ([`push`]), sharing one [`AppState`]; [`serve`] runs them.
+//! the push gateway ([`push`]: WebSocket and SSE, fed by Redis pub/sub), sharing one
+//! [`AppState`]; [`serve`] runs them.
 
 pub mod db;
 pub mod ingest;
@@ -17,10 +18,16 @@ use axum::{Json, Router};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::scenario::PollAuth;
+use crate::scenario::{Fanout, PollAuth, SlowPolicy};
 
-/// The Redis channel the ingest API publishes to and every gateway subscribes to.
+/// The Redis channel of `fanout = broadcast`: the ingest API publishes every notification
+/// to it and every gateway instance subscribes to it.
 pub const CHANNEL: &str = "notifications";
+
+/// The Redis channel of one user under `fanout = per-user`.
+pub fn user_channel(user: i64) -> String {
+    format!("user:{user}")
+}
 
 /// Counters of one server process, served as JSON at `GET /stats`. These are the backend's
 /// own view; the database's own count is read from Postgres by the run.
@@ -34,16 +41,30 @@ pub struct Stats {
     pub db_queries: AtomicU64,
     pub ingested: AtomicU64,
     pub publish_errors: AtomicU64,
-    pub ws_connections: AtomicI64,
+    /// Push connections open (WebSocket and SSE).
+    pub connections: AtomicI64,
     pub ws_accepted: AtomicU64,
+    pub sse_accepted: AtomicU64,
     /// Messages received from Redis.
     pub redis_received: AtomicU64,
+    /// Messages this instance routed to its sockets: from Redis, or (fanout none) from its
+    /// own ingest.
+    pub routed: AtomicU64,
     /// Frames queued to a socket of the target user.
     pub delivered: AtomicU64,
-    /// Messages for users with no socket on this instance.
+    /// Routed messages for users with no socket on this instance.
     pub discarded: AtomicU64,
     /// Connections closed because their send queue was full (slow consumers).
     pub slow_disconnects: AtomicU64,
+    /// Frames dropped for a full queue under `slow_policy = drop`.
+    pub dropped_frames: AtomicU64,
+    /// Notifications sent from Postgres to (re)connecting clients that gave a last id.
+    pub catch_up_frames: AtomicU64,
+    /// SUBSCRIBE and UNSUBSCRIBE commands sent to Redis.
+    pub subscribe_commands: AtomicU64,
+    /// Times the Redis subscription was lost (every socket is then closed, so that clients
+    /// reconnect and catch up).
+    pub redis_resets: AtomicU64,
 }
 
 /// A plain-number snapshot of [`Stats`].
@@ -56,12 +77,18 @@ pub struct StatsSnapshot {
     pub db_queries: u64,
     pub ingested: u64,
     pub publish_errors: u64,
-    pub ws_connections: i64,
+    pub connections: i64,
     pub ws_accepted: u64,
+    pub sse_accepted: u64,
     pub redis_received: u64,
+    pub routed: u64,
     pub delivered: u64,
     pub discarded: u64,
     pub slow_disconnects: u64,
+    pub dropped_frames: u64,
+    pub catch_up_frames: u64,
+    pub subscribe_commands: u64,
+    pub redis_resets: u64,
 }
 
 impl Stats {
@@ -75,12 +102,18 @@ impl Stats {
             db_queries: g(&self.db_queries),
             ingested: g(&self.ingested),
             publish_errors: g(&self.publish_errors),
-            ws_connections: self.ws_connections.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
             ws_accepted: g(&self.ws_accepted),
+            sse_accepted: g(&self.sse_accepted),
             redis_received: g(&self.redis_received),
+            routed: g(&self.routed),
             delivered: g(&self.delivered),
             discarded: g(&self.discarded),
             slow_disconnects: g(&self.slow_disconnects),
+            dropped_frames: g(&self.dropped_frames),
+            catch_up_frames: g(&self.catch_up_frames),
+            subscribe_commands: g(&self.subscribe_commands),
+            redis_resets: g(&self.redis_resets),
         }
     }
 }
@@ -95,29 +128,66 @@ pub struct AppState {
     pub pool: PgPool,
     pub stats: Arc<Stats>,
     pub poll_auth: PollAuth,
-    /// Publisher connection (ingest); None where this process does not publish.
-    pub redis: Option<redis::aio::MultiplexedConnection>,
+    /// Publisher connection (ingest), reconnecting by itself after Redis restarts; None
+    /// where this process does not publish.
+    pub redis: Option<redis::aio::ConnectionManager>,
     pub registry: Arc<push::Registry>,
+    pub push: PushConfig,
     /// Test-only: an added delay per poll (`POLLPUSH_TEST_POLL_DELAY_MS`), to prove that a
     /// regression gate catches a slowed server. Zero unless that variable is set.
     pub poll_delay: std::time::Duration,
 }
 
+/// How the push gateway of this process routes and protects its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct PushConfig {
+    pub fanout: Fanout,
+    /// Frames a connection may have queued.
+    pub send_queue: usize,
+    pub slow_policy: SlowPolicy,
+    pub ping_interval: std::time::Duration,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        let d = crate::scenario::PushPlan::default();
+        PushConfig {
+            fanout: d.fanout,
+            send_queue: d.send_queue,
+            slow_policy: d.slow_policy,
+            ping_interval: d.ping_interval,
+        }
+    }
+}
+
 impl AppState {
-    pub fn new(pool: PgPool, poll_auth: PollAuth) -> Self {
+    pub fn new(pool: PgPool, poll_auth: PollAuth, push: PushConfig) -> Self {
+        let stats = Arc::new(Stats::default());
         AppState {
             pool,
-            stats: Arc::new(Stats::default()),
+            stats: stats.clone(),
             poll_auth,
             redis: None,
-            registry: Arc::new(push::Registry::default()),
+            registry: Arc::new(push::Registry::new(push, stats)),
+            push,
             poll_delay: std::time::Duration::ZERO,
         }
     }
 
     /// Resolves a bearer token to a user, counting the query.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<i64, AppError> {
-        let token = bearer(headers).ok_or(AppError::Unauthorized)?;
+        match bearer(headers) {
+            Some(token) => self.authenticate_token(token).await,
+            None => Err(AppError::Unauthorized),
+        }
+    }
+
+    /// Resolves a session token to a user, counting the query. The token itself is never
+    /// logged.
+    pub async fn authenticate_token(&self, token: &str) -> Result<i64, AppError> {
+        if token.is_empty() || token.len() > 256 {
+            return Err(AppError::Unauthorized);
+        }
         bump(&self.stats.db_queries);
         match db::user_for_token(&self.pool, token).await? {
             Some(user) => Ok(user),
@@ -148,6 +218,10 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("internal error: {0}")]
     Internal(&'static str),
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(&'static str),
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
@@ -158,6 +232,8 @@ impl IntoResponse for AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(err) => {
                 tracing::warn!(cause = %err, "database error");
                 StatusCode::SERVICE_UNAVAILABLE
@@ -189,7 +265,9 @@ pub fn app(state: AppState, poll: bool, ingest: bool, push: bool) -> Router {
         router = router.route("/notifications", notifications);
     }
     if push {
-        router = router.route("/ws", get(push::ws_handler));
+        router = router
+            .route("/ws", get(push::ws_handler))
+            .route("/sse", get(push::sse::handler));
     }
     router
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))

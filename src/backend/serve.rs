@@ -6,10 +6,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::{app, db, push, AppState};
+use super::{app, db, push, AppState, PushConfig};
 use crate::cli::{Role, ServeArgs};
-use crate::error::environment;
-use crate::scenario::PollAuth;
+use crate::error::{environment, input};
+use crate::scenario::{Fanout, PollAuth};
 
 /// What a server needs, already built: the roles, a pool, Redis, and how polls authenticate.
 pub struct ServerConfig {
@@ -17,6 +17,7 @@ pub struct ServerConfig {
     pub ingest: bool,
     pub push: bool,
     pub poll_auth: PollAuth,
+    pub push_config: PushConfig,
     /// Test-only added delay per poll; see [`AppState::poll_delay`].
     pub poll_delay: Duration,
 }
@@ -31,16 +32,27 @@ pub async fn serve(
     ready: oneshot::Sender<std::net::SocketAddr>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let mut state = AppState::new(pool, config.poll_auth);
+    let mut state = AppState::new(pool, config.poll_auth, config.push_config);
     state.poll_delay = config.poll_delay;
     let client = redis::Client::open(redis_url)?;
-    if config.ingest {
-        state.redis = Some(client.get_multiplexed_async_connection().await?);
+    let uses_redis = config.push_config.fanout != Fanout::None;
+    if config.ingest && uses_redis {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(3);
+        state.redis = Some(redis::aio::ConnectionManager::new_with_config(client.clone(), config).await?);
     }
     let mut subscriber = None;
-    if config.push {
+    if config.push && uses_redis {
         let (tx, rx) = oneshot::channel();
-        subscriber = Some(tokio::spawn(push::subscriber(client, state.clone(), tx)));
+        let ops = state.registry.subscription_requests();
+        subscriber = Some(tokio::spawn(push::fanout::subscriber(
+            client,
+            state.clone(),
+            ops,
+            tx,
+        )));
         tokio::time::timeout(Duration::from_secs(10), rx)
             .await
             .map_err(|_| {
@@ -84,8 +96,28 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
     let (poll, ingest, push) = match args.role {
         Role::Poll => (true, false, false),
         Role::Ingest => (false, true, false),
-        Role::Push => (false, false, true),
+        // A gateway instance also takes notifications in: with fanout none that is the
+        // only way it hears of them, and `run` sends each event through a random instance.
+        Role::Push => (false, true, true),
         Role::All => (true, true, true),
+    };
+    let ping_interval = humantime::parse_duration(&args.ping_interval)
+        .ok()
+        .filter(|d| *d >= Duration::from_millis(100))
+        .ok_or_else(|| {
+            input(format!(
+                "--ping-interval {:?}: write a duration of at least 100ms, e.g. 20s",
+                args.ping_interval
+            ))
+        })?;
+    if args.send_queue == 0 {
+        return Err(input("--send-queue must be at least 1 frame"));
+    }
+    let push_config = PushConfig {
+        fanout: args.fanout,
+        send_queue: args.send_queue,
+        slow_policy: args.slow_policy,
+        ping_interval,
     };
     let poll_auth = args.poll_auth;
     let (ready_tx, ready_rx) = oneshot::channel();
@@ -106,6 +138,7 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
             ingest,
             push,
             poll_auth,
+            push_config,
             poll_delay: test_poll_delay()?,
         },
         ready_tx,

@@ -2,7 +2,7 @@
 //! end: which events reached their user, how late, which were lost or duplicated, and
 //! whether any reached someone else.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
@@ -29,6 +29,21 @@ pub struct Collected {
     deliveries: Vec<(u64, u64, u64)>,
     polls: Vec<PollRecord>,
     pub connect_errors: u64,
+    /// (user, when connected again, downtime µs).
+    reconnects: Vec<(u64, Instant, u64)>,
+}
+
+/// What one fault did to the clients it took down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultOutcome {
+    pub clients_dropped: u64,
+    /// Clients connected again after the fault.
+    pub clients_back: u64,
+    /// From the fault until the last of them was back; None if some never came back.
+    pub reconnect_s: Option<f64>,
+    /// Events for those clients that never reached them, or reached them twice.
+    pub lost: u64,
+    pub duplicated: u64,
 }
 
 /// The reconciled figures of one mode.
@@ -51,6 +66,14 @@ pub struct Outcome {
     /// Round trip of each successful poll, request sent to body read, µs.
     pub poll_response: Histogram<u64>,
     pub connect_errors: u64,
+    /// Push clients that connected again after losing their connection.
+    pub reconnects: u64,
+    /// Time from losing a connection to having one again, µs.
+    pub reconnect_downtime: Histogram<u64>,
+    /// Events aimed at slow clients (which stop reading): counted apart, since losing them
+    /// is the point.
+    pub slow_sent: u64,
+    pub slow_delivered: u64,
 }
 
 /// Reads both channels until every sender is gone.
@@ -68,6 +91,7 @@ pub async fn collect(
                     c.polls.push(PollRecord { scheduled, lateness_us, response_us, outcome })
                 }
                 Some(Report::ConnectError) => c.connect_errors += 1,
+                Some(Report::Reconnected { user, at, downtime_us }) => c.reconnects.push((user, at, downtime_us)),
                 None => reports_open = false,
             },
             e = emitted.recv(), if emitted_open => match e {
@@ -84,18 +108,69 @@ impl Outcome {
     /// Nothing sent, nothing measured.
     pub fn empty() -> Outcome {
         let now = Instant::now();
-        Collected::default().outcome(now, now)
+        Collected::default().outcome(now, now, 0)
     }
 }
 
 impl Collected {
+    /// How many times each sent event reached its user; deliveries to anyone else counted
+    /// apart.
+    fn reached(&self) -> (HashMap<u64, u32>, u64) {
+        let mut seen: HashMap<u64, u32> = HashMap::new();
+        let mut misrouted = 0;
+        for &(event, user, _) in &self.deliveries {
+            match self.sent.get(&event) {
+                Some(&target) if target == user => *seen.entry(event).or_insert(0) += 1,
+                _ => misrouted += 1,
+            }
+        }
+        (seen, misrouted)
+    }
+
+    /// What a fault at `at` that took down `users` did to them.
+    pub fn fault(&self, users: &HashSet<u64>, at: Instant) -> FaultOutcome {
+        let mut back: HashMap<u64, Instant> = HashMap::new();
+        for &(user, when, _) in &self.reconnects {
+            if when >= at && users.contains(&user) {
+                back.entry(user).or_insert(when);
+            }
+        }
+        let (seen, _) = self.reached();
+        let (mut lost, mut duplicated) = (0, 0);
+        for (event, user) in &self.sent {
+            if users.contains(user) {
+                match seen.get(event) {
+                    None => lost += 1,
+                    Some(&n) => duplicated += (n - 1) as u64,
+                }
+            }
+        }
+        FaultOutcome {
+            clients_dropped: users.len() as u64,
+            clients_back: back.len() as u64,
+            reconnect_s: (back.len() == users.len()).then(|| {
+                back.values()
+                    .map(|w| w.duration_since(at).as_secs_f64())
+                    .fold(0.0, f64::max)
+            }),
+            lost,
+            duplicated,
+        }
+    }
+
     /// Reconciles deliveries against sent events; counts polls scheduled in [start, end).
-    pub fn outcome(&self, start: Instant, end: Instant) -> Outcome {
+    /// Events for users 1..=`slow_users` (clients that stop reading) are counted apart.
+    pub fn outcome(&self, start: Instant, end: Instant, slow_users: u64) -> Outcome {
         let mut latency = latency_histogram();
         let mut seen: HashMap<u64, u32> = HashMap::new();
         let mut misrouted = 0;
+        let (mut slow_sent, mut slow_delivered) = (0, 0);
+        let mut slow_seen = HashSet::new();
         for &(event, user, latency_us) in &self.deliveries {
             match self.sent.get(&event) {
+                Some(&target) if target == user && user <= slow_users => {
+                    slow_seen.insert(event);
+                }
                 Some(&target) if target == user => {
                     let n = seen.entry(event).or_insert(0);
                     if *n == 0 {
@@ -127,7 +202,17 @@ impl Collected {
                 PollOutcome::NonEmpty => {}
             }
         }
-        let sent = self.sent.len() as u64;
+        for &user in self.sent.values() {
+            if user <= slow_users {
+                slow_sent += 1;
+            }
+        }
+        slow_delivered += slow_seen.len() as u64;
+        let sent = self.sent.len() as u64 - slow_sent;
+        let mut reconnect_downtime = latency_histogram();
+        for &(_, _, d) in &self.reconnects {
+            reconnect_downtime.saturating_record(d.max(1));
+        }
         Outcome {
             sent,
             send_failed: self.failed,
@@ -142,6 +227,10 @@ impl Collected {
             poll_lateness,
             poll_response,
             connect_errors: self.connect_errors,
+            reconnects: self.reconnects.len() as u64,
+            reconnect_downtime,
+            slow_sent,
+            slow_delivered,
         }
     }
 }
@@ -200,7 +289,7 @@ mod tests {
         drop((rtx, etx));
         let o = collect(rrx, erx)
             .await
-            .outcome(t0, t0 + Duration::from_millis(2500));
+            .outcome(t0, t0 + Duration::from_millis(2500), 0);
         assert_eq!(
             (
                 o.sent,

@@ -5,8 +5,8 @@ use std::time::SystemTime;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::run::{ModeResult, RunResult};
-use crate::scenario::{Mode, Plan};
+use crate::run::{InstanceResult, ModeResult, RunResult};
+use crate::scenario::{kebab, Fanout, FaultAction, Mode, Plan};
 
 /// Bumped when a key changes meaning or disappears; `compare` refuses to mix versions.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -137,11 +137,17 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
         "memory": { "server_rss_mb": m.server_rss_mb.map(|x| round(x, 1)) },
         "server": {
             "poll_requests": m.server.poll_requests,
-            "ws_connections": m.server.ws_connections,
+            "connections": m.server.connections,
             "redis_received": m.server.redis_received,
+            "routed": m.server.routed,
             "delivered": m.server.delivered,
             "discarded": m.server.discarded,
+            "discarded_ratio": share(m.server.discarded, m.server.routed),
             "slow_disconnects": m.server.slow_disconnects,
+            "dropped_frames": m.server.dropped_frames,
+            "catch_up_frames": m.server.catch_up_frames,
+            "subscribe_commands": m.server.subscribe_commands,
+            "redis_resets": m.server.redis_resets,
             "publish_errors": m.server.publish_errors,
         },
         "workload": {
@@ -153,7 +159,91 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
     if m.mode == Mode::Poll {
         v["predicted"] = poll_prediction(plan);
     }
+    if m.mode == Mode::Push {
+        v["instances"] = m.instances.iter().map(|i| instance(i, secs)).collect();
+        v["reconnects"] = json!({
+            "count": o.reconnects,
+            "downtime_ms": {
+                "p50": quantile_ms(&o.reconnect_downtime, 0.5),
+                "p99": quantile_ms(&o.reconnect_downtime, 0.99),
+                "max": quantile_ms(&o.reconnect_downtime, 1.0),
+            },
+        });
+        v["slow_clients"] = json!({
+            "clients": plan.push.slow_clients,
+            "events_sent": o.slow_sent,
+            "events_delivered": o.slow_delivered,
+            "disconnected": m.server.slow_disconnects,
+            "dropped_frames": m.server.dropped_frames,
+        });
+        // Pure WebSockets: an event reaches its user only when the instance it went in
+        // through holds the user, which with n instances happens 1 time in n.
+        if plan.push.fanout == Fanout::None {
+            v["predicted"] = json!({
+                "lost_ratio": round(1.0 - 1.0 / plan.push.instances as f64, 6),
+            });
+        }
+        v["events"]["lost_ratio"] = share(o.lost, o.sent);
+    }
+    v["faults"] = m
+        .faults
+        .iter()
+        .map(|f| {
+            let mut entry = json!({
+                "at_s": round(f.at_s, 3),
+                "action": f.fault.action.name(),
+                "clients_dropped": f.outcome.clients_dropped,
+                "clients_back": f.outcome.clients_back,
+                "reconnect_s": f.outcome.reconnect_s.map(|x| round(x, 3)),
+                "lost": f.outcome.lost,
+                "duplicated": f.outcome.duplicated,
+            });
+            match f.fault.action {
+                FaultAction::DisconnectClients { offline, .. } => {
+                    entry["offline_s"] = json!(offline.as_secs_f64());
+                }
+            }
+            entry
+        })
+        .collect();
     v
+}
+
+fn share(part: u64, whole: u64) -> Value {
+    if whole == 0 {
+        Value::Null
+    } else {
+        json!(round(part as f64 / whole as f64, 6))
+    }
+}
+
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> Value {
+    if h.is_empty() {
+        Value::Null
+    } else {
+        json!(ms(h.value_at_quantile(q)))
+    }
+}
+
+/// One gateway instance: DESIGN §4's `modes.push.instances[i]`.
+fn instance(i: &InstanceResult, secs: f64) -> Value {
+    let s = &i.stats;
+    json!({
+        "index": i.index,
+        "connections": i.connections,
+        "received_total": s.redis_received,
+        "received_per_s": if secs > 0.0 { json!(round(s.redis_received as f64 / secs, 2)) } else { Value::Null },
+        "routed": s.routed,
+        "delivered": s.delivered,
+        "discarded": s.discarded,
+        "discarded_ratio": share(s.discarded, s.routed),
+        "ingested": s.ingested,
+        "slow_disconnects": s.slow_disconnects,
+        "catch_up_frames": s.catch_up_frames,
+        "subscribe_commands": s.subscribe_commands,
+        "cpu_cores": cores(i.cpu_s, secs),
+        "rss_mb": i.rss_mb.map(|x| round(x, 1)),
+    })
 }
 
 fn ratio(a: &Value, b: &Value) -> Value {
@@ -193,9 +283,14 @@ pub fn build(r: &RunResult) -> Value {
             "poll_auth": r.plan.poll_auth,
             "events_per_s": r.plan.events_per_s,
             "payload_bytes": r.plan.payload_bytes,
-            "push_transport": "ws",
-            "push_instances": 1,
-            "push_fanout": "broadcast",
+            "push_transport": kebab(&r.plan.push.transport),
+            "push_instances": r.plan.push.instances,
+            "push_fanout": kebab(&r.plan.push.fanout),
+            "push_catch_up": r.plan.push.catch_up,
+            "push_reconnect": kebab(&r.plan.push.reconnect),
+            "push_send_queue": r.plan.push.send_queue,
+            "push_slow_policy": kebab(&r.plan.push.slow_policy),
+            "push_slow_clients": r.plan.push.slow_clients,
         },
         "machine": {
             "cores": m.cores,

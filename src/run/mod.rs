@@ -28,12 +28,13 @@ use snapshot::{add_stats, snapshot, stats_delta};
 use crate::backend::{db, StatsSnapshot};
 use crate::cli::RunArgs;
 use crate::error::{environment, input};
-use crate::metrics::aggregator::{collect, Outcome};
+use crate::metrics::aggregator::{collect, FaultOutcome, Outcome};
 use crate::metrics::db::{statement_deltas, DbCounter};
 use crate::procs;
 use crate::scenario::{self, Mode, Plan};
 use crate::services::Services;
-use crate::swarm::{poller::Poller, ws::WsClient, Live, Meter, Shared, Swarm};
+use crate::swarm::push::{ClientFaults, PushClient};
+use crate::swarm::{poller::Poller, Live, Meter, Shared, Swarm};
 use crate::workload::{Workload, WorkloadStats};
 
 /// What `execute` needs besides the plan.
@@ -48,9 +49,12 @@ pub struct RunOptions {
 }
 
 /// CPU seconds used by each component over a window; None where it cannot be read.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CpuSeconds {
+    /// The mode's server processes together.
     pub server: Option<f64>,
+    /// Each server process of the mode (gateway instances), in index order.
+    pub instances: Vec<Option<f64>>,
     pub ingest: Option<f64>,
     pub db: Option<f64>,
     pub redis: Option<f64>,
@@ -58,9 +62,10 @@ pub struct CpuSeconds {
 }
 
 /// The processes whose CPU a run reads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Pids {
-    pub server: u32,
+    /// The mode's server processes (one per gateway instance).
+    pub servers: Vec<u32>,
     pub ingest: u32,
     pub postgres: Option<u32>,
     pub redis: Option<u32>,
@@ -70,8 +75,10 @@ pub struct Pids {
 impl CpuSeconds {
     /// CPU seconds used so far by each component.
     pub fn read(p: &Pids) -> Self {
+        let instances: Vec<Option<f64>> = p.servers.iter().map(|&pid| procs::cpu_seconds(pid)).collect();
         CpuSeconds {
-            server: procs::cpu_seconds(p.server),
+            server: instances.iter().copied().sum(),
+            instances,
             ingest: procs::cpu_seconds(p.ingest),
             db: p.postgres.and_then(procs::tree_cpu_seconds),
             redis: p.redis.and_then(procs::cpu_seconds),
@@ -83,6 +90,12 @@ impl CpuSeconds {
     pub fn since(&self, earlier: &CpuSeconds) -> CpuSeconds {
         CpuSeconds {
             server: delta(earlier.server, self.server),
+            instances: self
+                .instances
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| delta(earlier.instances.get(i).copied().flatten(), b))
+                .collect(),
             ingest: delta(earlier.ingest, self.ingest),
             db: delta(earlier.db, self.db),
             redis: delta(earlier.redis, self.redis),
@@ -94,6 +107,27 @@ impl CpuSeconds {
 /// The change from `a` to `b`, when both could be read.
 fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     Some((b? - a?).max(0.0))
+}
+
+/// One gateway instance over the window.
+#[derive(Debug, Clone)]
+pub struct InstanceResult {
+    pub index: usize,
+    /// Its counters over the window (connections as at the window's end).
+    pub stats: StatsSnapshot,
+    /// Client connections it held when the window opened.
+    pub connections: i64,
+    pub cpu_s: Option<f64>,
+    pub rss_mb: Option<f64>,
+}
+
+/// One fault of the window and what it did.
+#[derive(Debug, Clone)]
+pub struct FaultResult {
+    pub fault: scenario::Fault,
+    /// Seconds after the window opened that it fired.
+    pub at_s: f64,
+    pub outcome: FaultOutcome,
 }
 
 /// The measured figures of one mode.
@@ -122,6 +156,9 @@ pub struct ModeResult {
     pub workload: WorkloadStats,
     /// One sample per second through the window.
     pub samples: Vec<Sample>,
+    /// Push: one entry per gateway instance.
+    pub instances: Vec<InstanceResult>,
+    pub faults: Vec<FaultResult>,
 }
 
 #[derive(Debug)]
@@ -171,6 +208,8 @@ impl RunResult {
                     server: StatsSnapshot::default(),
                     workload: WorkloadStats::default(),
                     samples: Vec::new(),
+                    instances: Vec::new(),
+                    faults: Vec::new(),
                 })
                 .collect(),
         }
@@ -273,7 +312,7 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     let tokens = Arc::new(db::seed_users(&pool, plan.users).await?);
     let mut counter = DbCounter::new(pool.clone()).await;
     let machine = read_machine(&pool, &services).await;
-    let ingest = ServerProcess::start(opts, "ingest", &services, &plan).await?;
+    let ingest = ServerProcess::start(opts, "ingest", 0, &services, &plan).await?;
     let mut modes = Vec::new();
     let mut first_event = 1;
     for &mode in &plan.modes {
@@ -303,6 +342,9 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     })
 }
 
+/// Event ids of the stream aimed at slow clients start here, apart from the main stream.
+const SLOW_EVENT_BASE: u64 = 1_000_000_000_000;
+
 #[allow(clippy::too_many_arguments)]
 async fn run_mode(
     mode: Mode,
@@ -316,8 +358,24 @@ async fn run_mode(
     first_event: u64,
 ) -> anyhow::Result<ModeResult> {
     let progress = &opts.progress;
-    progress.note(&format!("{mode}: starting the server"));
-    let server = ServerProcess::start(opts, mode.as_str(), services, plan).await?;
+    let mut servers = Vec::new();
+    match mode {
+        Mode::Poll => {
+            progress.note("poll: starting the server");
+            servers.push(ServerProcess::start(opts, "poll", 0, services, plan).await?);
+        }
+        Mode::Push => {
+            progress.note(&format!(
+                "push: starting {} gateway instance(s), fanout {}, {}",
+                plan.push.instances,
+                scenario::kebab(&plan.push.fanout),
+                scenario::kebab(&plan.push.transport)
+            ));
+            let starts = (0..plan.push.instances)
+                .map(|i| ServerProcess::start(opts, "push", i, services, plan));
+            servers = futures_util::future::try_join_all(starts).await?;
+        }
+    }
     let after = db::max_notification_id(pool).await?;
     let stop = CancellationToken::new();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
@@ -325,12 +383,14 @@ async fn run_mode(
     let collector = tokio::spawn(collect(reports_rx, emitted_rx));
     let meter = Arc::new(Meter::default());
     let live = Arc::new(Live::default());
+    let client_faults = Arc::new(ClientFaults::new(plan.users));
     let shared = Shared {
-        target: server.addr,
+        target: servers[0].addr,
         meter: meter.clone(),
         live: live.clone(),
         reports: reports_tx,
         stop: stop.clone(),
+        faults: client_faults.clone(),
     };
     let mut rng =
         rand::rngs::StdRng::seed_from_u64(plan.seed.wrapping_mul(31).wrapping_add(mode as u64));
@@ -355,12 +415,16 @@ async fn run_mode(
                 }
                 .run(shared.clone()),
             ),
+            // Round-robin over the instances, like a load balancer.
             Mode::Push => swarm.spawn(
-                WsClient {
+                PushClient::new(
                     user,
-                    token: token.clone(),
-                    connect_at: base + offset,
-                }
+                    token.clone(),
+                    servers[i % servers.len()].addr,
+                    base + offset,
+                    after,
+                    &plan.push,
+                )
                 .run(shared.clone()),
             ),
         }
@@ -368,18 +432,40 @@ async fn run_mode(
     drop(shared);
     // The window opens once the ramp is over and the warm-up has passed.
     let mut window_start = base + ramp.max(plan.warmup) + Duration::from_millis(500);
-    let workload = |start: Instant, window_start: Instant, emitted| {
-        tokio::spawn(
+    // Polling: events go to the ingest API. Push: each through a randomly chosen gateway
+    // instance, so the sender is usually not the instance that holds the user.
+    let ingress: Vec<std::net::SocketAddr> = match mode {
+        Mode::Poll => vec![ingest.addr],
+        Mode::Push => servers.iter().map(|s| s.addr).collect(),
+    };
+    let slow = (mode == Mode::Push && plan.push.slow_clients > 0 && plan.push.slow_events_per_s > 0.0)
+        .then_some(plan.push.slow_clients);
+    let workload = |start: Instant, window_start: Instant, emitted: mpsc::UnboundedSender<_>| {
+        let main = tokio::spawn(
             Workload {
-                ingest: ingest.addr,
-                users: plan.users,
+                ingress: ingress.clone(),
+                users: 1..=plan.users,
                 events_per_s: plan.events_per_s,
                 payload_bytes: plan.payload_bytes,
                 seed: plan.seed.wrapping_add(first_event),
                 first_event,
             }
-            .run(start, window_start + plan.duration, emitted),
-        )
+            .run(start, window_start + plan.duration, emitted.clone()),
+        );
+        let slow = slow.map(|n| {
+            tokio::spawn(
+                Workload {
+                    ingress: ingress.clone(),
+                    users: 1..=n,
+                    events_per_s: plan.push.slow_events_per_s,
+                    payload_bytes: plan.push.slow_payload_bytes,
+                    seed: plan.seed.wrapping_add(first_event).wrapping_add(7),
+                    first_event: first_event + SLOW_EVENT_BASE,
+                }
+                .run(start, window_start + plan.duration, emitted),
+            )
+        });
+        (main, slow)
     };
     // Polling: events start one interval before the window, so that every poll in the
     // window finds a steady stream behind it (otherwise the first interval's polls find
@@ -423,24 +509,24 @@ async fn run_mode(
     }
     tokio::time::sleep_until(window_start).await;
     let pids = Pids {
-        server: server.pid(),
+        servers: servers.iter().map(|s| s.pid()).collect(),
         ingest: ingest.pid(),
         postgres: services.postgres_pid(),
         redis: services.redis_pid(),
         swarm: std::process::id(),
     };
-    let s0 = snapshot(counter, &server, ingest, &pids, &meter).await?;
+    let s0 = snapshot(counter, &servers, ingest, &pids, &meter).await?;
     let window_end = window_start + plan.duration;
     let sampler = tokio::spawn(sampler::sample(
         sampler::Sources {
             counter: counter.clone(),
-            pids,
+            pids: pids.clone(),
             meter: meter.clone(),
             live: live.clone(),
         },
         window_end,
     ));
-    let workload = match running {
+    let (main_workload, slow_workload) = match running {
         Some(w) => w,
         None => workload(
             window_start,
@@ -448,24 +534,64 @@ async fn run_mode(
             emitted_tx.take().expect("unused"),
         ),
     };
+    let faults = tokio::spawn(inject_faults(
+        plan.faults.clone(),
+        window_start,
+        plan.users,
+        plan.push.slow_clients,
+        plan.seed,
+        client_faults,
+    ));
     progress.phase(mode, "window", plan.duration, &live).await;
     tokio::time::sleep_until(window_end).await;
-    let s1 = snapshot(counter, &server, ingest, &pids, &meter).await?;
+    let s1 = snapshot(counter, &servers, ingest, &pids, &meter).await?;
     let samples = sampler.await?;
-    let server_rss_mb = procs::rss_mb(server.pid());
-    let workload = workload.await?;
+    let rss: Vec<Option<f64>> = servers.iter().map(|s| procs::rss_mb(s.pid())).collect();
+    let workload = main_workload.await?;
+    if let Some(w) = slow_workload {
+        w.await?;
+    }
+    let fired = faults.await?;
     progress
         .phase(mode, "drain", plan.drain_for(mode), &live)
         .await;
     swarm.stop(Duration::from_secs(10)).await;
     let collected = collector.await?;
-    drop(server);
-    let outcome = collected.outcome(window_start, window_end);
+    drop(servers);
+    let slow_users = if mode == Mode::Push { plan.push.slow_clients } else { 0 };
+    let outcome = collected.outcome(window_start, window_end, slow_users);
+    let faults = fired
+        .into_iter()
+        .map(|(fault, at, users)| FaultResult {
+            at_s: at.duration_since(window_start).as_secs_f64(),
+            outcome: collected.fault(&users, at),
+            fault,
+        })
+        .collect();
     let cpu = s1.cpu.since(&s0.cpu);
-    let server_stats = add_stats(
-        &stats_delta(&s0.server, &s1.server),
-        &stats_delta(&s0.ingest, &s1.ingest),
-    );
+    let instance_stats: Vec<StatsSnapshot> = s0
+        .servers
+        .iter()
+        .zip(&s1.servers)
+        .map(|(a, b)| stats_delta(a, b))
+        .collect();
+    let instances = match mode {
+        Mode::Poll => Vec::new(),
+        Mode::Push => instance_stats
+            .iter()
+            .enumerate()
+            .map(|(index, stats)| InstanceResult {
+                index,
+                stats: *stats,
+                connections: s0.servers[index].connections,
+                cpu_s: cpu.instances.get(index).copied().flatten(),
+                rss_mb: rss.get(index).copied().flatten(),
+            })
+            .collect(),
+    };
+    let server_stats = instance_stats
+        .iter()
+        .fold(stats_delta(&s0.ingest, &s1.ingest), |acc, s| add_stats(&acc, s));
     Ok(ModeResult {
         mode,
         users: plan.users,
@@ -477,12 +603,45 @@ async fn run_mode(
         backend_queries: server_stats.db_queries,
         db_statements: statement_deltas(&s0.db, &s1.db),
         cpu,
-        server_rss_mb,
+        server_rss_mb: rss.iter().copied().sum(),
         bytes_in: s1.bytes.0 - s0.bytes.0,
         bytes_out: s1.bytes.1 - s0.bytes.1,
         connections,
         server: server_stats,
         workload,
         samples,
+        instances,
+        faults,
     })
+}
+
+/// Fires each fault at its time after `window_start`; returns when each fired and which
+/// clients it took down. Slow clients are never picked (they do not read anyway).
+async fn inject_faults(
+    faults: Vec<scenario::Fault>,
+    window_start: Instant,
+    users: u64,
+    slow_clients: u64,
+    seed: u64,
+    clients: Arc<ClientFaults>,
+) -> Vec<(scenario::Fault, Instant, std::collections::HashSet<u64>)> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(0xfa17));
+    let mut fired = Vec::new();
+    for fault in faults {
+        tokio::time::sleep_until(window_start + fault.at).await;
+        let at = Instant::now();
+        let mut taken = std::collections::HashSet::new();
+        match fault.action {
+            scenario::FaultAction::DisconnectClients { clients: n, offline } => {
+                let pool: Vec<u64> = (slow_clients + 1..=users).collect();
+                for u in rand::seq::index::sample(&mut rng, pool.len(), (n as usize).min(pool.len())) {
+                    taken.insert(pool[u]);
+                }
+                let list: Vec<u64> = taken.iter().copied().collect();
+                clients.take_offline(&list, crate::now_us() + offline.as_micros() as u64);
+            }
+        }
+        fired.push((fault, at, taken));
+    }
+    fired
 }

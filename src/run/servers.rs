@@ -15,12 +15,13 @@ use super::RunOptions;
 use crate::backend::StatsSnapshot;
 use crate::error::environment;
 use crate::procs::{die_with_parent, OwnedChild};
-use crate::scenario::{Plan, PollAuth};
+use crate::scenario::{kebab, Plan, PollAuth};
 use crate::services::Services;
 
 pub struct ServerProcess {
     pub addr: SocketAddr,
-    role: String,
+    /// `poll-0`, `push-2`, ...
+    name: String,
     log: Option<std::path::PathBuf>,
     child: OwnedChild,
     client: Client<HttpConnector, Empty<Bytes>>,
@@ -29,13 +30,16 @@ pub struct ServerProcess {
 const READY_PREFIX: &str = "pollpush: listening on http://";
 
 impl ServerProcess {
-    /// Starts `pollpush serve --role <role>` and waits (up to 30 s) for its address.
+    /// Starts `pollpush serve --role <role>` as instance `index` and waits (up to 30 s) for
+    /// its address.
     pub async fn start(
         opts: &RunOptions,
         role: &str,
+        index: usize,
         services: &Services,
         plan: &Plan,
     ) -> anyhow::Result<Self> {
+        let name = format!("{role}-{index}");
         let mut cmd = Command::new(&opts.server_exe);
         let pool_size = match role {
             "poll" => "16",
@@ -52,7 +56,15 @@ impl ServerProcess {
             pool_size,
         ])
         .arg("--instance-id")
-        .arg(format!("{role}-0"))
+        .arg(&name)
+        .arg("--fanout")
+        .arg(kebab(&plan.push.fanout))
+        .arg("--send-queue")
+        .arg(plan.push.send_queue.to_string())
+        .arg("--slow-policy")
+        .arg(kebab(&plan.push.slow_policy))
+        .arg("--ping-interval")
+        .arg(crate::scenario::fmt_duration(plan.push.ping_interval))
         .arg("--poll-auth")
         .arg(match plan.poll_auth {
             PollAuth::Db => "db",
@@ -70,7 +82,7 @@ impl ServerProcess {
         .stdout(Stdio::piped());
         match &opts.log_dir {
             Some(dir) => {
-                let file = std::fs::File::create(dir.join(format!("server-{role}.log")))?;
+                let file = std::fs::File::create(dir.join(format!("server-{name}.log")))?;
                 cmd.stderr(Stdio::from(file));
             }
             None => {
@@ -86,7 +98,7 @@ impl ServerProcess {
         })?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let child = OwnedChild::new(
-            format!("server-{role}"),
+            format!("server-{name}"),
             child,
             libc::SIGTERM,
             Duration::from_secs(3),
@@ -109,17 +121,17 @@ impl ServerProcess {
                 let log = opts
                     .log_dir
                     .as_ref()
-                    .map(|d| format!("; see {}", d.join(format!("server-{role}.log")).display()))
+                    .map(|d| format!("; see {}", d.join(format!("server-{name}.log")).display()))
                     .unwrap_or_default();
-                environment(format!("the {role} server did not start{log}"))
+                environment(format!("the {name} server did not start{log}"))
             })?;
         Ok(ServerProcess {
             addr,
-            role: role.to_string(),
             log: opts
                 .log_dir
                 .as_ref()
-                .map(|d| d.join(format!("server-{role}.log"))),
+                .map(|d| d.join(format!("server-{name}.log"))),
+            name,
             child,
             client: Client::builder(TokioExecutor::new()).build_http(),
         })
@@ -146,13 +158,13 @@ impl ServerProcess {
             if crate::procs::is_gone(self.pid()) {
                 environment(format!(
                     "the {} server (pid {}) died during the run{log}",
-                    self.role,
+                    self.name,
                     self.pid()
                 ))
             } else {
                 environment(format!(
                     "the {} server stopped answering: {err}{log}",
-                    self.role
+                    self.name
                 ))
             }
         })

@@ -16,7 +16,8 @@ pub struct Snapshot {
     pub at: Instant,
     pub wall: SystemTime,
     pub db: DbReading,
-    pub server: StatsSnapshot,
+    /// The mode's server processes, in index order.
+    pub servers: Vec<StatsSnapshot>,
     pub ingest: StatsSnapshot,
     pub cpu: CpuSeconds,
     pub bytes: (u64, u64),
@@ -24,7 +25,7 @@ pub struct Snapshot {
 
 pub async fn snapshot(
     counter: &mut DbCounter,
-    server: &ServerProcess,
+    servers: &[ServerProcess],
     ingest: &ServerProcess,
     pids: &Pids,
     meter: &Meter,
@@ -34,12 +35,15 @@ pub async fn snapshot(
     let bytes = meter.read();
     let cpu = CpuSeconds::read(pids);
     let db = counter.read().await?;
-    let (server, ingest) = tokio::try_join!(server.stats(), ingest.stats())?;
+    let (servers, ingest) = tokio::try_join!(
+        futures_util::future::try_join_all(servers.iter().map(|s| s.stats())),
+        ingest.stats()
+    )?;
     Ok(Snapshot {
         at,
         wall,
         db,
-        server,
+        servers,
         ingest,
         cpu,
         bytes,
@@ -67,7 +71,7 @@ fn zip_stats(a: &StatsSnapshot, b: &StatsSnapshot, f: impl Fn(i64, i64) -> i64) 
 /// Counters over a window; the connection gauge is as it stands at its end.
 pub fn stats_delta(a: &StatsSnapshot, b: &StatsSnapshot) -> StatsSnapshot {
     StatsSnapshot {
-        ws_connections: b.ws_connections,
+        connections: b.connections,
         ..zip_stats(a, b, |x, y| (y - x).max(0))
     }
 }
@@ -84,24 +88,24 @@ mod tests {
     fn stats_arithmetic_covers_every_field() {
         let a = StatsSnapshot {
             poll_requests: 10,
-            ws_connections: 5,
+            connections: 5,
             slow_disconnects: 1,
             ..Default::default()
         };
         let b = StatsSnapshot {
             poll_requests: 25,
-            ws_connections: 7,
+            connections: 7,
             slow_disconnects: 4,
             ..Default::default()
         };
         let d = stats_delta(&a, &b);
         assert_eq!(
-            (d.poll_requests, d.ws_connections, d.slow_disconnects),
+            (d.poll_requests, d.connections, d.slow_disconnects),
             (15, 7, 3)
         );
         let s = add_stats(&a, &b);
         assert_eq!(
-            (s.poll_requests, s.ws_connections, s.slow_disconnects),
+            (s.poll_requests, s.connections, s.slow_disconnects),
             (35, 12, 5)
         );
     }

@@ -1,10 +1,10 @@
-//! The simulated users. Each is one task: a [`poller`] on a fixed schedule, or a [`ws`]
-//! client holding one connection. They never print; they send [`Report`]s to an aggregator
+//! The simulated users. Each is one task: a [`poller`] on a fixed schedule, or a [`push`]
+//! client (WebSocket or SSE) holding one connection. They never print; they send [`Report`]s to an aggregator
 //! and bump a few live counters for the progress display.
 
 pub mod metered;
 pub mod poller;
-pub mod ws;
+pub mod push;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -38,6 +38,12 @@ pub enum Report {
     },
     /// A connection attempt failed.
     ConnectError,
+    /// A push client is connected again, `downtime_us` after it lost its connection.
+    Reconnected {
+        user: u64,
+        at: Instant,
+        downtime_us: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +83,7 @@ pub struct Shared {
     pub live: Arc<Live>,
     pub reports: mpsc::UnboundedSender<Report>,
     pub stop: CancellationToken,
+    pub faults: Arc<push::ClientFaults>,
 }
 
 impl Shared {
@@ -93,14 +100,30 @@ impl Shared {
     }
 }
 
-/// Opens a loopback TCP connection with Nagle off, wrapped to count bytes.
+/// Opens a loopback TCP connection to the shared target with Nagle off, wrapped to count
+/// bytes.
 pub async fn connect(shared: &Shared) -> std::io::Result<MeteredStream> {
-    let stream = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::TcpStream::connect(shared.target),
-    )
-    .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    connect_to(shared.target, shared, false).await
+}
+
+/// Opens a TCP connection to `addr`, wrapped to count bytes. A `small` receive buffer (4 KiB)
+/// makes a client that does not read push back on the server within a few frames, as a
+/// stalled phone would.
+pub async fn connect_to(
+    addr: SocketAddr,
+    shared: &Shared,
+    small: bool,
+) -> std::io::Result<MeteredStream> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if small {
+        socket.set_recv_buffer_size(4096)?;
+    }
+    let stream = tokio::time::timeout(Duration::from_secs(10), socket.connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
     stream.set_nodelay(true)?;
     Ok(MeteredStream::new(stream, shared.meter.clone()))
 }

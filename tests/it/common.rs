@@ -10,6 +10,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use pollpush::backend::db;
 use pollpush::backend::serve::{serve, ServerConfig};
+use pollpush::backend::PushConfig;
 use pollpush::scenario::PollAuth;
 use pollpush::services::Services;
 use tokio::net::TcpListener;
@@ -25,26 +26,51 @@ pub struct TestServer {
     pub pool: sqlx::PgPool,
     _stop: oneshot::Sender<()>,
     // The server stops before Postgres and Redis do, and only then may another test start.
-    _services: Services,
+    pub services: Services,
     _heavy: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// Ephemeral services, `users` seeded users, and one server with every role on port 0.
 pub async fn server(users: u64) -> TestServer {
+    server_with(users, PushConfig::default()).await
+}
+
+/// Like [`server`], with a given push configuration.
+pub async fn server_with(users: u64, push: PushConfig) -> TestServer {
     let heavy = HEAVY.lock().await;
     let services = Services::start(None, None)
         .await
         .expect("ephemeral Postgres and Redis start");
     let pool = db::connect(&services.database_url, 4).await.expect("pool");
     let tokens = db::seed_users(&pool, users).await.expect("seed");
+    let (addr, stop) = instance(&services, &pool, push, true).await;
+    TestServer {
+        addr,
+        _heavy: heavy,
+        tokens,
+        pool,
+        _stop: stop,
+        services,
+    }
+}
+
+/// One more server on the same services: every role when `all`, else a gateway instance
+/// (push and ingest, as `serve --role push`). Dropping the sender stops it.
+pub async fn instance(
+    services: &Services,
+    pool: &sqlx::PgPool,
+    push: PushConfig,
+    all: bool,
+) -> (SocketAddr, oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let config = ServerConfig {
-        poll: true,
+        poll: all,
         ingest: true,
         push: true,
         poll_auth: PollAuth::Db,
+        push_config: push,
         poll_delay: Duration::ZERO,
     };
     let redis_url = services.redis_url.clone();
@@ -60,14 +86,7 @@ pub async fn server(users: u64) -> TestServer {
         .await
         .expect("server ready in time")
         .expect("server ready");
-    TestServer {
-        addr,
-        _heavy: heavy,
-        tokens,
-        pool,
-        _stop: stop_tx,
-        _services: services,
-    }
+    (addr, stop_tx)
 }
 
 /// One HTTP request; returns status and body.

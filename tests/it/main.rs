@@ -3,4 +3,5 @@
 mod backend;
 mod cli;
 mod common;
+mod push;
 mod run;

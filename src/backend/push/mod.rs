@@ -1,0 +1,489 @@
+//! The push gateway. A client proves who it is with its session token (an
+//! `Authorization: Bearer` header at the handshake, or, for browsers that cannot set
+//! headers on a WebSocket, a first frame `{"token": "..."}`); the gateway derives the user
+//! from it, so a client can never name a channel or another user. Each connection is a
+//! [`Session`]: registered under its user in the [`Registry`], fed by [`fanout`] from Redis
+//! (or, with `fanout = none`, only by this instance's own ingest), with a bounded send
+//! queue. A client that sends the last id it has seen first gets what it missed from
+//! Postgres (catch-up), with no gap and no duplicate at the seam.
+
+pub mod fanout;
+pub mod sse;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{bump, db, AppError, AppState, PushConfig, Stats};
+use crate::scenario::{Fanout, SlowPolicy};
+
+/// One notification on its way to a socket: its stored id (for catch-up and dedup) and the
+/// JSON text the client receives, `{"id":..,"user_id":..,"payload":{..}}`.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub id: i64,
+    pub text: Utf8Bytes,
+}
+
+/// What a registration asks of the Redis side (see [`fanout::subscriber`]).
+#[derive(Debug)]
+pub enum SubOp {
+    /// A socket of this user registered: be subscribed for it, then answer.
+    Want(i64, oneshot::Sender<()>),
+    /// The last socket of this user is gone.
+    Unwant(i64),
+    /// Answer once the shared channel is subscribed (broadcast).
+    Ready(oneshot::Sender<()>),
+}
+
+/// The send queue of one socket, the id that tells it apart from the user's others, and
+/// the token that tells its writer to give up (a slow consumer's writer may be stuck in a
+/// write the client never drains).
+type Socket = (u64, mpsc::Sender<Frame>, CancellationToken);
+
+/// Which sockets of this instance belong to which user.
+pub struct Registry {
+    next_id: AtomicU64,
+    users: Mutex<HashMap<i64, Vec<Socket>>>,
+    config: PushConfig,
+    stats: Arc<Stats>,
+    /// Requests to the Redis subscriber; None with `fanout = none` (no Redis).
+    subs: Mutex<Option<mpsc::UnboundedSender<SubOp>>>,
+}
+
+impl Registry {
+    pub fn new(config: PushConfig, stats: Arc<Stats>) -> Self {
+        Registry {
+            next_id: AtomicU64::new(0),
+            users: Mutex::new(HashMap::new()),
+            config,
+            stats,
+            subs: Mutex::new(None),
+        }
+    }
+
+    /// Connects the registry to a Redis subscriber; returns the other end.
+    pub fn subscription_requests(&self) -> mpsc::UnboundedReceiver<SubOp> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.subs.lock().expect("registry lock") = Some(tx);
+        rx
+    }
+
+    fn request(&self, op: SubOp) {
+        if let Some(tx) = self.subs.lock().expect("registry lock").as_ref() {
+            let _ = tx.send(op);
+        }
+    }
+
+    /// Adds a socket of `user`: its id, the receiving end of its send queue, and a signal
+    /// that fires once this instance receives the user's messages (None: at once).
+    pub fn register(&self, user: i64) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.config.send_queue);
+        let (ack_tx, ack_rx) = oneshot::channel();
+        let kill = CancellationToken::new();
+        let mut users = self.users.lock().expect("registry lock");
+        users.entry(user).or_default().push((id, tx, kill.clone()));
+        // Under the lock, so that requests reach the subscriber in registry order.
+        let ready = match self.config.fanout {
+            Fanout::None => None,
+            Fanout::Broadcast => {
+                self.request(SubOp::Ready(ack_tx));
+                Some(ack_rx)
+            }
+            Fanout::PerUser => {
+                self.request(SubOp::Want(user, ack_tx));
+                Some(ack_rx)
+            }
+        };
+        Registration {
+            id,
+            queue: rx,
+            ready,
+            kill,
+        }
+    }
+
+    pub fn unregister(&self, user: i64, id: u64) {
+        let mut users = self.users.lock().expect("registry lock");
+        if let Some(conns) = users.get_mut(&user) {
+            conns.retain(|(cid, _, _)| *cid != id);
+            if conns.is_empty() {
+                users.remove(&user);
+                self.released(user);
+            }
+        }
+    }
+
+    fn released(&self, user: i64) {
+        if self.config.fanout == Fanout::PerUser {
+            self.request(SubOp::Unwant(user));
+        }
+    }
+
+    /// Queues `frame` to every socket of `user` on this instance; returns how many got it.
+    /// A full queue closes its socket (`slow_policy = disconnect`) or loses the frame
+    /// (`drop`); either way the other sockets are not held up.
+    pub fn dispatch(&self, user: i64, frame: &Frame) -> usize {
+        let mut users = self.users.lock().expect("registry lock");
+        let Some(conns) = users.get_mut(&user) else {
+            return 0;
+        };
+        let mut sent = 0;
+        let policy = self.config.slow_policy;
+        let stats = &self.stats;
+        conns.retain(|(_, tx, kill)| match tx.try_send(frame.clone()) {
+            Ok(()) => {
+                sent += 1;
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => match policy {
+                SlowPolicy::Disconnect => {
+                    bump(&stats.slow_disconnects);
+                    kill.cancel();
+                    false
+                }
+                SlowPolicy::Drop => {
+                    bump(&stats.dropped_frames);
+                    true
+                }
+            },
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        if conns.is_empty() {
+            users.remove(&user);
+            self.released(user);
+        }
+        sent
+    }
+
+    /// Closes every socket: after the Redis subscription was lost this instance cannot
+    /// know what it missed, so its clients reconnect and catch up from Postgres.
+    pub fn close_all(&self) {
+        let mut users = self.users.lock().expect("registry lock");
+        for (user, _) in users.drain() {
+            self.released(user);
+        }
+    }
+}
+
+/// A registered socket: its id, its send queue, a signal that fires once this instance
+/// receives the user's messages (None: at once), and the token that cancels its writer.
+pub struct Registration {
+    pub id: u64,
+    pub queue: mpsc::Receiver<Frame>,
+    pub ready: Option<oneshot::Receiver<()>>,
+    pub kill: CancellationToken,
+}
+
+/// Routes one published notification (JSON of [`super::ingest::Published`]) to the sockets
+/// of its user on this instance.
+pub fn route(state: &AppState, payload: &[u8]) {
+    #[derive(Deserialize)]
+    struct Target {
+        id: i64,
+        user_id: i64,
+    }
+    let (Ok(target), Ok(text)) = (
+        serde_json::from_slice::<Target>(payload),
+        std::str::from_utf8(payload),
+    ) else {
+        tracing::warn!("ignoring a malformed notification message");
+        return;
+    };
+    bump(&state.stats.routed);
+    let frame = Frame {
+        id: target.id,
+        text: Utf8Bytes::from(text.to_string()),
+    };
+    match state.registry.dispatch(target.user_id, &frame) {
+        0 => bump(&state.stats.discarded),
+        n => {
+            state.stats.delivered.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How long a new connection waits for this instance to be subscribed for its user.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
+/// Catch-up reads Postgres in pages of this many notifications.
+const CATCH_UP_PAGE: i64 = 500;
+
+/// One client connection of one user: registered, caught up, then fed live.
+pub struct Session {
+    user: i64,
+    id: u64,
+    state: AppState,
+    queue: mpsc::Receiver<Frame>,
+    /// Catch-up frames not yet sent, oldest first.
+    backlog: std::collections::VecDeque<Frame>,
+    /// Ids sent from catch-up: the same notification arriving live is skipped once.
+    caught_up: HashSet<i64>,
+    /// Cancelled when the registry gives up on this connection as a slow consumer.
+    pub kill: CancellationToken,
+}
+
+impl Session {
+    /// Registers a connection of `user`; with `last_id`, reads what it missed after that id.
+    /// The order is what makes the seam exact: subscribe first, then read Postgres, so every
+    /// notification stored after the read arrives live, and one stored before is in the read.
+    pub async fn open(state: &AppState, user: i64, last_id: Option<i64>) -> Result<Self, AppError> {
+        let Registration {
+            id,
+            queue,
+            ready,
+            kill,
+        } = state.registry.register(user);
+        let mut session = Session {
+            user,
+            id,
+            state: state.clone(),
+            queue,
+            backlog: Default::default(),
+            caught_up: HashSet::new(),
+            kill,
+        };
+        state.stats.connections.fetch_add(1, Ordering::Relaxed);
+        if let Some(ready) = ready {
+            match tokio::time::timeout(SUBSCRIBE_WAIT, ready).await {
+                Ok(Ok(())) => {}
+                _ => return Err(AppError::Unavailable("the gateway is not subscribed to Redis; retry")),
+            }
+        }
+        if let Some(mut after) = last_id {
+            loop {
+                bump(&state.stats.db_queries);
+                let page = db::notifications_after(&state.pool, user, after, CATCH_UP_PAGE).await?;
+                let n = page.len() as i64;
+                for (nid, payload) in page {
+                    let text = format!("{{\"id\":{nid},\"user_id\":{user},\"payload\":{payload}}}");
+                    session.caught_up.insert(nid);
+                    session.backlog.push_back(Frame {
+                        id: nid,
+                        text: Utf8Bytes::from(text),
+                    });
+                    after = nid;
+                }
+                if n < CATCH_UP_PAGE {
+                    break;
+                }
+            }
+            state
+                .stats
+                .catch_up_frames
+                .fetch_add(session.backlog.len() as u64, Ordering::Relaxed);
+        }
+        Ok(session)
+    }
+
+    /// The next frame for the client: the catch-up backlog, then live frames (skipping any
+    /// already sent from the backlog). None when the registry let go of this connection
+    /// (slow consumer, or the Redis subscription was lost).
+    pub async fn next(&mut self) -> Option<Frame> {
+        if let Some(f) = self.backlog.pop_front() {
+            return Some(f);
+        }
+        loop {
+            let frame = self.queue.recv().await?;
+            if self.caught_up.is_empty() || !self.caught_up.remove(&frame.id) {
+                return Some(frame);
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.state.registry.unregister(self.user, self.id);
+        self.state.stats.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `?last_id=N`: the last notification id the client has seen (browsers' WebSocket cannot
+/// send headers; `Last-Event-ID` works too).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectQuery {
+    pub last_id: Option<i64>,
+}
+
+/// The last id a client has seen, from `Last-Event-ID` or `?last_id=`.
+pub fn last_id(headers: &HeaderMap, query: &ConnectQuery) -> Result<Option<i64>, AppError> {
+    match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|id| *id >= 0)
+            .map(Some)
+            .ok_or(AppError::BadRequest("Last-Event-ID must be a notification id (a number)")),
+        None => match query.last_id {
+            Some(id) if id < 0 => Err(AppError::BadRequest("last_id must be 0 or more")),
+            other => Ok(other),
+        },
+    }
+}
+
+/// The first frame of a browser client that cannot send an Authorization header.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Hello {
+    token: String,
+    last_id: Option<i64>,
+}
+
+/// Close codes: 1008 policy violation (bad or missing credentials), 1013 try again later.
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_TRY_AGAIN: u16 = 1013;
+/// How long a browser client has to send its credentials.
+const HELLO_WAIT: Duration = Duration::from_secs(5);
+
+pub async fn ws_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ConnectQuery>, axum::extract::rejection::QueryRejection>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let Ok(Query(query)) = query else {
+        return Err(AppError::BadRequest("the only query parameter is last_id, a number"));
+    };
+    let last = last_id(&headers, &query)?;
+    // With a header the token is checked before the upgrade (a bad one gets a 401); without
+    // one, the first frame must carry it.
+    let session = if super::bearer(&headers).is_some() || headers.contains_key("authorization") {
+        let user = state.authenticate(&headers).await.inspect_err(|e| {
+            if matches!(e, AppError::Unauthorized) {
+                bump(&state.stats.unauthorized);
+            }
+        })?;
+        Some(Session::open(&state, user, last).await?)
+    } else {
+        None
+    };
+    bump(&state.stats.ws_accepted);
+    // Notifications are small: tungstenite's default 128 KiB buffers per socket would cost
+    // more than 1 GB at 10,000 connections and make push look heavier than it is.
+    Ok(ws
+        .read_buffer_size(4096)
+        .write_buffer_size(4096)
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            match session {
+                Some(s) => connection(socket, s).await,
+                None => hello_then_connection(socket, state).await,
+            }
+        }))
+}
+
+async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })))
+        .await;
+}
+
+/// First-frame authentication: `{"token": "...", "last_id": N}` within 5 s.
+async fn hello_then_connection(mut socket: WebSocket, state: AppState) {
+    let hello = match tokio::time::timeout(HELLO_WAIT, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Hello>(&t).ok(),
+        _ => None,
+    };
+    let Some(hello) = hello.filter(|h| h.last_id.is_none_or(|id| id >= 0)) else {
+        bump(&state.stats.unauthorized);
+        return close(socket, CLOSE_POLICY, "send {\"token\": ...} as the first frame").await;
+    };
+    let user = match state.authenticate_token(&hello.token).await {
+        Ok(user) => user,
+        Err(AppError::Unauthorized) => {
+            bump(&state.stats.unauthorized);
+            return close(socket, CLOSE_POLICY, "invalid token").await;
+        }
+        Err(_) => return close(socket, CLOSE_TRY_AGAIN, "try again later").await,
+    };
+    match Session::open(&state, user, hello.last_id).await {
+        Ok(session) => connection(socket, session).await,
+        Err(_) => close(socket, CLOSE_TRY_AGAIN, "try again later").await,
+    }
+}
+
+/// One client socket: a send task draining the session (plus pings) and a receive task
+/// watching for pongs and close, joined so either ending ends both. A client silent for
+/// two ping intervals (no pong) is closed, and so is one that does not take a frame within
+/// a ping interval or that the registry gave up on.
+async fn connection(socket: WebSocket, mut session: Session) {
+    let ping_interval = session.state.push.ping_interval;
+    let (mut sink, mut stream) = socket.split();
+    let last_heard = Arc::new(AtomicU64::new(crate::now_us()));
+
+    let heard = last_heard.clone();
+    let mut recv = tokio::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            heard.store(crate::now_us(), Ordering::Relaxed);
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    });
+    let mut send = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(ping_interval);
+        ping.tick().await;
+        let kill = session.kill.clone();
+        let mut code = None;
+        loop {
+            let msg = tokio::select! {
+                frame = session.next() => match frame {
+                    Some(frame) => Message::Text(frame.text),
+                    None => {
+                        // Let go by the registry: slow, or Redis was lost. Tell the client
+                        // to come back.
+                        code = Some(CLOSE_TRY_AGAIN);
+                        break;
+                    }
+                },
+                _ = ping.tick() => {
+                    let silent_us = crate::now_us().saturating_sub(last_heard.load(Ordering::Relaxed));
+                    if silent_us > 2 * ping_interval.as_micros() as u64 {
+                        break;
+                    }
+                    Message::Ping(Default::default())
+                }
+            };
+            let sent = tokio::select! {
+                r = tokio::time::timeout(ping_interval, sink.send(msg)) => matches!(r, Ok(Ok(()))),
+                _ = kill.cancelled() => false,
+            };
+            if !sent {
+                break;
+            }
+        }
+        drop(session);
+        if let Some(code) = code {
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static("reconnect"),
+            };
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                sink.send(Message::Close(Some(frame))),
+            )
+            .await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+    });
+    tokio::select! {
+        _ = &mut recv => send.abort(),
+        _ = &mut send => recv.abort(),
+    }
+}

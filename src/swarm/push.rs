@@ -1,0 +1,320 @@
+//! A push user: one connection to its gateway instance (WebSocket or SSE), authenticated by
+//! its bearer token at the handshake, reading notifications until stopped. When the
+//! connection drops it reconnects after a backoff (none, fixed, or exponential with full
+//! jitter), and with catch-up it sends the last id it has seen so the gateway fills the gap
+//! from Postgres. A slow client connects and then never reads; a fault can take a client
+//! offline for a while.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{connect_to, Notification, Report, Shared};
+use crate::scenario::{PushPlan, Reconnect, Transport};
+
+/// Offline orders for clients, set by a `disconnect-clients` fault: a client whose entry
+/// lies in the future drops its connection and stays away until then.
+pub struct ClientFaults {
+    offline_until_us: Vec<AtomicU64>,
+    changed: watch::Sender<u64>,
+}
+
+impl ClientFaults {
+    pub fn new(users: u64) -> Self {
+        ClientFaults {
+            offline_until_us: (0..users).map(|_| AtomicU64::new(0)).collect(),
+            changed: watch::Sender::new(0),
+        }
+    }
+
+    /// Takes `users` offline until `until_us` (µs since the epoch).
+    pub fn take_offline(&self, users: &[u64], until_us: u64) {
+        for &u in users {
+            if let Some(slot) = self.offline_until_us.get(u as usize - 1) {
+                slot.store(until_us, Ordering::Relaxed);
+            }
+        }
+        self.changed.send_modify(|g| *g += 1);
+    }
+
+    fn offline_until(&self, user: u64) -> Option<u64> {
+        let until = self.offline_until_us.get(user as usize - 1)?.load(Ordering::Relaxed);
+        (until > crate::now_us()).then_some(until)
+    }
+}
+
+/// Why a session ended.
+enum End {
+    Stopped,
+    Dropped(anyhow::Error),
+    /// Taken offline by a fault until this time (µs since the epoch).
+    Offline(u64),
+}
+
+pub struct PushClient {
+    pub user: u64,
+    pub token: String,
+    /// The gateway instance this client was balanced to.
+    pub target: SocketAddr,
+    /// When to open the connection (ramps are spread out).
+    pub connect_at: Instant,
+    pub transport: Transport,
+    pub catch_up: bool,
+    pub reconnect: Reconnect,
+    pub reconnect_base: Duration,
+    pub reconnect_max: Duration,
+    /// Connects, then never reads.
+    pub slow: bool,
+    /// The last notification id the client already knows (its page loaded up to there):
+    /// where catch-up starts if it has received nothing yet.
+    pub after: i64,
+}
+
+impl PushClient {
+    pub fn new(
+        user: u64,
+        token: String,
+        target: SocketAddr,
+        connect_at: Instant,
+        after: i64,
+        plan: &PushPlan,
+    ) -> Self {
+        PushClient {
+            user,
+            token,
+            target,
+            connect_at,
+            transport: plan.transport,
+            catch_up: plan.catch_up,
+            reconnect: plan.reconnect,
+            reconnect_base: plan.reconnect_base,
+            reconnect_max: plan.reconnect_max,
+            slow: user <= plan.slow_clients,
+            after,
+        }
+    }
+
+    /// The wait before reconnect attempt `attempt` (0 for the first after a drop).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        match self.reconnect {
+            Reconnect::None => Duration::ZERO,
+            Reconnect::Fixed => self.reconnect_base,
+            Reconnect::Jitter => {
+                let cap = self
+                    .reconnect_base
+                    .saturating_mul(1u32 << attempt.min(16))
+                    .min(self.reconnect_max);
+                cap.mul_f64(rand::thread_rng().gen::<f64>())
+            }
+        }
+    }
+
+    pub async fn run(self, shared: Shared) {
+        tokio::select! {
+            _ = tokio::time::sleep_until(self.connect_at) => {}
+            _ = shared.stop.cancelled() => return,
+        }
+        let mut last_id: Option<i64> = Some(self.after);
+        let mut dropped_at: Option<Instant> = None;
+        let mut attempt = 0u32;
+        while !shared.stop.is_cancelled() {
+            let resume = if self.catch_up { last_id } else { None };
+            let end = self
+                .session(&shared, resume, &mut last_id, &mut dropped_at)
+                .await;
+            let wait = match end {
+                End::Stopped => break,
+                End::Offline(until_us) => {
+                    attempt = 0;
+                    Duration::from_micros(until_us.saturating_sub(crate::now_us()))
+                }
+                End::Dropped(err) => {
+                    tracing::debug!(user = self.user, cause = %err, "push connection dropped");
+                    let w = self.backoff(attempt);
+                    attempt = attempt.saturating_add(1);
+                    w
+                }
+            };
+            if dropped_at.is_none() {
+                dropped_at = Some(Instant::now());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shared.stop.cancelled() => break,
+            }
+        }
+    }
+
+    /// One connection: until stopped, dropped, or taken offline.
+    async fn session(
+        &self,
+        shared: &Shared,
+        resume: Option<i64>,
+        last_id: &mut Option<i64>,
+        dropped_at: &mut Option<Instant>,
+    ) -> End {
+        let mut faults = shared.faults.changed.subscribe();
+        if let Some(until) = shared.faults.offline_until(self.user) {
+            return End::Offline(until);
+        }
+        let opened = match self.transport {
+            Transport::Ws => self.open_ws(shared, resume).await.map(|ws| Conn::Ws(Box::new(ws))),
+            Transport::Sse => self.open_sse(shared, resume).await.map(Conn::Sse),
+        };
+        let mut conn = match opened {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = shared.reports.send(Report::ConnectError);
+                return End::Dropped(e);
+            }
+        };
+        shared.live.connections.fetch_add(1, Ordering::Relaxed);
+        if let Some(at) = dropped_at.take() {
+            let now = Instant::now();
+            let _ = shared.reports.send(Report::Reconnected {
+                user: self.user,
+                at: now,
+                downtime_us: now.duration_since(at).as_micros() as u64,
+            });
+        }
+        let end = loop {
+            tokio::select! {
+                item = conn.next(), if !self.slow => match item {
+                    Ok(Some(text)) => {
+                        if let Ok(n) = serde_json::from_str::<Notification>(&text) {
+                            *last_id = Some(last_id.map_or(n.id, |l| l.max(n.id)));
+                            shared.delivered(self.user, &n);
+                        }
+                    }
+                    Ok(None) => break End::Dropped(anyhow::anyhow!("closed by the server")),
+                    Err(e) => break End::Dropped(e),
+                },
+                _ = faults.changed() => {
+                    if let Some(until) = shared.faults.offline_until(self.user) {
+                        // A network drop: no goodbye, the socket just goes.
+                        break End::Offline(until);
+                    }
+                }
+                _ = shared.stop.cancelled() => {
+                    conn.close().await;
+                    break End::Stopped;
+                }
+            }
+        };
+        shared.live.connections.fetch_sub(1, Ordering::Relaxed);
+        end
+    }
+
+    async fn open_ws(&self, shared: &Shared, resume: Option<i64>) -> anyhow::Result<WsStream> {
+        let url = match resume {
+            Some(id) => format!("ws://{}/ws?last_id={id}", self.target),
+            None => format!("ws://{}/ws", self.target),
+        };
+        let mut request = url.into_client_request()?;
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {}", self.token).parse()?);
+        let stream = connect_to(self.target, shared, self.slow).await?;
+        // Small buffers, like a real client holding one socket; the defaults are 128 KiB.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(4096);
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
+        Ok(ws)
+    }
+
+    async fn open_sse(&self, shared: &Shared, resume: Option<i64>) -> anyhow::Result<SseStream> {
+        let stream = connect_to(self.target, shared, self.slow).await?;
+        let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = hyper::Request::get("/sse")
+            .header(hyper::header::HOST, self.target.to_string())
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(hyper::header::ACCEPT, "text/event-stream");
+        if let Some(id) = resume {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let resp = sender.send_request(req.body(Empty::<Bytes>::new())?).await?;
+        if resp.status() != hyper::StatusCode::OK {
+            driver.abort();
+            anyhow::bail!("the gateway answered {}", resp.status());
+        }
+        let events = resp.into_body().into_data_stream().eventsource();
+        Ok(SseStream {
+            events: Box::pin(events),
+            driver,
+        })
+    }
+}
+
+type WsStream = tokio_tungstenite::WebSocketStream<super::MeteredStream>;
+
+type EventStream = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<hyper::Error>,
+                >,
+            > + Send,
+    >,
+>;
+
+struct SseStream {
+    events: EventStream,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SseStream {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+enum Conn {
+    Ws(Box<WsStream>),
+    Sse(SseStream),
+}
+
+impl Conn {
+    /// The next notification's text; Ok(None) when the server ended the connection.
+    async fn next(&mut self) -> anyhow::Result<Option<String>> {
+        match self {
+            Conn::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(text))) => return Ok(Some(text.to_string())),
+                    Some(Ok(Message::Close(_))) | None => return Ok(None),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                }
+            },
+            Conn::Sse(sse) => match sse.events.next().await {
+                Some(Ok(event)) => Ok(Some(event.data)),
+                Some(Err(e)) => Err(anyhow::anyhow!("{e}")),
+                None => Ok(None),
+            },
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Conn::Ws(ws) = self {
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The summary seen as flat figure names, the way checks and `compare` address them:
 //! `<mode>.<path>` for `modes.<mode>.<path>` (e.g. `push.latency_ms.p99`) and
-//! `ratios.<name>`. Only numbers (and nulls, for unknown) are figures.
+//! `ratios.<name>`; list entries by index (`push.instances.0.received_share`). Only numbers
+//! (and nulls, for unknown) are figures.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +32,16 @@ fn walk(v: &Value, prefix: &str, out: &mut BTreeMap<String, Option<f64>>) {
         Value::Null => {
             out.insert(prefix.to_string(), None);
         }
-        // Strings, booleans and lists (statement texts, timestamps) are not figures.
+        // Lists of records (gateway instances, faults); not lists of statements, whose
+        // order means nothing.
+        Value::Array(items) if !prefix.ends_with(".statements") => {
+            for (i, child) in items.iter().enumerate() {
+                if child.is_object() {
+                    walk(child, &format!("{prefix}.{i}"), out);
+                }
+            }
+        }
+        // Strings, booleans and timestamps are not figures.
         _ => {}
     }
 }
@@ -44,7 +54,12 @@ pub fn figure(summary: &Value, name: &str) -> Option<f64> {
     } else {
         &summary["modes"][head]
     };
-    rest.split('.').fold(root, |v, k| &v[k]).as_f64()
+    rest.split('.')
+        .fold(root, |v, k| match (v, k.parse::<usize>()) {
+            (Value::Array(items), Ok(i)) => items.get(i).unwrap_or(&Value::Null),
+            _ => &v[k],
+        })
+        .as_f64()
 }
 
 #[cfg(test)]
@@ -67,5 +82,9 @@ mod tests {
         assert_eq!(figure(&s, "push.latency_ms.p99"), Some(2.5));
         assert_eq!(figure(&s, "ratios.db_queries"), Some(200.0));
         assert_eq!(figure(&s, "poll.latency_ms.p99"), None);
+        let s = json!({"modes": {"push": {"instances": [{"received_share": 1.0}, {"received_share": 0.5}]}}});
+        assert_eq!(figures(&s).get("push.instances.1.received_share"), Some(&Some(0.5)));
+        assert_eq!(figure(&s, "push.instances.1.received_share"), Some(0.5));
+        assert_eq!(figure(&s, "push.instances.2.received_share"), None);
     }
 }

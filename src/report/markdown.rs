@@ -47,9 +47,13 @@ fn story(s: &Value) -> String {
     }
     if !push.is_null() {
         if let (Some(p50), Some(p99)) = (num(push, "latency_ms.p50"), num(push, "latency_ms.p99")) {
+            let transport = match s["plan"]["push_transport"].as_str() {
+                Some("sse") => "server-sent events",
+                _ => "WebSocket",
+            };
             let _ = write!(
                 out,
-                "With push over WebSocket, the same notifications arrived in {p50:.1} ms (median), {p99:.1} ms at p99"
+                "With push over {transport}, the same notifications arrived in {p50:.1} ms (median), {p99:.1} ms at p99"
             );
             if let Some(q) = num(push, "db.queries_per_min") {
                 let _ = write!(
@@ -126,6 +130,111 @@ fn model_table(s: &Value) -> String {
     out
 }
 
+fn pct(x: Option<f64>) -> String {
+    x.map_or("-".to_string(), |x| format!("{:.1} %", x * 100.0))
+}
+
+/// The push gateway's own story: its instances and fan-out, what pure WebSockets lose,
+/// reconnects, faults and slow clients.
+fn push_sections(s: &Value) -> String {
+    let push = &s["modes"]["push"];
+    let mut out = String::new();
+    let Some(instances) = push["instances"].as_array().filter(|i| !i.is_empty()) else {
+        return out;
+    };
+    let fanout = s["plan"]["push_fanout"].as_str().unwrap_or("broadcast");
+    let _ = writeln!(out, "### Gateway instances (fan-out `{fanout}`)
+");
+    let _ = writeln!(
+        out,
+        "{}
+",
+        match fanout {
+            "broadcast" => "Every instance subscribes to one shared Redis channel, so each receives every notification and discards those for users it does not hold: with n instances, each discards about (n-1)/n of what it receives, and the work grows with instances × events.",
+            "per-user" => "Each instance subscribes to `user:<id>` for the users it holds, so it receives only their notifications and discards almost nothing; the price is one SUBSCRIBE per connecting user and one UNSUBSCRIBE per leaving one.",
+            _ => "No Redis: an instance delivers a notification only if it came in through that same instance. Clients are spread round-robin and each event goes in through a random instance, so with n instances about 1 in n events finds its user; the rest are lost.",
+        }
+    );
+    let _ = writeln!(out, "| instance | connections | received from Redis /s | routed | delivered | discarded | CPU (cores) | RSS (MB) |
+|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for i in instances {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            i["index"],
+            group(i["connections"].as_i64().unwrap_or(0)),
+            i["received_per_s"].as_f64().map_or("-".into(), |x| format!("{x:.1}")),
+            group(i["routed"].as_i64().unwrap_or(0)),
+            group(i["delivered"].as_i64().unwrap_or(0)),
+            pct(i["discarded_ratio"].as_f64()),
+            i["cpu_cores"].as_f64().map_or("-".into(), |x| format!("{x:.3}")),
+            i["rss_mb"].as_f64().map_or("-".into(), |x| format!("{x:.1}")),
+        );
+    }
+    out.push('\n');
+    if fanout == "none" {
+        let _ = writeln!(
+            out,
+            "**Lost with pure WebSockets: {} of the events** (predicted 1 - 1/{} = {}).\n",
+            pct(num(push, "events.lost_ratio")),
+            instances.len(),
+            pct(num(push, "predicted.lost_ratio")),
+        );
+    }
+    if let Some(faults) = push["faults"].as_array().filter(|f| !f.is_empty()) {
+        let catch_up = s["plan"]["push_catch_up"].as_bool() == Some(true);
+        let _ = writeln!(out, "### Faults
+");
+        let _ = writeln!(out, "Catch-up is **{}**: {}\n", if catch_up { "on" } else { "off" }, if catch_up {
+            "a reconnecting client sends the last id it saw, and the gateway subscribes first, then reads what it missed from Postgres, then streams, skipping anything it already sent."
+        } else {
+            "Redis pub/sub is at-most-once, so whatever was published while a client was away is lost to it."
+        });
+        let _ = writeln!(out, "| at (s) | action | clients dropped | back | all back after (s) | lost | duplicated |
+|---:|---|---:|---:|---:|---:|---:|");
+        for f in faults {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                f["at_s"],
+                f["action"].as_str().unwrap_or(""),
+                f["clients_dropped"],
+                f["clients_back"],
+                f["reconnect_s"].as_f64().map_or("never".into(), |x| format!("{x:.2}")),
+                f["lost"],
+                f["duplicated"],
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(n) = num(push, "reconnects.count").filter(|n| *n > 0.0) {
+        let _ = writeln!(
+            out,
+            "Clients reconnected {} times (reconnect `{}`); time without a connection: p50 {} ms, max {} ms.\n",
+            group(n as i64),
+            s["plan"]["push_reconnect"].as_str().unwrap_or("?"),
+            num(push, "reconnects.downtime_ms.p50").map_or("-".into(), |x| format!("{x:.0}")),
+            num(push, "reconnects.downtime_ms.max").map_or("-".into(), |x| format!("{x:.0}")),
+        );
+    }
+    if let Some(n) = num(push, "slow_clients.clients").filter(|n| *n > 0.0) {
+        let _ = writeln!(
+            out,
+            "### Slow clients
+
+{n:.0} clients stopped reading while {} events/s were aimed at them (send queue {} frames, policy `{}`). The gateway cut off {} connection(s) and dropped {} frames; these events are counted apart ({} sent, {} delivered), and the figures above are for everyone else.\n",
+            s["plan"]["push_slow_events_per_s"],
+            s["plan"]["push_send_queue"],
+            s["plan"]["push_slow_policy"].as_str().unwrap_or("?"),
+            push["slow_clients"]["disconnected"],
+            push["slow_clients"]["dropped_frames"],
+            push["slow_clients"]["events_sent"],
+            push["slow_clients"]["events_delivered"],
+        );
+    }
+    out
+}
+
 pub fn render(s: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -191,6 +300,7 @@ pub fn render(s: &Value) -> String {
     }
     let _ = writeln!(out);
     out.push_str(&model_table(s));
+    out.push_str(&push_sections(s));
     let _ = writeln!(out, "![Latency CDF](latency-cdf.png)\n");
     let _ = writeln!(out, "![Database queries per second](db-queries.png)\n");
     let _ = writeln!(out, "![CPU by component](cpu.png)\n");

@@ -160,7 +160,25 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
         v["predicted"] = poll_prediction(plan);
     }
     if m.mode == Mode::Push {
-        v["instances"] = m.instances.iter().map(|i| instance(i, secs)).collect();
+        // What went into Redis (or, with fanout none, into an instance): every instance's
+        // ingest together.
+        let published: u64 = m.instances.iter().map(|i| i.stats.ingested).sum();
+        let list: Vec<Value> = m
+            .instances
+            .iter()
+            .map(|i| instance(i, secs, published))
+            .collect();
+        let mean_of = |key: &str| {
+            let xs: Vec<f64> = list.iter().filter_map(|i| i[key].as_f64()).collect();
+            (!xs.is_empty()).then(|| round(xs.iter().sum::<f64>() / xs.len() as f64, 6))
+        };
+        v["gateway"] = json!({
+            "instances": m.instances.len(),
+            "published": published,
+            "received_share_mean": mean_of("received_share"),
+            "discarded_ratio_mean": mean_of("discarded_ratio"),
+        });
+        v["instances"] = Value::Array(list);
         v["reconnects"] = json!({
             "count": o.reconnects,
             "downtime_ms": {
@@ -183,8 +201,8 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
                 "lost_ratio": round(1.0 - 1.0 / plan.push.instances as f64, 6),
             });
         }
-        v["events"]["lost_ratio"] = share(o.lost, o.sent);
     }
+    v["events"]["lost_ratio"] = share(o.lost, o.sent);
     v["faults"] = m
         .faults
         .iter()
@@ -226,9 +244,10 @@ fn quantile_ms(h: &Histogram<u64>, q: f64) -> Value {
 }
 
 /// One gateway instance: DESIGN §4's `modes.push.instances[i]`.
-fn instance(i: &InstanceResult, secs: f64) -> Value {
+fn instance(i: &InstanceResult, secs: f64, published: u64) -> Value {
     let s = &i.stats;
     json!({
+        "received_share": share(s.redis_received, published),
         "index": i.index,
         "connections": i.connections,
         "received_total": s.redis_received,
@@ -291,6 +310,7 @@ pub fn build(r: &RunResult) -> Value {
             "push_send_queue": r.plan.push.send_queue,
             "push_slow_policy": kebab(&r.plan.push.slow_policy),
             "push_slow_clients": r.plan.push.slow_clients,
+            "push_slow_events_per_s": r.plan.push.slow_events_per_s,
         },
         "machine": {
             "cores": m.cores,

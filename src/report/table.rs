@@ -70,6 +70,8 @@ const ROWS: &[(&str, &str, Fmt, bool)] = &[
     ("events delivered", "events.delivered", Fmt::Int, false),
     ("events lost", "events.lost", Fmt::Int, false),
     ("events duplicated", "events.duplicated", Fmt::Int, false),
+    ("  share lost", "events.lost_ratio", Fmt::Pct, false),
+    ("reconnects", "reconnects.count", Fmt::Int, false),
     (
         "bandwidth (bytes/s)",
         "bandwidth.bytes_per_s",

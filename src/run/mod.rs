@@ -208,7 +208,18 @@ impl RunResult {
                     server: StatsSnapshot::default(),
                     workload: WorkloadStats::default(),
                     samples: Vec::new(),
-                    instances: Vec::new(),
+                    instances: match mode {
+                        Mode::Poll => Vec::new(),
+                        Mode::Push => (0..plan.push.instances)
+                            .map(|index| InstanceResult {
+                                index,
+                                stats: StatsSnapshot::default(),
+                                connections: 0,
+                                cpu_s: None,
+                                rss_mb: None,
+                            })
+                            .collect(),
+                    },
                     faults: Vec::new(),
                 })
                 .collect(),

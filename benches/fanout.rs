@@ -28,7 +28,7 @@ fn dispatch(c: &mut Criterion) {
     c.bench_function("registry dispatch to 1 of 10,000 users", |b| {
         b.iter(|| {
             let n = registry.dispatch(black_box(4242), &frame);
-            let _ = queues[4241].1.try_recv();
+            let _ = queues[4241].queue.try_recv();
             n
         })
     });

@@ -48,6 +48,19 @@ pub struct RawScenario {
     pub compare: Option<toml::Table>,
     /// Things that go wrong during the window, in order of time.
     pub faults: Option<Vec<RawFault>>,
+    /// Run the scenario once per value of a key (and per value of a second one).
+    pub sweep: Option<RawSweep>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSweep {
+    /// The key swept along the x axis of the sweep plots, e.g. "push.instances".
+    pub param: Option<String>,
+    pub values: Option<Vec<toml::Value>>,
+    /// Optional second key: one curve per value, e.g. "push.fanout".
+    pub series: Option<String>,
+    pub series_values: Option<Vec<toml::Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -326,6 +339,36 @@ pub struct Plan {
     pub checks: Vec<Check>,
     /// Regression thresholds (percent) by figure name or pattern, for `compare`.
     pub compare: Vec<(String, f64)>,
+    pub sweep: Option<Sweep>,
+}
+
+/// A sweep: the plan once per value of `param` (times each value of `series`).
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub param: String,
+    pub values: Vec<toml::Value>,
+    pub series: Option<String>,
+    pub series_values: Vec<toml::Value>,
+    /// Every combination, series-major: for each series value, every param value.
+    pub points: Vec<SweepPoint>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    pub value: toml::Value,
+    pub series_value: Option<toml::Value>,
+    /// `push.instances=2,push.fanout=per-user`: names its folder under `runs/`.
+    pub label: String,
+    /// The scenario with these values set (and no sweep).
+    pub plan: Plan,
+}
+
+/// A TOML value as written in a label: strings without quotes.
+pub fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 impl Plan {
@@ -406,6 +449,12 @@ impl Plan {
                     .map(|(k, v)| (k.clone(), toml::Value::Float(*v)))
                     .collect()
             }),
+            sweep: self.sweep.as_ref().map(|sw| RawSweep {
+                param: Some(sw.param.clone()),
+                values: Some(sw.values.clone()),
+                series: sw.series.clone(),
+                series_values: sw.series.as_ref().map(|_| sw.series_values.clone()),
+            }),
         };
         toml::to_string_pretty(&raw).unwrap_or_default()
     }
@@ -475,7 +524,167 @@ pub fn parse(src: &Source<'_>, overrides: &[String]) -> anyhow::Result<Plan> {
         })?;
     }
     let ctx = Ctx { src, overridden };
-    validate(raw, &ctx)
+    let sweep = raw.sweep.clone();
+    let users_sweep = raw.users.sweep.clone();
+    let mut plan = validate(raw, &ctx)?;
+    let sweep_key = if users_sweep.is_some() {
+        "users.sweep"
+    } else {
+        "sweep.values"
+    };
+    if let Some(sweep) = sweep_of(sweep, users_sweep, &ctx)? {
+        let mut points = Vec::new();
+        let series: Vec<Option<&toml::Value>> = match &sweep.series {
+            Some(_) => sweep.series_values.iter().map(Some).collect(),
+            None => vec![None],
+        };
+        for sv in series {
+            for value in &sweep.values {
+                let mut sets = vec![(sweep.param.clone(), value.clone())];
+                if let (Some(key), Some(v)) = (&sweep.series, sv) {
+                    sets.push((key.clone(), v.clone()));
+                }
+                let label = sets
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", value_text(v)))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let mut ov = overrides.to_vec();
+                ov.extend(sets.iter().map(|(k, v)| format!("{k}={v}")));
+                let point_plan = parse_point(src, &ov).map_err(|e| {
+                    input(format!(
+                        "{}: the run with {label} is not a valid scenario: {}",
+                        ctx.at(sweep_key),
+                        e.to_string().trim_start_matches("bad input: ")
+                    ))
+                })?;
+                points.push(SweepPoint {
+                    value: value.clone(),
+                    series_value: sv.cloned(),
+                    label,
+                    plan: point_plan,
+                });
+            }
+        }
+        plan.sweep = Some(Sweep { points, ..sweep });
+    }
+    Ok(plan)
+}
+
+/// One point of a sweep: the scenario with the point's values set and the sweep left out.
+fn parse_point(src: &Source<'_>, overrides: &[String]) -> anyhow::Result<Plan> {
+    let mut table: toml::Table =
+        toml::from_str(src.text).map_err(|e| input(format!("scenario {}: {e}", src.label)))?;
+    table.remove("sweep");
+    if let Some(users) = table.get_mut("users").and_then(|u| u.as_table_mut()) {
+        users.remove("sweep");
+    }
+    let text = toml::to_string(&table)?;
+    let is_sweep = |ov: &String| {
+        let key = ov.split('=').next().unwrap_or("").trim();
+        key == "sweep" || key.starts_with("sweep.") || key == "users.sweep"
+    };
+    let overrides: Vec<String> = overrides.iter().filter(|o| !is_sweep(o)).cloned().collect();
+    let mut plan = parse(
+        &Source {
+            label: src.label,
+            text: &text,
+        },
+        &overrides,
+    )?;
+    plan.sweep = None;
+    Ok(plan)
+}
+
+/// Keys a sweep may not vary: they name the run or belong to the sweep.
+const NOT_SWEPT: &[&str] = &[
+    "name",
+    "description",
+    "sweep",
+    "checks",
+    "compare",
+    "faults",
+    "users.sweep",
+];
+
+/// The sweep a scenario asks for (`[sweep]`, or `users.sweep` as its shorthand), checked;
+/// its points are filled in by the caller.
+fn sweep_of(
+    raw: Option<RawSweep>,
+    users_sweep: Option<Vec<u64>>,
+    ctx: &Ctx<'_>,
+) -> anyhow::Result<Option<Sweep>> {
+    let from_users = users_sweep.is_some();
+    let raw = match (raw, users_sweep) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(
+                "users.sweep",
+                "a scenario has one sweep: use either users.sweep or [sweep]",
+            ))
+        }
+        (None, Some(users)) => RawSweep {
+            param: Some("users.count".into()),
+            values: Some(
+                users
+                    .into_iter()
+                    .map(|u| toml::Value::Integer(u as i64))
+                    .collect(),
+            ),
+            series: None,
+            series_values: None,
+        },
+        (Some(raw), None) => raw,
+    };
+    let param = raw.param.ok_or_else(|| {
+        ctx.err(
+            "sweep",
+            "needs `param`, the key to vary, e.g. param = \"push.instances\"",
+        )
+    })?;
+    let check_key = |key: &str, field: &str| {
+        if key.is_empty()
+            || NOT_SWEPT
+                .iter()
+                .any(|k| key == *k || key.starts_with(&format!("{k}.")))
+        {
+            Err(ctx.err(field, format!("{key:?} cannot be swept; sweep a setting such as users.count, poll.interval or push.instances")))
+        } else {
+            Ok(())
+        }
+    };
+    let values_key = if from_users {
+        "users.sweep"
+    } else {
+        "sweep.values"
+    };
+    check_key(&param, "sweep.param")?;
+    let values = raw.values.unwrap_or_default();
+    if values.is_empty() || values.len() > 20 {
+        return Err(ctx.err(
+            values_key,
+            "give 1 to 20 values to run, e.g. values = [1, 2, 4]",
+        ));
+    }
+    let (series, series_values) = match (raw.series, raw.series_values) {
+        (None, None) => (None, Vec::new()),
+        (Some(key), Some(vals)) if !vals.is_empty() && vals.len() <= 10 => {
+            check_key(&key, "sweep.series")?;
+            if key == param {
+                return Err(ctx.err("sweep.series", "must be another key than sweep.param"));
+            }
+            (Some(key), vals)
+        }
+        (Some(_), _) => return Err(ctx.err("sweep.series_values", "give 1 to 10 values, one curve each, e.g. series_values = [\"broadcast\", \"per-user\"]")),
+        (None, Some(_)) => return Err(ctx.err("sweep.series_values", "needs sweep.series, the key they set")),
+    };
+    Ok(Some(Sweep {
+        param,
+        values,
+        series,
+        series_values,
+        points: Vec::new(),
+    }))
 }
 
 /// Splits `a.b=value` and reads the value as TOML; a bare word becomes a string.
@@ -667,12 +876,6 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
             format!("{users} is out of range; use 1 to {MAX_USERS} (one process may hold at most 20,000 sockets here)"),
         ));
     }
-    if raw.users.sweep.is_some() {
-        return Err(ctx.err(
-            "users.sweep",
-            "sweeps are not implemented in this version; run once per value with --users N",
-        ));
-    }
     let poll_interval = ctx.duration("poll.interval", raw.poll.interval.as_deref(), "5s")?;
     if poll_interval < Duration::from_millis(10) || poll_interval > Duration::from_secs(3600) {
         return Err(ctx.err("poll.interval", "must be between 10ms and 1h"));
@@ -709,7 +912,14 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
             format!("{payload_bytes} is out of range; use 64 to 65536 (the payload carries an id and a timestamp)"),
         ));
     }
-    let faults = validate_faults(raw.faults.as_deref().unwrap_or_default(), duration, &push, users, &modes, ctx)?;
+    let faults = validate_faults(
+        raw.faults.as_deref().unwrap_or_default(),
+        duration,
+        &push,
+        users,
+        &modes,
+        ctx,
+    )?;
     let mut checks = Vec::new();
     for (metric, value) in raw.checks.iter().flatten() {
         let key = format!("checks.{metric}");
@@ -764,12 +974,19 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         faults,
         checks,
         compare,
+        sweep: None,
     })
 }
 
 fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<PushPlan> {
     let d = PushPlan::default();
-    let transport = match ctx.choice("push.transport", raw.transport.as_deref(), "ws", &["ws", "sse"], &[])? {
+    let transport = match ctx.choice(
+        "push.transport",
+        raw.transport.as_deref(),
+        "ws",
+        &["ws", "sse"],
+        &[],
+    )? {
         "ws" => Transport::Ws,
         _ => Transport::Sse,
     };
@@ -802,7 +1019,11 @@ fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<Pus
         "fixed" => Reconnect::Fixed,
         _ => Reconnect::Jitter,
     };
-    let reconnect_base = ctx.duration("push.reconnect_base", raw.reconnect_base.as_deref(), "500ms")?;
+    let reconnect_base = ctx.duration(
+        "push.reconnect_base",
+        raw.reconnect_base.as_deref(),
+        "500ms",
+    )?;
     let reconnect_max = ctx.duration("push.reconnect_max", raw.reconnect_max.as_deref(), "10s")?;
     if reconnect_base > Duration::from_secs(60) {
         return Err(ctx.err("push.reconnect_base", "must be at most 60s"));
@@ -815,7 +1036,10 @@ fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<Pus
     }
     let send_queue = raw.send_queue.unwrap_or(d.send_queue as u64);
     if !(1..=65_536).contains(&send_queue) {
-        return Err(ctx.err("push.send_queue", format!("{send_queue} is out of range; use 1 to 65536 frames")));
+        return Err(ctx.err(
+            "push.send_queue",
+            format!("{send_queue} is out of range; use 1 to 65536 frames"),
+        ));
     }
     let slow_policy = match ctx.choice(
         "push.slow_policy",
@@ -838,14 +1062,21 @@ fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<Pus
             format!("{slow_clients} slow clients leave no normal client among {users} users; use fewer than users.count"),
         ));
     }
-    let slow_events_per_s = raw.slow_events_per_s.unwrap_or(if slow_clients > 0 { 100.0 } else { 0.0 });
+    let slow_events_per_s =
+        raw.slow_events_per_s
+            .unwrap_or(if slow_clients > 0 { 100.0 } else { 0.0 });
     if !slow_events_per_s.is_finite() || !(0.0..=10_000.0).contains(&slow_events_per_s) {
         return Err(ctx.err("push.slow_events_per_s", "must be between 0 and 10000"));
     }
     if slow_events_per_s > 0.0 && slow_clients == 0 {
-        return Err(ctx.err("push.slow_events_per_s", "needs push.slow_clients above 0 to aim at"));
+        return Err(ctx.err(
+            "push.slow_events_per_s",
+            "needs push.slow_clients above 0 to aim at",
+        ));
     }
-    let slow_payload_bytes = raw.slow_payload_bytes.unwrap_or(d.slow_payload_bytes as u64);
+    let slow_payload_bytes = raw
+        .slow_payload_bytes
+        .unwrap_or(d.slow_payload_bytes as u64);
     if !(64..=65_536).contains(&slow_payload_bytes) {
         return Err(ctx.err("push.slow_payload_bytes", "must be between 64 and 65536"));
     }
@@ -878,34 +1109,56 @@ fn validate_faults(
     let mut faults = Vec::new();
     for (i, f) in raw.iter().enumerate() {
         let key = |k: &str| format!("faults.{i}.{k}");
-        let at_text = f
-            .at
-            .as_deref()
-            .ok_or_else(|| ctx.err(&format!("faults.{i}"), "needs `at`, the time after the window opens, e.g. at = \"5s\""))?;
+        let at_text = f.at.as_deref().ok_or_else(|| {
+            ctx.err(
+                &format!("faults.{i}"),
+                "needs `at`, the time after the window opens, e.g. at = \"5s\"",
+            )
+        })?;
         let at = ctx.duration(&key("at"), Some(at_text), at_text)?;
         if at >= duration {
-            return Err(ctx.err(&key("at"), format!("{at_text} is not inside the {} window", fmt_duration(duration))));
+            return Err(ctx.err(
+                &key("at"),
+                format!(
+                    "{at_text} is not inside the {} window",
+                    fmt_duration(duration)
+                ),
+            ));
         }
         let action = f.action.as_deref().unwrap_or("");
-        let action = match action {
-            "disconnect-clients" => {
-                if !modes.contains(&Mode::Push) {
-                    return Err(ctx.err(&key("action"), "disconnect-clients acts on push clients; add \"push\" to modes"));
+        let action =
+            match action {
+                "disconnect-clients" => {
+                    if !modes.contains(&Mode::Push) {
+                        return Err(ctx.err(
+                            &key("action"),
+                            "disconnect-clients acts on push clients; add \"push\" to modes",
+                        ));
+                    }
+                    let clients = f.clients.unwrap_or(1);
+                    if clients == 0 || clients > users {
+                        return Err(ctx.err(
+                            &key("clients"),
+                            format!("{clients} is out of range; use 1 to users.count ({users})"),
+                        ));
+                    }
+                    let offline = ctx.duration(&key("offline"), f.offline.as_deref(), "10s")?;
+                    FaultAction::DisconnectClients { clients, offline }
                 }
-                let clients = f.clients.unwrap_or(1);
-                if clients == 0 || clients > users {
-                    return Err(ctx.err(&key("clients"), format!("{clients} is out of range; use 1 to users.count ({users})")));
+                "restart-redis" | "kill-redis" | "kill-gateway" | "restart-postgres"
+                | "pause-redis" => return Err(ctx.err(
+                    &key("action"),
+                    format!(
+                        "{action:?} is not implemented in this version; use \"disconnect-clients\""
+                    ),
+                )),
+                other => {
+                    return Err(ctx.err(
+                        &key("action"),
+                        format!("{other:?} is not a fault; use \"disconnect-clients\""),
+                    ))
                 }
-                let offline = ctx.duration(&key("offline"), f.offline.as_deref(), "10s")?;
-                FaultAction::DisconnectClients { clients, offline }
-            }
-            "restart-redis" | "kill-redis" | "kill-gateway" | "restart-postgres" | "pause-redis" => {
-                return Err(ctx.err(&key("action"), format!("{action:?} is not implemented in this version; use \"disconnect-clients\"")))
-            }
-            other => {
-                return Err(ctx.err(&key("action"), format!("{other:?} is not a fault; use \"disconnect-clients\"")))
-            }
-        };
+            };
         if f.clients.is_some() && !matches!(action, FaultAction::DisconnectClients { .. }) {
             return Err(ctx.err(&key("clients"), "only disconnect-clients takes `clients`"));
         }
@@ -1079,15 +1332,30 @@ mod tests {
         assert!(e.contains("t.toml:2: key `push.instances`"), "{e}");
         let e = err("[push]\nfanout = \"multicast\"\n", &[]);
         assert!(e.contains("t.toml:2") && e.contains("per-user"), "{e}");
-        let e = err("[push]\nreconnect_base = \"1m\"\nreconnect_max = \"2s\"\n", &[]);
+        let e = err(
+            "[push]\nreconnect_base = \"1m\"\nreconnect_max = \"2s\"\n",
+            &[],
+        );
         assert!(e.contains("t.toml:3"), "{e}");
-        let e = err("duration = \"10s\"\n[[faults]]\nat = \"3s\"\naction = \"explode\"\n", &[]);
+        let e = err(
+            "duration = \"10s\"\n[[faults]]\nat = \"3s\"\naction = \"explode\"\n",
+            &[],
+        );
         assert!(e.contains("t.toml:4: key `faults.0.action`"), "{e}");
-        let e = err("duration = \"10s\"\n[[faults]]\nat = \"30s\"\naction = \"disconnect-clients\"\n", &[]);
-        assert!(e.contains("t.toml:3: key `faults.0.at`") && e.contains("window"), "{e}");
+        let e = err(
+            "duration = \"10s\"\n[[faults]]\nat = \"30s\"\naction = \"disconnect-clients\"\n",
+            &[],
+        );
+        assert!(
+            e.contains("t.toml:3: key `faults.0.at`") && e.contains("window"),
+            "{e}"
+        );
         let e = err("[[faults]]\nat = \"3s\"\naction = \"kill-redis\"\n", &[]);
         assert!(e.contains("not implemented"), "{e}");
-        let e = err("[[faults]]\nat = \"3s\"\naction = \"disconnect-clients\"\nclients = 5000\n", &[]);
+        let e = err(
+            "[[faults]]\nat = \"3s\"\naction = \"disconnect-clients\"\nclients = 5000\n",
+            &[],
+        );
         assert!(e.contains("t.toml:4: key `faults.0.clients`"), "{e}");
         let e = err("[[faults]]\nat = \"3s\"\nactoin = \"x\"\n", &[]);
         assert!(e.contains("actoin"), "{e}");

@@ -41,7 +41,8 @@ pub async fn serve(
             .set_connection_timeout(Duration::from_secs(2))
             .set_response_timeout(Duration::from_secs(2))
             .set_number_of_retries(3);
-        state.redis = Some(redis::aio::ConnectionManager::new_with_config(client.clone(), config).await?);
+        state.redis =
+            Some(redis::aio::ConnectionManager::new_with_config(client.clone(), config).await?);
     }
     let mut subscriber = None;
     if config.push && uses_redis {

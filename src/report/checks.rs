@@ -21,6 +21,13 @@ pub struct CheckResult {
 /// Fails with a scenario error naming the check when a check names no figure this plan's
 /// summary will have.
 pub fn validate(plan: &Plan) -> anyhow::Result<()> {
+    if let Some(sweep) = &plan.sweep {
+        // Each point has its own shape (instances, modes): each must have every figure.
+        for p in &sweep.points {
+            validate(&p.plan)?;
+        }
+        return Ok(());
+    }
     if plan.checks.is_empty() {
         return Ok(());
     }

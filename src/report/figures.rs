@@ -83,7 +83,10 @@ mod tests {
         assert_eq!(figure(&s, "ratios.db_queries"), Some(200.0));
         assert_eq!(figure(&s, "poll.latency_ms.p99"), None);
         let s = json!({"modes": {"push": {"instances": [{"received_share": 1.0}, {"received_share": 0.5}]}}});
-        assert_eq!(figures(&s).get("push.instances.1.received_share"), Some(&Some(0.5)));
+        assert_eq!(
+            figures(&s).get("push.instances.1.received_share"),
+            Some(&Some(0.5))
+        );
         assert_eq!(figure(&s, "push.instances.1.received_share"), Some(0.5));
         assert_eq!(figure(&s, "push.instances.2.received_share"), None);
     }

@@ -143,8 +143,11 @@ fn push_sections(s: &Value) -> String {
         return out;
     };
     let fanout = s["plan"]["push_fanout"].as_str().unwrap_or("broadcast");
-    let _ = writeln!(out, "### Gateway instances (fan-out `{fanout}`)
-");
+    let _ = writeln!(
+        out,
+        "### Gateway instances (fan-out `{fanout}`)
+"
+    );
     let _ = writeln!(
         out,
         "{}
@@ -163,12 +166,18 @@ fn push_sections(s: &Value) -> String {
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             i["index"],
             group(i["connections"].as_i64().unwrap_or(0)),
-            i["received_per_s"].as_f64().map_or("-".into(), |x| format!("{x:.1}")),
+            i["received_per_s"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.1}")),
             group(i["routed"].as_i64().unwrap_or(0)),
             group(i["delivered"].as_i64().unwrap_or(0)),
             pct(i["discarded_ratio"].as_f64()),
-            i["cpu_cores"].as_f64().map_or("-".into(), |x| format!("{x:.3}")),
-            i["rss_mb"].as_f64().map_or("-".into(), |x| format!("{x:.1}")),
+            i["cpu_cores"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.3}")),
+            i["rss_mb"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.1}")),
         );
     }
     out.push('\n');
@@ -183,15 +192,26 @@ fn push_sections(s: &Value) -> String {
     }
     if let Some(faults) = push["faults"].as_array().filter(|f| !f.is_empty()) {
         let catch_up = s["plan"]["push_catch_up"].as_bool() == Some(true);
-        let _ = writeln!(out, "### Faults
-");
-        let _ = writeln!(out, "Catch-up is **{}**: {}\n", if catch_up { "on" } else { "off" }, if catch_up {
-            "a reconnecting client sends the last id it saw, and the gateway subscribes first, then reads what it missed from Postgres, then streams, skipping anything it already sent."
-        } else {
-            "Redis pub/sub is at-most-once, so whatever was published while a client was away is lost to it."
-        });
-        let _ = writeln!(out, "| at (s) | action | clients dropped | back | all back after (s) | lost | duplicated |
-|---:|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "### Faults
+"
+        );
+        let _ = writeln!(
+            out,
+            "Catch-up is **{}**: {}\n",
+            if catch_up { "on" } else { "off" },
+            if catch_up {
+                "a reconnecting client sends the last id it saw, and the gateway subscribes first, then reads what it missed from Postgres, then streams, skipping anything it already sent."
+            } else {
+                "Redis pub/sub is at-most-once, so whatever was published while a client was away is lost to it."
+            }
+        );
+        let _ = writeln!(
+            out,
+            "| at (s) | action | clients dropped | back | all back after (s) | lost | duplicated |
+|---:|---|---:|---:|---:|---:|---:|"
+        );
         for f in faults {
             let _ = writeln!(
                 out,
@@ -200,7 +220,9 @@ fn push_sections(s: &Value) -> String {
                 f["action"].as_str().unwrap_or(""),
                 f["clients_dropped"],
                 f["clients_back"],
-                f["reconnect_s"].as_f64().map_or("never".into(), |x| format!("{x:.2}")),
+                f["reconnect_s"]
+                    .as_f64()
+                    .map_or("never".into(), |x| format!("{x:.2}")),
                 f["lost"],
                 f["duplicated"],
             );

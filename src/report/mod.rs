@@ -8,6 +8,7 @@ pub mod figures;
 pub mod markdown;
 pub mod plot;
 pub mod summary;
+pub mod sweep;
 pub mod table;
 
 use std::path::Path;

@@ -75,7 +75,11 @@ pub struct Pids {
 impl CpuSeconds {
     /// CPU seconds used so far by each component.
     pub fn read(p: &Pids) -> Self {
-        let instances: Vec<Option<f64>> = p.servers.iter().map(|&pid| procs::cpu_seconds(pid)).collect();
+        let instances: Vec<Option<f64>> = p
+            .servers
+            .iter()
+            .map(|&pid| procs::cpu_seconds(pid))
+            .collect();
         CpuSeconds {
             server: instances.iter().copied().sum(),
             instances,
@@ -257,24 +261,32 @@ pub async fn command(args: RunArgs) -> anyhow::Result<()> {
         log_dir: Some(out.join("logs")),
         progress,
     };
-    let mut results = Vec::new();
-    for i in 0..args.repeat {
-        if args.repeat > 1 {
-            opts.progress
-                .note(&format!("repeat {} of {}", i + 1, args.repeat));
+    let summary = match &plan.sweep {
+        None => {
+            let results = repeats(&plan, args.repeat, &opts).await?;
+            let summary = crate::report::write(&results, &out)?;
+            println!("{}", crate::report::table::render(&summary));
+            summary
         }
-        let result = tokio::select! {
-            res = execute(plan.clone(), &opts) => res?,
-            _ = crate::backend::serve::shutdown_signal() => {
-                // Returning drops the run future: servers, Postgres and Redis are stopped
-                // by their guards before the process exits.
-                return Err(environment("interrupted; servers and services were stopped"));
+        Some(sweep) => {
+            let mut runs = Vec::new();
+            for (i, point) in sweep.points.iter().enumerate() {
+                opts.progress.note(&format!(
+                    "sweep {} of {}: {}",
+                    i + 1,
+                    sweep.points.len(),
+                    point.label
+                ));
+                let results = repeats(&point.plan, args.repeat, &opts).await?;
+                let dir = out.join("runs").join(&point.label);
+                let summary = crate::report::write(&results, &dir)?;
+                runs.push((point, summary));
             }
-        };
-        results.push(result);
-    }
-    let summary = crate::report::write(&results, &out)?;
-    println!("{}", crate::report::table::render(&summary));
+            let summary = crate::report::sweep::write(&plan, &runs, &out)?;
+            println!("{}", crate::report::sweep::render_table(&summary));
+            summary
+        }
+    };
     println!("results: {}", out.display());
     let checks: Vec<crate::report::checks::CheckResult> =
         serde_json::from_value(summary["checks"].clone()).unwrap_or_default();
@@ -294,6 +306,26 @@ pub async fn command(args: RunArgs) -> anyhow::Result<()> {
         }
         Err(crate::UserError::CheckFailed(failed.join("; ")).into())
     }
+}
+
+/// Runs `plan` `k` times; Ctrl-C stops the servers and services and ends the run.
+async fn repeats(plan: &Plan, k: u32, opts: &RunOptions) -> anyhow::Result<Vec<RunResult>> {
+    let mut results = Vec::new();
+    for i in 0..k {
+        if k > 1 {
+            opts.progress.note(&format!("repeat {} of {k}", i + 1));
+        }
+        let result = tokio::select! {
+            res = execute(plan.clone(), opts) => res?,
+            _ = crate::backend::serve::shutdown_signal() => {
+                // Returning drops the run future: servers, Postgres and Redis are stopped
+                // by their guards before the process exits.
+                return Err(environment("interrupted; servers and services were stopped"));
+            }
+        };
+        results.push(result);
+    }
+    Ok(results)
 }
 
 fn folder_timestamp(t: SystemTime) -> String {
@@ -449,8 +481,9 @@ async fn run_mode(
         Mode::Poll => vec![ingest.addr],
         Mode::Push => servers.iter().map(|s| s.addr).collect(),
     };
-    let slow = (mode == Mode::Push && plan.push.slow_clients > 0 && plan.push.slow_events_per_s > 0.0)
-        .then_some(plan.push.slow_clients);
+    let slow =
+        (mode == Mode::Push && plan.push.slow_clients > 0 && plan.push.slow_events_per_s > 0.0)
+            .then_some(plan.push.slow_clients);
     let workload = |start: Instant, window_start: Instant, emitted: mpsc::UnboundedSender<_>| {
         let main = tokio::spawn(
             Workload {
@@ -569,7 +602,11 @@ async fn run_mode(
     swarm.stop(Duration::from_secs(10)).await;
     let collected = collector.await?;
     drop(servers);
-    let slow_users = if mode == Mode::Push { plan.push.slow_clients } else { 0 };
+    let slow_users = if mode == Mode::Push {
+        plan.push.slow_clients
+    } else {
+        0
+    };
     let outcome = collected.outcome(window_start, window_end, slow_users);
     let faults = fired
         .into_iter()
@@ -602,7 +639,9 @@ async fn run_mode(
     };
     let server_stats = instance_stats
         .iter()
-        .fold(stats_delta(&s0.ingest, &s1.ingest), |acc, s| add_stats(&acc, s));
+        .fold(stats_delta(&s0.ingest, &s1.ingest), |acc, s| {
+            add_stats(&acc, s)
+        });
     Ok(ModeResult {
         mode,
         users: plan.users,
@@ -643,9 +682,14 @@ async fn inject_faults(
         let at = Instant::now();
         let mut taken = std::collections::HashSet::new();
         match fault.action {
-            scenario::FaultAction::DisconnectClients { clients: n, offline } => {
+            scenario::FaultAction::DisconnectClients {
+                clients: n,
+                offline,
+            } => {
                 let pool: Vec<u64> = (slow_clients + 1..=users).collect();
-                for u in rand::seq::index::sample(&mut rng, pool.len(), (n as usize).min(pool.len())) {
+                for u in
+                    rand::seq::index::sample(&mut rng, pool.len(), (n as usize).min(pool.len()))
+                {
                     taken.insert(pool[u]);
                 }
                 let list: Vec<u64> = taken.iter().copied().collect();

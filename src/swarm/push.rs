@@ -51,7 +51,10 @@ impl ClientFaults {
     }
 
     fn offline_until(&self, user: u64) -> Option<u64> {
-        let until = self.offline_until_us.get(user as usize - 1)?.load(Ordering::Relaxed);
+        let until = self
+            .offline_until_us
+            .get(user as usize - 1)?
+            .load(Ordering::Relaxed);
         (until > crate::now_us()).then_some(until)
     }
 }
@@ -171,7 +174,10 @@ impl PushClient {
             return End::Offline(until);
         }
         let opened = match self.transport {
-            Transport::Ws => self.open_ws(shared, resume).await.map(|ws| Conn::Ws(Box::new(ws))),
+            Transport::Ws => self
+                .open_ws(shared, resume)
+                .await
+                .map(|ws| Conn::Ws(Box::new(ws))),
             Transport::Sse => self.open_sse(shared, resume).await.map(Conn::Sse),
         };
         let mut conn = match opened {
@@ -245,12 +251,17 @@ impl PushClient {
         });
         let mut req = hyper::Request::get("/sse")
             .header(hyper::header::HOST, self.target.to_string())
-            .header(hyper::header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            )
             .header(hyper::header::ACCEPT, "text/event-stream");
         if let Some(id) = resume {
             req = req.header("last-event-id", id.to_string());
         }
-        let resp = sender.send_request(req.body(Empty::<Bytes>::new())?).await?;
+        let resp = sender
+            .send_request(req.body(Empty::<Bytes>::new())?)
+            .await?;
         if resp.status() != hyper::StatusCode::OK {
             driver.abort();
             anyhow::bail!("the gateway answered {}", resp.status());

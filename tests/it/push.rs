@@ -87,8 +87,16 @@ async fn broadcast_sends_every_message_to_every_instance_and_per_user_only_to_th
         // Each event goes in through the instance that does not hold its user.
         let id1 = post(b, 1, 1).await;
         let id2 = post(s.addr, 2, 2).await;
-        assert_eq!(ids(&mut ws1, Duration::from_secs(2)).await, vec![id1], "{fanout:?}");
-        assert_eq!(ids(&mut ws2, Duration::from_secs(1)).await, vec![id2], "{fanout:?}");
+        assert_eq!(
+            ids(&mut ws1, Duration::from_secs(2)).await,
+            vec![id1],
+            "{fanout:?}"
+        );
+        assert_eq!(
+            ids(&mut ws2, Duration::from_secs(1)).await,
+            vec![id2],
+            "{fanout:?}"
+        );
         let (sa, sb) = (stats(s.addr).await, stats(b).await);
         match fanout {
             Fanout::Broadcast => {
@@ -193,11 +201,10 @@ async fn sse(
     use eventsource_stream::Eventsource;
     use http_body_util::BodyExt;
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(
-        hyper_util::rt::TokioIo::new(stream),
-    )
-    .await
-    .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let mut req = hyper::Request::get("/sse")
         .header("host", addr.to_string())
@@ -206,7 +213,10 @@ async fn sse(
         req = req.header("last-event-id", id);
     }
     let resp = sender
-        .send_request(req.body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap())
+        .send_request(
+            req.body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = resp.status().as_u16();
@@ -226,16 +236,25 @@ async fn sse(
 async fn sse_streams_with_ids_and_resumes_from_last_event_id() {
     let s = server_with(2, PushConfig::default()).await;
     let addr = s.addr;
-    let (status, got) = sse(addr, &s.tokens[0], None, Duration::from_secs(1), async move {
-        post(addr, 1, 1).await;
-        post(addr, 2, 2).await;
-    })
+    let (status, got) = sse(
+        addr,
+        &s.tokens[0],
+        None,
+        Duration::from_secs(1),
+        async move {
+            post(addr, 1, 1).await;
+            post(addr, 2, 2).await;
+        },
+    )
     .await;
     assert_eq!(status, 200);
     assert_eq!(got.len(), 1, "only user 1's notification: {got:?}");
     let first: i64 = got[0].0.parse().unwrap();
     let v: serde_json::Value = serde_json::from_str(&got[0].1).unwrap();
-    assert_eq!((v["id"].as_i64(), v["user_id"].as_i64()), (Some(first), Some(1)));
+    assert_eq!(
+        (v["id"].as_i64(), v["user_id"].as_i64()),
+        (Some(first), Some(1))
+    );
     let missed = post(addr, 1, 3).await;
     let (_, got) = sse(
         addr,
@@ -245,7 +264,10 @@ async fn sse_streams_with_ids_and_resumes_from_last_event_id() {
         async {},
     )
     .await;
-    assert_eq!(got.iter().map(|e| e.0.clone()).collect::<Vec<_>>(), vec![missed.to_string()]);
+    assert_eq!(
+        got.iter().map(|e| e.0.clone()).collect::<Vec<_>>(),
+        vec![missed.to_string()]
+    );
     // A bad Last-Event-ID or token is a 4xx, not a stream.
     let (status, _) = sse(addr, &s.tokens[0], Some("abc"), Duration::ZERO, async {}).await;
     assert_eq!(status, 400);
@@ -307,8 +329,10 @@ async fn a_client_that_stops_reading_is_cut_off_and_the_others_are_not_held_up()
         format!("ws://{}/ws", s.addr),
     )
     .unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {}", s.tokens[0]).parse().unwrap());
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", s.tokens[0]).parse().unwrap(),
+    );
     let (_stalled, _) = tokio_tungstenite::client_async(req, stream).await.unwrap();
     let mut reader = ws_from(s.addr, &s.tokens[1], None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;

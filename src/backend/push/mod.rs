@@ -257,7 +257,11 @@ impl Session {
         if let Some(ready) = ready {
             match tokio::time::timeout(SUBSCRIBE_WAIT, ready).await {
                 Ok(Ok(())) => {}
-                _ => return Err(AppError::Unavailable("the gateway is not subscribed to Redis; retry")),
+                _ => {
+                    return Err(AppError::Unavailable(
+                        "the gateway is not subscribed to Redis; retry",
+                    ))
+                }
             }
         }
         if let Some(mut after) = last_id {
@@ -326,7 +330,9 @@ pub fn last_id(headers: &HeaderMap, query: &ConnectQuery) -> Result<Option<i64>,
             .and_then(|s| s.trim().parse::<i64>().ok())
             .filter(|id| *id >= 0)
             .map(Some)
-            .ok_or(AppError::BadRequest("Last-Event-ID must be a notification id (a number)")),
+            .ok_or(AppError::BadRequest(
+                "Last-Event-ID must be a notification id (a number)",
+            )),
         None => match query.last_id {
             Some(id) if id < 0 => Err(AppError::BadRequest("last_id must be 0 or more")),
             other => Ok(other),
@@ -355,7 +361,9 @@ pub async fn ws_handler(
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     let Ok(Query(query)) = query else {
-        return Err(AppError::BadRequest("the only query parameter is last_id, a number"));
+        return Err(AppError::BadRequest(
+            "the only query parameter is last_id, a number",
+        ));
     };
     let last = last_id(&headers, &query)?;
     // With a header the token is checked before the upgrade (a bad one gets a 401); without
@@ -402,7 +410,12 @@ async fn hello_then_connection(mut socket: WebSocket, state: AppState) {
     };
     let Some(hello) = hello.filter(|h| h.last_id.is_none_or(|id| id >= 0)) else {
         bump(&state.stats.unauthorized);
-        return close(socket, CLOSE_POLICY, "send {\"token\": ...} as the first frame").await;
+        return close(
+            socket,
+            CLOSE_POLICY,
+            "send {\"token\": ...} as the first frame",
+        )
+        .await;
     };
     let user = match state.authenticate_token(&hello.token).await {
         Ok(user) => user,

@@ -1,0 +1,524 @@
+//! A sweep's own result folder: each point ran into `runs/<param>=<value>/` with the usual
+//! layout; the top folder gets a `summary.json` holding every run under `sweep.runs`, the
+//! figures against the swept parameter as plots (one curve per mode, and per series value),
+//! and a `report.md` that tables them.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use serde_json::{json, Value};
+
+use super::checks::CheckResult;
+use super::plot::{plot_err, register_font};
+use super::table::{align, group, lookup};
+use crate::error::input;
+use crate::scenario::{Plan, SweepPoint};
+
+/// The summary of a sweep: the last run's figures at the top (so that tools reading
+/// `modes` find a run), every run under `sweep.runs`, and every run's checks.
+pub fn build(plan: &Plan, runs: &[(&SweepPoint, Value)]) -> Value {
+    let sweep = plan.sweep.as_ref().expect("a sweep plan");
+    let mut top = runs.last().map(|(_, s)| s.clone()).unwrap_or(json!({}));
+    top["scenario"] = json!(plan.name);
+    top["description"] = json!(plan.description);
+    if let Some(first) = runs.first() {
+        top["started_at"] = first.1["started_at"].clone();
+    }
+    let entries: Vec<Value> = runs
+        .iter()
+        .map(|(p, s)| {
+            json!({
+                "value": toml_to_json(&p.value),
+                "series_value": p.series_value.as_ref().map(toml_to_json),
+                "label": p.label,
+                "dir": format!("runs/{}", p.label),
+                "modes": s["modes"],
+                "ratios": s["ratios"],
+            })
+        })
+        .collect();
+    top["sweep"] = json!({
+        "param": sweep.param,
+        "values": sweep.values.iter().map(toml_to_json).collect::<Vec<_>>(),
+        "series": sweep.series,
+        "series_values": sweep.series_values.iter().map(toml_to_json).collect::<Vec<_>>(),
+        "runs": entries,
+    });
+    let checks: Vec<CheckResult> = runs
+        .iter()
+        .flat_map(|(p, s)| {
+            let list: Vec<CheckResult> =
+                serde_json::from_value(s["checks"].clone()).unwrap_or_default();
+            list.into_iter().map(|c| CheckResult {
+                metric: format!("[{}] {}", p.label, c.metric),
+                ..c
+            })
+        })
+        .collect();
+    if checks.is_empty() {
+        if let Some(m) = top.as_object_mut() {
+            m.remove("checks");
+        }
+    } else {
+        top["checks"] = json!(checks);
+    }
+    top
+}
+
+fn toml_to_json(v: &toml::Value) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Writes the sweep's top folder; returns its summary.
+pub fn write(plan: &Plan, runs: &[(&SweepPoint, Value)], out: &Path) -> anyhow::Result<Value> {
+    let fail = |what: &str, e: std::io::Error| {
+        input(format!("cannot write {what} in {}: {e}", out.display()))
+    };
+    let summary = build(plan, runs);
+    let text = serde_json::to_string_pretty(&summary)?;
+    std::fs::write(out.join("summary.json"), text + "\n").map_err(|e| fail("summary.json", e))?;
+    std::fs::write(out.join("scenario.toml"), plan.to_toml())
+        .map_err(|e| fail("scenario.toml", e))?;
+    let plots = plots(&summary, out)?;
+    std::fs::write(out.join("report.md"), markdown(&summary, &plots))
+        .map_err(|e| fail("report.md", e))?;
+    Ok(summary)
+}
+
+/// The columns of the sweep table: (header, path under the mode, format).
+const COLUMNS: &[(&str, &str, Fmt)] = &[
+    ("users", "users", Fmt::Int),
+    ("p50 ms", "latency_ms.p50", Fmt::F1),
+    ("p99 ms", "latency_ms.p99", Fmt::F1),
+    ("DB q/min", "db.queries_per_min", Fmt::Int),
+    ("bytes/s", "bandwidth.bytes_per_s", Fmt::Int),
+    ("server CPU", "cpu.server_cores", Fmt::F3),
+    ("lost", "events.lost_ratio", Fmt::Pct),
+    (
+        "recv/s per inst.",
+        "gateway.received_share_mean",
+        Fmt::RecvPerS,
+    ),
+    ("discarded", "gateway.discarded_ratio_mean", Fmt::Pct),
+];
+
+#[derive(Clone, Copy)]
+enum Fmt {
+    Int,
+    F1,
+    F3,
+    Pct,
+    /// Mean messages/s from Redis per instance (from the instances list).
+    RecvPerS,
+}
+
+fn cell(mode: &Value, path: &str, f: Fmt) -> String {
+    if let Fmt::RecvPerS = f {
+        return mean_received_per_s(mode).map_or("-".into(), |x| format!("{x:.1}"));
+    }
+    let Some(x) = lookup(mode, path).as_f64() else {
+        return "-".into();
+    };
+    match f {
+        Fmt::Int => group(x.round() as i64),
+        Fmt::F1 => format!("{x:.1}"),
+        Fmt::F3 => format!("{x:.3}"),
+        Fmt::Pct => format!("{:.1} %", x * 100.0),
+        Fmt::RecvPerS => unreachable!("handled above"),
+    }
+}
+
+fn mean_received_per_s(mode: &Value) -> Option<f64> {
+    let xs: Vec<f64> = mode["instances"]
+        .as_array()?
+        .iter()
+        .filter_map(|i| i["received_per_s"].as_f64())
+        .collect();
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+}
+
+/// Rows of the sweep table: one per run and mode.
+fn table_rows(summary: &Value) -> Vec<Vec<String>> {
+    let sweep = &summary["sweep"];
+    let param = sweep["param"].as_str().unwrap_or("value");
+    let series = sweep["series"].as_str();
+    let mut head = vec![param.to_string()];
+    if let Some(s) = series {
+        head.push(s.to_string());
+    }
+    head.push("mode".into());
+    head.extend(COLUMNS.iter().map(|c| c.0.to_string()));
+    let mut rows = vec![head];
+    for run in sweep["runs"].as_array().into_iter().flatten() {
+        for (mode, m) in run["modes"].as_object().into_iter().flatten() {
+            let mut row = vec![show(&run["value"])];
+            if series.is_some() {
+                row.push(show(&run["series_value"]));
+            }
+            row.push(mode.clone());
+            row.extend(COLUMNS.iter().map(|(_, p, f)| cell(m, p, *f)));
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The terminal table of a sweep.
+pub fn render_table(summary: &Value) -> String {
+    let rows = table_rows(summary);
+    let left: Vec<bool> = rows[0].iter().map(|_| false).collect();
+    let mut lines = align(&rows, &left);
+    let rule = "-".repeat(lines.iter().map(|l| l.chars().count()).max().unwrap_or(0));
+    lines.insert(1, rule);
+    lines.join("\n")
+}
+
+fn markdown(summary: &Value, plots: &[(String, String)]) -> String {
+    let sweep = &summary["sweep"];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# pollpush sweep: {}\n",
+        summary["scenario"].as_str().unwrap_or("run")
+    );
+    if let Some(d) = summary["description"].as_str().filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "_{d}_\n");
+    }
+    let values: Vec<String> = sweep["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(show)
+        .collect();
+    let _ = write!(
+        out,
+        "The scenario ran once for each `{}` in {}",
+        sweep["param"].as_str().unwrap_or("?"),
+        values.join(", ")
+    );
+    if let Some(series) = sweep["series"].as_str() {
+        let sv: Vec<String> = sweep["series_values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(show)
+            .collect();
+        let _ = write!(out, ", and that for each `{series}` in {}", sv.join(", "));
+    }
+    let _ = writeln!(out, ". Every figure below was measured in its own run; each run's folder under `runs/` has its full report.\n");
+    let rows = table_rows(summary);
+    let _ = writeln!(out, "| {} |", rows[0].join(" | "));
+    let _ = writeln!(
+        out,
+        "|{}",
+        rows[0].iter().map(|_| "---:|").collect::<String>()
+    );
+    for r in &rows[1..] {
+        let _ = writeln!(out, "| {} |", r.join(" | "));
+    }
+    out.push('\n');
+    let _ = writeln!(out, "_recv/s per inst._ is the mean over gateway instances of the messages each received from Redis per second; _discarded_ the mean share of routed messages for users the instance did not hold.\n");
+    for (file, caption) in plots {
+        let _ = writeln!(out, "![{caption}]({file})\n");
+    }
+    if let Some(checks) = summary["checks"].as_array().filter(|c| !c.is_empty()) {
+        let _ = writeln!(
+            out,
+            "## Checks\n\n| run and figure | wanted | measured | |\n|---|---|---:|---|"
+        );
+        for c in checks {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                c["metric"].as_str().unwrap_or(""),
+                c["condition"].as_str().unwrap_or(""),
+                c["value"]
+                    .as_f64()
+                    .map_or("not measured".to_string(), |v| v.to_string()),
+                if c["passed"].as_bool() == Some(true) {
+                    "pass"
+                } else {
+                    "**FAIL**"
+                }
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## Runs\n");
+    for run in sweep["runs"].as_array().into_iter().flatten() {
+        let dir = run["dir"].as_str().unwrap_or("");
+        let _ = writeln!(
+            out,
+            "- [`{}`]({dir}/report.md)",
+            run["label"].as_str().unwrap_or(dir)
+        );
+    }
+    out
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+struct Curve {
+    label: String,
+    points: Vec<(f64, f64)>,
+}
+
+/// The x position of each run: its value when every value is a number, else its index.
+fn x_axis(summary: &Value) -> (Vec<f64>, Option<Vec<String>>) {
+    let values: Vec<&Value> = summary["sweep"]["values"]
+        .as_array()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    if values.iter().all(|v| v.is_number()) {
+        (values.iter().filter_map(|v| v.as_f64()).collect(), None)
+    } else {
+        (
+            (0..values.len()).map(|i| i as f64).collect(),
+            Some(values.iter().map(|v| show(v)).collect()),
+        )
+    }
+}
+
+/// One curve per (mode, series value) of a figure against the swept parameter.
+fn curves(summary: &Value, modes: &[&str], value: impl Fn(&Value) -> Option<f64>) -> Vec<Curve> {
+    let sweep = &summary["sweep"];
+    let (xs, _) = x_axis(summary);
+    let values: Vec<&Value> = sweep["values"]
+        .as_array()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    let mut out: Vec<Curve> = Vec::new();
+    for run in sweep["runs"].as_array().into_iter().flatten() {
+        let Some(i) = values.iter().position(|v| **v == run["value"]) else {
+            continue;
+        };
+        for &mode in modes {
+            let m = &run["modes"][mode];
+            let Some(y) = value(m) else { continue };
+            let label = match &run["series_value"] {
+                Value::Null => mode.to_string(),
+                sv if modes.len() > 1 => format!("{mode}, {}", show(sv)),
+                sv => show(sv),
+            };
+            match out.iter_mut().find(|c| c.label == label) {
+                Some(c) => c.points.push((xs[i], y)),
+                None => out.push(Curve {
+                    label,
+                    points: vec![(xs[i], y)],
+                }),
+            }
+        }
+    }
+    out
+}
+
+/// Draws the sweep plots; returns (file, caption) of each drawn.
+fn plots(summary: &Value, out: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    register_font();
+    let param = summary["sweep"]["param"]
+        .as_str()
+        .unwrap_or("value")
+        .to_string();
+    let modes: Vec<String> = summary["modes"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let modes: Vec<&str> = modes.iter().map(String::as_str).collect();
+    let (_, names) = x_axis(summary);
+    let mut drawn = Vec::new();
+    let mut chart = |name: &str, caption: String, panels: Vec<Panel>| -> anyhow::Result<()> {
+        if panels.iter().all(|p| p.curves.is_empty()) {
+            return Ok(());
+        }
+        let png = out.join(format!("{name}.png"));
+        draw_panels(
+            BitMapBackend::new(&png, (1200, 700)).into_drawing_area(),
+            &caption,
+            &param,
+            &panels,
+            names.as_deref(),
+        )?;
+        let svg = out.join(format!("{name}.svg"));
+        draw_panels(
+            SVGBackend::new(&svg, (1200, 700)).into_drawing_area(),
+            &caption,
+            &param,
+            &panels,
+            names.as_deref(),
+        )?;
+        drawn.push((format!("{name}.png"), caption));
+        Ok(())
+    };
+    chart(
+        "sweep-latency",
+        format!("Latency p99 against {param}"),
+        vec![Panel {
+            y_desc: "latency p99 (ms)",
+            curves: curves(summary, &modes, |m| m["latency_ms"]["p99"].as_f64()),
+            percent: false,
+        }],
+    )?;
+    chart(
+        "sweep-db-queries",
+        format!("Database queries per minute (PostgreSQL's count) against {param}"),
+        vec![Panel {
+            y_desc: "queries per minute",
+            curves: curves(summary, &modes, |m| m["db"]["queries_per_min"].as_f64()),
+            percent: false,
+        }],
+    )?;
+    if modes.contains(&"push") {
+        chart(
+            "sweep-gateway",
+            format!("Gateway instances against {param}"),
+            vec![
+                Panel {
+                    y_desc: "messages from Redis per instance per s",
+                    curves: curves(summary, &["push"], mean_received_per_s),
+                    percent: false,
+                },
+                Panel {
+                    y_desc: "share discarded (%)",
+                    curves: curves(summary, &["push"], |m| {
+                        m["gateway"]["discarded_ratio_mean"]
+                            .as_f64()
+                            .map(|x| x * 100.0)
+                    }),
+                    percent: true,
+                },
+            ],
+        )?;
+    }
+    Ok(drawn)
+}
+
+/// One chart of a sweep plot.
+struct Panel {
+    y_desc: &'static str,
+    curves: Vec<Curve>,
+    /// A share in percent: the y axis runs to 100.
+    percent: bool,
+}
+
+fn draw_panels<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    caption: &str,
+    param: &str,
+    panels: &[Panel],
+    names: Option<&[String]>,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(plot_err)?;
+    let areas = root.split_evenly((1, panels.len()));
+    for (i, (area, p)) in areas.iter().zip(panels).enumerate() {
+        // With two panels the caption goes over the first; the second is named by its axis.
+        let title = if i == 0 { caption } else { "" };
+        panel(area, title, param, p, names)?;
+    }
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    param: &str,
+    p: &Panel,
+    names: Option<&[String]>,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let (y_desc, curves, percent) = (p.y_desc, &p.curves, p.percent);
+    let integers = curves
+        .iter()
+        .flat_map(|c| c.points.iter())
+        .all(|pt| pt.0.fract() == 0.0);
+    let xs = curves.iter().flat_map(|c| c.points.iter().map(|p| p.0));
+    let (x_lo, x_hi) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+    let (x_lo, x_hi) = if x_lo > x_hi {
+        (0.0, 1.0)
+    } else {
+        let pad = ((x_hi - x_lo) * 0.05).max(0.5);
+        (x_lo - pad, x_hi + pad)
+    };
+    let y_hi = if percent {
+        105.0
+    } else {
+        curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.1))
+            .fold(1e-9, f64::max)
+            * 1.2
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x_lo..x_hi, 0f64..y_hi)
+        .map_err(plot_err)?;
+    let label_x = |x: &f64| match names {
+        Some(n) if (x - x.round()).abs() < 1e-6 && x.round() >= 0.0 => {
+            n.get(x.round() as usize).cloned().unwrap_or_default()
+        }
+        Some(_) => String::new(),
+        None if x.fract() == 0.0 => group(*x as i64),
+        // Integer sweeps (instances, users) get no fractional ticks.
+        None if integers => String::new(),
+        None => format!("{x:.1}"),
+    };
+    chart
+        .configure_mesh()
+        .x_desc(param)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 18))
+        .axis_desc_style(("sans-serif", 20))
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_label_formatter(&label_x)
+        .draw()
+        .map_err(plot_err)?;
+    for (i, c) in curves.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let mut pts = c.points.clone();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(3)))
+            .map_err(plot_err)?
+            .label(c.label.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 30, y)], color.stroke_width(3))
+            });
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 5, color.filled())))
+            .map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 18))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
+}

@@ -1126,39 +1126,40 @@ fn validate_faults(
             ));
         }
         let action = f.action.as_deref().unwrap_or("");
-        let action =
-            match action {
-                "disconnect-clients" => {
-                    if !modes.contains(&Mode::Push) {
-                        return Err(ctx.err(
-                            &key("action"),
-                            "disconnect-clients acts on push clients; add \"push\" to modes",
-                        ));
-                    }
-                    let clients = f.clients.unwrap_or(1);
-                    if clients == 0 || clients > users {
-                        return Err(ctx.err(
-                            &key("clients"),
-                            format!("{clients} is out of range; use 1 to users.count ({users})"),
-                        ));
-                    }
-                    let offline = ctx.duration(&key("offline"), f.offline.as_deref(), "10s")?;
-                    FaultAction::DisconnectClients { clients, offline }
+        let action = match action {
+            "disconnect-clients" => {
+                if !modes.contains(&Mode::Push) {
+                    return Err(ctx.err(
+                        &key("action"),
+                        "disconnect-clients acts on push clients; add \"push\" to modes",
+                    ));
                 }
-                "restart-redis" | "kill-redis" | "kill-gateway" | "restart-postgres"
-                | "pause-redis" => return Err(ctx.err(
+                let clients = f.clients.unwrap_or(1);
+                if clients == 0 || clients > users {
+                    return Err(ctx.err(
+                        &key("clients"),
+                        format!("{clients} is out of range; use 1 to users.count ({users})"),
+                    ));
+                }
+                let offline = ctx.duration(&key("offline"), f.offline.as_deref(), "10s")?;
+                FaultAction::DisconnectClients { clients, offline }
+            }
+            "restart-redis" | "kill-redis" | "kill-gateway" | "restart-postgres"
+            | "pause-redis" => {
+                return Err(ctx.err(
                     &key("action"),
                     format!(
                         "{action:?} is not implemented in this version; use \"disconnect-clients\""
                     ),
-                )),
-                other => {
-                    return Err(ctx.err(
-                        &key("action"),
-                        format!("{other:?} is not a fault; use \"disconnect-clients\""),
-                    ))
-                }
-            };
+                ))
+            }
+            other => {
+                return Err(ctx.err(
+                    &key("action"),
+                    format!("{other:?} is not a fault; use \"disconnect-clients\""),
+                ))
+            }
+        };
         if f.clients.is_some() && !matches!(action, FaultAction::DisconnectClients { .. }) {
             return Err(ctx.err(&key("clients"), "only disconnect-clients takes `clients`"));
         }

@@ -4,4 +4,5 @@ mod backend;
 mod cli;
 mod common;
 mod push;
+mod push_runs;
 mod run;

@@ -1,0 +1,288 @@
+//! Whole push runs with gateway instances as processes: what broadcast, per-user and no
+//! Redis cost and lose, catch-up under a 10 s disconnection, slow clients, SSE, and sweeps.
+
+use std::path::Path;
+
+use pollpush::run::{execute, Progress, RunOptions};
+use pollpush::scenario::{self, Source};
+use serde_json::Value;
+
+use crate::common::HEAVY;
+
+fn plan(text: &str, overrides: &[&str]) -> scenario::Plan {
+    let ov: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    scenario::parse(&Source { label: "it", text }, &ov).unwrap()
+}
+
+fn options() -> RunOptions {
+    RunOptions {
+        database_url: None,
+        redis_url: None,
+        server_exe: env!("CARGO_BIN_EXE_pollpush").into(),
+        log_dir: None,
+        progress: Progress::silent(),
+    }
+}
+
+/// Runs a plan and returns its summary (the result folder goes to `dir`).
+async fn run(plan: scenario::Plan, dir: &Path) -> Value {
+    let result = execute(plan, &options()).await.expect("run completes");
+    pollpush::report::write(std::slice::from_ref(&result), dir).unwrap()
+}
+
+fn f(v: &Value, path: &str) -> f64 {
+    let x = pollpush::report::table::lookup(v, path);
+    x.as_f64()
+        .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
+}
+
+const PUSH: &str = r#"
+    name = "it-push"
+    duration = "8s"
+    warmup = "1s"
+    modes = ["push"]
+    [users]
+    count = 400
+    [workload]
+    events_per_s = 100
+"#;
+
+#[tokio::test]
+async fn four_instances_broadcast_receive_everything_per_user_only_their_share() {
+    let _heavy = HEAVY.lock().await;
+    for fanout in ["broadcast", "per-user"] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = run(
+            plan(
+                PUSH,
+                &["push.instances=4", &format!("push.fanout={fanout}")],
+            ),
+            dir.path(),
+        )
+        .await;
+        let push = &s["modes"]["push"];
+        assert_eq!(push["events"]["lost"], 0, "{fanout}: {}", push["events"]);
+        assert_eq!(push["events"]["misrouted"], 0);
+        let instances = push["instances"].as_array().unwrap();
+        assert_eq!(instances.len(), 4);
+        for i in instances {
+            assert_eq!(i["connections"], 100, "round-robin: {i}");
+            let (received, discarded) = (f(i, "received_share"), f(i, "discarded_ratio"));
+            assert!(f(i, "cpu_cores") > 0.0 && f(i, "rss_mb") > 0.0, "{i}");
+            match fanout {
+                "broadcast" => {
+                    assert!(
+                        received > 0.99,
+                        "{fanout}: every message reaches every instance: {i}"
+                    );
+                    assert!(
+                        (discarded - 0.75).abs() < 0.06,
+                        "{fanout}: ~3/4 discarded: {i}"
+                    );
+                }
+                _ => {
+                    assert!((received - 0.25).abs() < 0.08, "{fanout}: ~1/4 each: {i}");
+                    assert!(discarded < 0.01, "{fanout}: ~nothing discarded: {i}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_redis_about_one_in_n_events_is_lost_and_the_report_says_why() {
+    let _heavy = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = run(
+        plan(PUSH, &["push.instances=2", "push.fanout=none"]),
+        dir.path(),
+    )
+    .await;
+    let push = &s["modes"]["push"];
+    let lost = f(push, "events.lost_ratio");
+    assert!((lost - 0.5).abs() < 0.05, "lost {lost}, predicted 0.5");
+    assert_eq!(f(push, "predicted.lost_ratio"), 0.5);
+    assert_eq!(push["events"]["misrouted"], 0);
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("Lost with pure WebSockets"), "{report}");
+    assert!(report.contains("only if it came in through that same instance"));
+}
+
+#[tokio::test]
+async fn clients_offline_for_10_s_get_everything_exactly_once_with_catch_up_and_lose_it_without() {
+    let _heavy = HEAVY.lock().await;
+    let text = r#"
+        name = "it-catch-up"
+        duration = "14s"
+        warmup = "1s"
+        modes = ["push"]
+        [users]
+        count = 300
+        [push]
+        instances = 2
+        fanout = "per-user"
+        [workload]
+        events_per_s = 100
+        [[faults]]
+        at = "2s"
+        action = "disconnect-clients"
+        clients = 50
+        offline = "10s"
+    "#;
+    for catch_up in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = run(
+            plan(text, &[&format!("push.catch_up={catch_up}")]),
+            dir.path(),
+        )
+        .await;
+        let push = &s["modes"]["push"];
+        let fault = &push["faults"][0];
+        assert_eq!(fault["clients_dropped"], 50);
+        assert_eq!(fault["clients_back"], 50, "{fault}");
+        assert!(f(fault, "reconnect_s") >= 10.0, "{fault}");
+        assert!(f(push, "reconnects.count") >= 50.0);
+        // 50 of 300 users for 10 of 14 s at 100 events/s: ~1,200 events aimed at them.
+        if catch_up {
+            assert_eq!(push["events"]["lost"], 0, "{}", push["events"]);
+            assert_eq!(push["events"]["duplicated"], 0);
+            assert_eq!(fault["lost"], 0);
+            assert!(f(push, "server.catch_up_frames") > 100.0);
+        } else {
+            let lost = f(push, "events.lost");
+            assert!(lost > 100.0, "the loss is counted: {}", push["events"]);
+            assert_eq!(f(fault, "lost"), lost, "and put on the fault");
+            assert_eq!(f(push, "server.catch_up_frames"), 0.0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_by_their_bound_and_the_rest_lose_nothing() {
+    let _heavy = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = run(
+        plan(
+            PUSH,
+            &[
+                "push.instances=2",
+                "push.slow_clients=2",
+                "push.send_queue=32",
+                "push.slow_events_per_s=100",
+            ],
+        ),
+        dir.path(),
+    )
+    .await;
+    let push = &s["modes"]["push"];
+    assert_eq!(
+        push["slow_clients"]["disconnected"], 2,
+        "{}",
+        push["slow_clients"]
+    );
+    assert!(f(push, "slow_clients.events_sent") > 100.0);
+    assert_eq!(push["events"]["lost"], 0, "{}", push["events"]);
+    assert!(f(push, "latency_ms.p99") < 250.0);
+    // The cut-off connections are gone from the gateways.
+    assert_eq!(f(push, "server.connections"), 398.0);
+}
+
+#[tokio::test]
+async fn push_over_sse_delivers_everything_in_milliseconds() {
+    let _heavy = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = run(plan(PUSH, &["push.transport=sse"]), dir.path()).await;
+    let push = &s["modes"]["push"];
+    assert_eq!(s["plan"]["push_transport"], "sse");
+    assert!(f(push, "events.sent") > 400.0);
+    assert_eq!(push["events"]["lost"], 0, "{}", push["events"]);
+    assert_eq!(push["events"]["duplicated"], 0);
+    assert!(f(push, "latency_ms.p99") < 250.0, "{}", push["latency_ms"]);
+    assert_eq!(f(push, "server.connections"), 400.0);
+}
+
+#[tokio::test]
+async fn a_sweep_runs_every_point_into_its_own_folder_and_plots_them() {
+    let _heavy = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("sweep.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+name = "it-sweep"
+duration = "3s"
+warmup = "1s"
+modes = ["push"]
+[users]
+count = 100
+[workload]
+events_per_s = 50
+[sweep]
+param = "push.instances"
+values = [1, 2]
+series = "push.fanout"
+series_values = ["broadcast", "per-user"]
+[checks]
+"push.events.lost" = "== 0"
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let result = tokio::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(&out)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(
+        stdout.contains("push.instances") && stdout.contains("per-user"),
+        "{stdout}"
+    );
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let runs = s["sweep"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    assert_eq!(s["sweep"]["param"], "push.instances");
+    assert_eq!(s["checks"].as_array().unwrap().len(), 4);
+    for r in runs {
+        let n = r["value"].as_u64().unwrap();
+        assert_eq!(
+            r["modes"]["push"]["instances"].as_array().unwrap().len() as u64,
+            n
+        );
+        let dir = out.join(r["dir"].as_str().unwrap());
+        assert!(dir.join("summary.json").exists() && dir.join("report.md").exists());
+    }
+    let two_broadcast = runs
+        .iter()
+        .find(|r| r["value"] == 2 && r["series_value"] == "broadcast")
+        .unwrap();
+    let d = f(
+        &two_broadcast["modes"]["push"],
+        "gateway.discarded_ratio_mean",
+    );
+    assert!((d - 0.5).abs() < 0.15, "two instances discard half: {d}");
+    for file in [
+        "sweep-gateway.png",
+        "sweep-latency.svg",
+        "report.md",
+        "scenario.toml",
+    ] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    // The resolved scenario keeps its sweep.
+    let again = scenario::load(Some(&out.join("scenario.toml")), &[]).unwrap();
+    assert_eq!(again.sweep.unwrap().points.len(), 4);
+}

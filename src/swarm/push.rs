@@ -329,3 +329,65 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(reconnect: Reconnect) -> PushClient {
+        let plan = PushPlan {
+            reconnect,
+            reconnect_base: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(1),
+            ..PushPlan::default()
+        };
+        PushClient::new(
+            1,
+            String::new(),
+            "127.0.0.1:1".parse().unwrap(),
+            Instant::now(),
+            0,
+            &plan,
+        )
+    }
+
+    #[test]
+    fn backoff_policies() {
+        assert_eq!(client(Reconnect::None).backoff(5), Duration::ZERO);
+        assert_eq!(
+            client(Reconnect::Fixed).backoff(5),
+            Duration::from_millis(100)
+        );
+        let c = client(Reconnect::Jitter);
+        // Full jitter: uniform in [0, min(max, base * 2^attempt)].
+        for attempt in 0..20 {
+            let cap =
+                Duration::from_millis(100 * (1u64 << attempt.min(16))).min(Duration::from_secs(1));
+            let waits: Vec<Duration> = (0..200).map(|_| c.backoff(attempt)).collect();
+            assert!(waits.iter().all(|w| *w <= cap), "attempt {attempt}");
+            // Spread over the range, not bunched at the cap.
+            let below_half = waits.iter().filter(|w| **w < cap / 2).count();
+            assert!(
+                (50..150).contains(&below_half),
+                "attempt {attempt}: {below_half}"
+            );
+        }
+    }
+
+    #[test]
+    fn faults_take_clients_offline_until_their_time() {
+        let f = ClientFaults::new(3);
+        let until = crate::now_us() + 60_000_000;
+        let rx = f.changed.subscribe();
+        f.take_offline(&[2], until);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(f.offline_until(2), Some(until));
+        assert_eq!(f.offline_until(1), None);
+        f.take_offline(&[1], crate::now_us().saturating_sub(1));
+        assert_eq!(
+            f.offline_until(1),
+            None,
+            "a time in the past is not offline"
+        );
+    }
+}

@@ -223,7 +223,10 @@ const CATCH_UP_PAGE: i64 = 500;
 pub struct Session {
     user: i64,
     id: u64,
-    state: AppState,
+    registry: Arc<Registry>,
+    stats: Arc<Stats>,
+    /// How often the connection pings its client.
+    pub ping_interval: Duration,
     queue: mpsc::Receiver<Frame>,
     /// Catch-up frames not yet sent, oldest first.
     backlog: std::collections::VecDeque<Frame>,
@@ -247,7 +250,9 @@ impl Session {
         let mut session = Session {
             user,
             id,
-            state: state.clone(),
+            registry: state.registry.clone(),
+            stats: state.stats.clone(),
+            ping_interval: state.push.ping_interval,
             queue,
             backlog: Default::default(),
             caught_up: HashSet::new(),
@@ -308,8 +313,8 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.state.registry.unregister(self.user, self.id);
-        self.state.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        self.registry.unregister(self.user, self.id);
+        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -368,7 +373,7 @@ pub async fn ws_handler(
     let last = last_id(&headers, &query)?;
     // With a header the token is checked before the upgrade (a bad one gets a 401); without
     // one, the first frame must carry it.
-    let session = if super::bearer(&headers).is_some() || headers.contains_key("authorization") {
+    let session = if headers.contains_key(axum::http::header::AUTHORIZATION) {
         let user = state.authenticate(&headers).await.inspect_err(|e| {
             if matches!(e, AppError::Unauthorized) {
                 bump(&state.stats.unauthorized);
@@ -381,16 +386,16 @@ pub async fn ws_handler(
     bump(&state.stats.ws_accepted);
     // Notifications are small: tungstenite's default 128 KiB buffers per socket would cost
     // more than 1 GB at 10,000 connections and make push look heavier than it is.
-    Ok(ws
+    let ws = ws
         .read_buffer_size(4096)
         .write_buffer_size(4096)
-        .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| async move {
-            match session {
-                Some(s) => connection(socket, s).await,
-                None => hello_then_connection(socket, state).await,
-            }
-        }))
+        .max_message_size(64 * 1024);
+    // Each connection's future keeps only what it needs: the session, or the state to
+    // authenticate the first frame with.
+    Ok(match session {
+        Some(s) => ws.on_upgrade(move |socket| connection(socket, s)),
+        None => ws.on_upgrade(move |socket| hello_then_connection(socket, state)),
+    })
 }
 
 async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
@@ -425,7 +430,10 @@ async fn hello_then_connection(mut socket: WebSocket, state: AppState) {
         }
         Err(_) => return close(socket, CLOSE_TRY_AGAIN, "try again later").await,
     };
-    match Session::open(&state, user, hello.last_id).await {
+    let session = Session::open(&state, user, hello.last_id).await;
+    // The connection may last hours: hold only the session, not a copy of the state.
+    drop(state);
+    match session {
         Ok(session) => connection(socket, session).await,
         Err(_) => close(socket, CLOSE_TRY_AGAIN, "try again later").await,
     }
@@ -436,7 +444,7 @@ async fn hello_then_connection(mut socket: WebSocket, state: AppState) {
 /// two ping intervals (no pong) is closed, and so is one that does not take a frame within
 /// a ping interval or that the registry gave up on.
 async fn connection(socket: WebSocket, mut session: Session) {
-    let ping_interval = session.state.push.ping_interval;
+    let ping_interval = session.ping_interval;
     let (mut sink, mut stream) = socket.split();
     let last_heard = Arc::new(AtomicU64::new(crate::now_us()));
 

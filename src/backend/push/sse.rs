@@ -2,6 +2,10 @@
 //! is the notification id, so a client that reconnects with `Last-Event-ID` (what
 //! `EventSource` does by itself) catches up from there. Comments keep the stream alive
 //! every ping interval.
+//!
+//! A slow SSE client is cut off from new frames like a WebSocket one (the registry drops
+//! its queue), but hyper gives a response body no write timeout: its socket stays open,
+//! holding at most its kernel buffers, until the client reads or goes away.
 
 use std::convert::Infallible;
 

@@ -9,11 +9,13 @@ fn main() {
     let cli = Cli::parse();
     let quiet = matches!(&cli.command, Command::Run(args) if args.quiet);
     let default_level = if quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level))
+        // tungstenite traces every message it receives, and a browser's first frame carries
+        // its session token: never below debug, whatever RUST_LOG says.
+        .add_directive("tungstenite=debug".parse().expect("a valid directive"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
 

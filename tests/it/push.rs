@@ -399,3 +399,85 @@ async fn after_a_redis_restart_the_gateway_resubscribes_and_catch_up_recovers_th
         assert!(stats(s.addr).await.redis_resets >= 1);
     }
 }
+
+#[tokio::test]
+async fn a_client_that_never_answers_pings_is_closed_after_two_intervals() {
+    let push = PushConfig {
+        ping_interval: Duration::from_millis(200),
+        ..PushConfig::default()
+    };
+    let s = server_with(1, push).await;
+    // Never read: tungstenite answers pings only while reading.
+    let _silent = ws_from(s.addr, &s.tokens[0], None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(stats(s.addr).await.connections, 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(stats(s.addr).await.connections, 0);
+    // A client that reads (and so answers) stays.
+    let mut alive = ws_from(s.addr, &s.tokens[0], None).await.unwrap();
+    let _ = ids(&mut alive, Duration::from_millis(1200)).await;
+    assert_eq!(stats(s.addr).await.connections, 1);
+}
+
+#[tokio::test]
+async fn tokens_never_appear_in_the_server_log() {
+    let _heavy = crate::common::HEAVY.lock().await;
+    let services = pollpush::services::Services::start(None, None)
+        .await
+        .unwrap();
+    let pool = pollpush::backend::db::connect(&services.database_url, 2)
+        .await
+        .unwrap();
+    let tokens = pollpush::backend::db::seed_users(&pool, 2).await.unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args(["serve", "--role", "all", "--port", "0"])
+        .args(["--database-url", &services.database_url])
+        .args(["--redis-url", &services.redis_url])
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("pollpush: listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let wrong = format!("{}x", tokens[1]);
+    for t in [&tokens[0], &wrong] {
+        let _ = http("GET", format!("http://{addr}/notifications"), Some(t), None).await;
+        let _ = ws_from(addr, t, None).await;
+    }
+    let mut ws = {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+            .await
+            .unwrap()
+            .0
+    };
+    ws.send(Message::text(format!("{{\"token\":\"{wrong}\"}}")))
+        .await
+        .unwrap();
+    let _ = ws.next().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(text.len() > 100, "the server logged at trace level: {text}");
+    for t in [&tokens[0], &wrong] {
+        let secret = t.split_once('.').unwrap().1;
+        if let Some(at) = text.find(secret) {
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+            panic!("a token leaked into the log: {}", &text[line_start..line_end]);
+        }
+    }
+}

@@ -9,13 +9,16 @@ fn main() {
     let cli = Cli::parse();
     let quiet = matches!(&cli.command, Command::Run(args) if args.quiet);
     let default_level = if quiet { "warn" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level))
-        // tungstenite traces every message it receives, and a browser's first frame carries
-        // its session token: never below debug, whatever RUST_LOG says.
-        .add_directive("tungstenite=debug".parse().expect("a valid directive"));
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // tungstenite traces every message it receives, and a browser's first frame carries
+    // its session token: never trace it, whatever RUST_LOG says.
+    if filter.max_level_hint() == Some(tracing_subscriber::filter::LevelFilter::TRACE) {
+        filter = filter.add_directive("tungstenite=debug".parse().expect("a valid directive"));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 

@@ -254,7 +254,7 @@ pub async fn command(args: RunArgs) -> anyhow::Result<()> {
             .join(","),
         out.display()
     ));
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
         server_exe: std::env::current_exe()?,
@@ -277,8 +277,11 @@ pub async fn command(args: RunArgs) -> anyhow::Result<()> {
                     sweep.points.len(),
                     point.label
                 ));
-                let results = repeats(&point.plan, args.repeat, &opts).await?;
+                // Each point keeps its own server logs, next to its results.
                 let dir = out.join("runs").join(&point.label);
+                prepare_out_dir(&dir)?;
+                opts.log_dir = Some(dir.join("logs"));
+                let results = repeats(&point.plan, args.repeat, &opts).await?;
                 let summary = crate::report::write(&results, &dir)?;
                 runs.push((point, summary));
             }

@@ -477,7 +477,10 @@ async fn tokens_never_appear_in_the_server_log() {
         if let Some(at) = text.find(secret) {
             let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
             let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-            panic!("a token leaked into the log: {}", &text[line_start..line_end]);
+            panic!(
+                "a token leaked into the log: {}",
+                &text[line_start..line_end]
+            );
         }
     }
 }

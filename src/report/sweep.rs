@@ -384,6 +384,42 @@ fn plots(summary: &Value, out: &Path) -> anyhow::Result<Vec<(String, String)>> {
             percent: false,
         }],
     )?;
+    chart(
+        "sweep-bandwidth",
+        format!("Bandwidth on the client sockets against {param}"),
+        vec![
+            Panel {
+                y_desc: "bytes per user per minute",
+                curves: curves(summary, &modes, |m| {
+                    m["bandwidth"]["bytes_per_user_per_min"].as_f64()
+                }),
+                percent: false,
+            },
+            Panel {
+                y_desc: "bytes per delivered notification",
+                curves: curves(summary, &modes, |m| {
+                    m["bandwidth"]["bytes_per_delivered"].as_f64()
+                }),
+                percent: false,
+            },
+        ],
+    )?;
+    chart(
+        "sweep-cpu",
+        format!("CPU against {param}"),
+        vec![
+            Panel {
+                y_desc: "server CPU (cores)",
+                curves: curves(summary, &modes, |m| m["cpu"]["server_cores"].as_f64()),
+                percent: false,
+            },
+            Panel {
+                y_desc: "Postgres CPU (cores)",
+                curves: curves(summary, &modes, |m| m["cpu"]["db_cores"].as_f64()),
+                percent: false,
+            },
+        ],
+    )?;
     if modes.contains(&"push") {
         chart(
             "sweep-gateway",
@@ -495,6 +531,13 @@ where
         .axis_desc_style(("sans-serif", 20))
         .light_line_style(RGBColor(235, 235, 235))
         .x_label_formatter(&label_x)
+        .y_label_formatter(&|y| {
+            if y.abs() >= 1000.0 {
+                group(y.round() as i64)
+            } else {
+                format!("{y:.1}")
+            }
+        })
         .draw()
         .map_err(plot_err)?;
     for (i, c) in curves.iter().enumerate() {

@@ -22,6 +22,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Compare two runs of one scenario figure by figure; exit 1 on a regression.
     Compare(CompareArgs),
+    /// Re-render the plots and report.md of a result folder from its saved data
+    /// (summary.json, scenario.toml, latency-<mode>.hgrm, timeseries.csv).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A result folder written by `pollpush run` (a sweep's top folder too).
+    pub dir: PathBuf,
 }
 
 /// Output format of `compare`.
@@ -201,6 +210,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => crate::run::command(args).await,
         Command::Serve(args) => crate::backend::serve::command(args).await,
         Command::Compare(args) => crate::report::compare::command(args),
+        Command::Report(args) => {
+            crate::report::rerender(&args.dir)?;
+            println!("re-rendered {}", args.dir.display());
+            Ok(())
+        }
     }
 }
 

@@ -5,6 +5,19 @@ use std::fmt::Write;
 
 use hdrhistogram::Histogram;
 
+/// Reads the (value ms, quantile) rows back from a rendered distribution.
+pub fn parse(text: &str) -> Vec<(f64, f64)> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace();
+            let value = cols.next()?.parse::<f64>().ok()?;
+            let q = cols.next()?.parse::<f64>().ok()?;
+            Some((value, q))
+        })
+        .collect()
+}
+
 /// Renders a µs histogram as a percentile distribution in ms, 5 ticks per half distance.
 pub fn render(h: &Histogram<u64>) -> String {
     let mut out = String::new();

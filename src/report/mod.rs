@@ -166,20 +166,125 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
         let name = format!("latency-{mode}.hgrm");
         std::fs::write(out.join(&name), hgrm::render(h)).map_err(|e| fail(&name, e))?;
     }
-    plot::latency_cdf(plan, &latency, out)?;
+    plot::latency_cdf(plan, &plot::cdf_points(&latency), out)?;
     std::fs::write(out.join("timeseries.csv"), timeseries_csv(results))
         .map_err(|e| fail("timeseries.csv", e))?;
     let last = results.last().expect("checked above");
-    plot::db_queries_over_time(plan, last, out)?;
+    plot::db_queries_over_time(plan, &plot::db_series(last), out)?;
     plot::cpu_by_component(plan, &summary, out)?;
     std::fs::write(out.join("report.md"), markdown::render(&summary))
         .map_err(|e| fail("report.md", e))?;
     Ok(summary)
 }
 
+/// The `report` command: re-renders the plots and `report.md` of a result folder from what
+/// it saved (`summary.json`, `scenario.toml`, `latency-<mode>.hgrm`, `timeseries.csv`), so a
+/// change to the report reaches old runs without running them again.
+pub fn rerender(dir: &Path) -> anyhow::Result<()> {
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| {
+            input(format!(
+                "cannot read {}: {e}; give a result folder written by `pollpush run`",
+                dir.join(name).display()
+            ))
+        })
+    };
+    let summary: Value = serde_json::from_str(&read("summary.json")?).map_err(|e| {
+        input(format!(
+            "{} is not a summary: {e}",
+            dir.join("summary.json").display()
+        ))
+    })?;
+    let plan = crate::scenario::load(Some(&dir.join("scenario.toml")), &[])?;
+    let fail = |what: &str, e: std::io::Error| {
+        input(format!("cannot write {what} in {}: {e}", dir.display()))
+    };
+    if summary.get("sweep").is_some() {
+        return sweep::rerender(&summary, dir);
+    }
+    let mut cdf = plot::Series::new();
+    for &mode in &plan.modes {
+        if let Ok(text) = std::fs::read_to_string(dir.join(format!("latency-{mode}.hgrm"))) {
+            let pts = hgrm::parse(&text);
+            if !pts.is_empty() {
+                cdf.push((
+                    mode,
+                    pts.into_iter()
+                        .map(|(ms, q)| (ms.max(0.01), q * 100.0))
+                        .collect(),
+                ));
+            }
+        }
+    }
+    plot::latency_cdf(&plan, &cdf, dir)?;
+    if let Ok(csv) = std::fs::read_to_string(dir.join("timeseries.csv")) {
+        plot::db_queries_over_time(&plan, &db_series_from_csv(&csv), dir)?;
+    }
+    plot::cpu_by_component(&plan, &summary, dir)?;
+    std::fs::write(dir.join("report.md"), markdown::render(&summary))
+        .map_err(|e| fail("report.md", e))?;
+    Ok(())
+}
+
+/// Postgres's queries per second of each mode from `timeseries.csv`, last repeat.
+pub fn db_series_from_csv(csv: &str) -> plot::Series {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(rep), Some(mode), Some(t), Some(q)) = (
+        col("repeat"),
+        col("mode"),
+        col("t_s"),
+        col("db_queries_per_s"),
+    ) else {
+        return Vec::new();
+    };
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let last = rows
+        .iter()
+        .filter_map(|r| r.get(rep)?.parse::<u32>().ok())
+        .max();
+    let mut series = plot::Series::new();
+    for r in &rows {
+        if r.get(rep).and_then(|x| x.parse::<u32>().ok()) != last {
+            continue;
+        }
+        let m = match r.get(mode).copied() {
+            Some("poll") => Mode::Poll,
+            Some("push") => Mode::Push,
+            _ => continue,
+        };
+        let (Some(x), Some(y)) = (
+            r.get(t).and_then(|x| x.parse::<f64>().ok()),
+            r.get(q).and_then(|x| x.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        match series.iter_mut().find(|(mm, _)| *mm == m) {
+            Some((_, pts)) => pts.push((x, y)),
+            None => series.push((m, vec![(x, y)])),
+        }
+    }
+    series
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_series_read_back_from_csv_keep_the_last_repeat() {
+        let csv = "repeat,mode,t_s,requests_per_s,deliveries_per_s,db_queries_per_s\n1,poll,1,5,0,100\n2,poll,1,5,0,200\n2,poll,2,5,0,210\n2,push,1,0,3,\n2,push,2,0,3,4\n";
+        let s = db_series_from_csv(csv);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0], (Mode::Poll, vec![(1.0, 200.0), (2.0, 210.0)]));
+        assert_eq!(
+            s[1],
+            (Mode::Push, vec![(2.0, 4.0)]),
+            "an empty reading is skipped"
+        );
+        assert!(db_series_from_csv("").is_empty());
+    }
 
     #[test]
     fn a_summary_of_repeats_is_a_summary_compare_reads() {

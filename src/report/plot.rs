@@ -42,16 +42,12 @@ fn color(mode: Mode) -> RGBColor {
     }
 }
 
-type Series = Vec<(Mode, Vec<(f64, f64)>)>;
+/// Points of one line per mode.
+pub type Series = Vec<(Mode, Vec<(f64, f64)>)>;
 
-/// Latency CDF of every mode on one log-x chart: `latency-cdf.png` and `.svg`.
-pub fn latency_cdf(
-    plan: &Plan,
-    latency: &[(Mode, Histogram<u64>)],
-    out: &Path,
-) -> anyhow::Result<()> {
-    register_font();
-    let series: Series = latency
+/// The CDF points (latency ms, % delivered within) of each mode's histogram.
+pub fn cdf_points(latency: &[(Mode, Histogram<u64>)]) -> Series {
+    latency
         .iter()
         .filter(|(_, h)| !h.is_empty())
         .map(|(mode, h)| {
@@ -66,7 +62,12 @@ pub fn latency_cdf(
                 .collect();
             (*mode, pts)
         })
-        .collect();
+        .collect()
+}
+
+/// Latency CDF of every mode on one log-x chart: `latency-cdf.png` and `.svg`.
+pub fn latency_cdf(plan: &Plan, series: &Series, out: &Path) -> anyhow::Result<()> {
+    register_font();
     if series.is_empty() {
         return Ok(());
     }
@@ -75,7 +76,7 @@ pub fn latency_cdf(
         super::table::group(plan.users as i64),
         plan.poll_interval.as_secs_f64()
     );
-    png_and_svg!(out, "latency-cdf", |root| draw_cdf(root, &title, &series));
+    png_and_svg!(out, "latency-cdf", |root| draw_cdf(root, &title, series));
     Ok(())
 }
 
@@ -106,11 +107,9 @@ pub fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plotting failed: {e:?}")
 }
 
-/// Queries per second that Postgres counted, through each mode's window, on one chart:
-/// `db-queries.png` and `.svg`.
-pub fn db_queries_over_time(plan: &Plan, result: &RunResult, out: &Path) -> anyhow::Result<()> {
-    register_font();
-    let series: Series = result
+/// Postgres's queries per second through each mode's window, from the samples of a run.
+pub fn db_series(result: &RunResult) -> Series {
+    result
         .modes
         .iter()
         .map(|m| {
@@ -122,7 +121,13 @@ pub fn db_queries_over_time(plan: &Plan, result: &RunResult, out: &Path) -> anyh
             (m.mode, pts)
         })
         .filter(|(_, p)| !p.is_empty())
-        .collect();
+        .collect()
+}
+
+/// Queries per second that Postgres counted, through each mode's window, on one chart:
+/// `db-queries.png` and `.svg`.
+pub fn db_queries_over_time(plan: &Plan, series: &Series, out: &Path) -> anyhow::Result<()> {
+    register_font();
     if series.is_empty() {
         return Ok(());
     }
@@ -140,7 +145,7 @@ pub fn db_queries_over_time(plan: &Plan, result: &RunResult, out: &Path) -> anyh
         .fold(1.0, f64::max)
         * 1.15;
     png_and_svg!(out, "db-queries", |root| draw_lines(
-        root, &title, &series, x_max, y_max
+        root, &title, series, x_max, y_max
     ));
     Ok(())
 }

@@ -87,6 +87,14 @@ pub fn write(plan: &Plan, runs: &[(&SweepPoint, Value)], out: &Path) -> anyhow::
     Ok(summary)
 }
 
+/// Re-renders a sweep's top folder (plots, report.md) from its summary.
+pub fn rerender(summary: &Value, out: &Path) -> anyhow::Result<()> {
+    let plots = plots(summary, out)?;
+    std::fs::write(out.join("report.md"), markdown(summary, &plots))
+        .map_err(|e| input(format!("cannot write report.md in {}: {e}", out.display())))?;
+    Ok(())
+}
+
 /// The columns of the sweep table: (header, path under the mode, format).
 const COLUMNS: &[(&str, &str, Fmt)] = &[
     ("users", "users", Fmt::Int),

@@ -173,3 +173,60 @@ fn a_check_on_a_figure_that_does_not_exist_exits_2_before_starting() {
     );
     assert!(start.elapsed().as_secs() < 5, "nothing should have started");
 }
+
+/// Copies the files of a committed result folder into a fresh temp dir.
+fn copy_results(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("results")
+        .join(name);
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn report_re_renders_plots_and_report_from_saved_data() {
+    let dir = copy_results("reference");
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for f in ["report.md", "latency-cdf.png", "db-queries.svg", "cpu.png"] {
+        std::fs::remove_file(dir.path().join(f)).unwrap();
+    }
+    let (code, out) = pollpush(&["report", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    for f in [
+        "report.md",
+        "latency-cdf.png",
+        "latency-cdf.svg",
+        "db-queries.svg",
+        "cpu.png",
+    ] {
+        let len = std::fs::metadata(dir.path().join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 1000, "{f} was not re-rendered");
+    }
+    // The same summary makes the same report.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("report.md")).unwrap(),
+        report
+    );
+
+    let sweep = copy_results("instances");
+    std::fs::remove_file(sweep.path().join("sweep-gateway.png")).unwrap();
+    let (code, out) = pollpush(&["report", sweep.path().to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(sweep.path().join("sweep-gateway.png").exists());
+
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out) = pollpush(&["report", empty.path().to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("summary.json") && out.contains("pollpush run"),
+        "{out}"
+    );
+}

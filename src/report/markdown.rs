@@ -257,6 +257,29 @@ fn push_sections(s: &Value) -> String {
     out
 }
 
+/// The `[checks]` results as a table under `heading`.
+pub fn checks_table(checks: &[Value], heading: &str, first_column: &str) -> String {
+    let mut out =
+        format!("{heading}\n\n| {first_column} | wanted | measured | |\n|---|---|---:|---|\n");
+    for c in checks {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} |",
+            c["metric"].as_str().unwrap_or(""),
+            c["condition"].as_str().unwrap_or(""),
+            c["value"]
+                .as_f64()
+                .map_or("not measured".to_string(), |v| v.to_string()),
+            if c["passed"].as_bool() == Some(true) {
+                "pass"
+            } else {
+                "**FAIL**"
+            }
+        );
+    }
+    out
+}
+
 pub fn render(s: &Value) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -296,26 +319,7 @@ pub fn render(s: &Value) -> String {
         let _ = writeln!(out, "| {label} | {} | {} | {} |", r[1], r[2], r[3]);
     }
     if let Some(checks) = s["checks"].as_array().filter(|c| !c.is_empty()) {
-        let _ = writeln!(
-            out,
-            "\n### Checks\n\n| figure | wanted | measured | |\n|---|---|---:|---|"
-        );
-        for c in checks {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | {} |",
-                c["metric"].as_str().unwrap_or(""),
-                c["condition"].as_str().unwrap_or(""),
-                c["value"]
-                    .as_f64()
-                    .map_or("not measured".to_string(), |v| v.to_string()),
-                if c["passed"].as_bool() == Some(true) {
-                    "pass"
-                } else {
-                    "**FAIL**"
-                }
-            );
-        }
+        out.push_str(&checks_table(checks, "\n### Checks", "figure"));
     }
     if let Some(n) = s["repeats"].as_array().map(|r| r.len()) {
         let _ = writeln!(out, "\nEach figure is the median of {n} repeats (lost, duplicated and errors: the worst repeat); `summary.json` keeps every repeat.");

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::checks::CheckResult;
 use super::plot::{plot_err, register_font};
-use super::table::{align, group, lookup};
+use super::table::{align, group, lookup, show as show_figure, Fmt};
 use crate::error::input;
 use crate::scenario::{Plan, SweepPoint};
 
@@ -95,46 +95,24 @@ pub fn rerender(summary: &Value, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The columns of the sweep table: (header, path under the mode, format).
-const COLUMNS: &[(&str, &str, Fmt)] = &[
-    ("users", "users", Fmt::Int),
-    ("p50 ms", "latency_ms.p50", Fmt::F1),
-    ("p99 ms", "latency_ms.p99", Fmt::F1),
-    ("DB q/min", "db.queries_per_min", Fmt::Int),
-    ("bytes/s", "bandwidth.bytes_per_s", Fmt::Int),
-    ("server CPU", "cpu.server_cores", Fmt::F3),
-    ("lost", "events.lost_ratio", Fmt::Pct),
-    (
-        "recv/s per inst.",
-        "gateway.received_share_mean",
-        Fmt::RecvPerS,
-    ),
-    ("discarded", "gateway.discarded_ratio_mean", Fmt::Pct),
+/// The columns of the sweep table: (header, path under the mode, format; None for the
+/// mean messages from Redis per instance, read from the instances list).
+const COLUMNS: &[(&str, &str, Option<Fmt>)] = &[
+    ("users", "users", Some(Fmt::Int)),
+    ("p50 ms", "latency_ms.p50", Some(Fmt::F1)),
+    ("p99 ms", "latency_ms.p99", Some(Fmt::F1)),
+    ("DB q/min", "db.queries_per_min", Some(Fmt::Int)),
+    ("bytes/s", "bandwidth.bytes_per_s", Some(Fmt::Int)),
+    ("server CPU", "cpu.server_cores", Some(Fmt::F3)),
+    ("lost", "events.lost_ratio", Some(Fmt::Pct)),
+    ("recv/s per inst.", "", None),
+    ("discarded", "gateway.discarded_ratio_mean", Some(Fmt::Pct)),
 ];
 
-#[derive(Clone, Copy)]
-enum Fmt {
-    Int,
-    F1,
-    F3,
-    Pct,
-    /// Mean messages/s from Redis per instance (from the instances list).
-    RecvPerS,
-}
-
-fn cell(mode: &Value, path: &str, f: Fmt) -> String {
-    if let Fmt::RecvPerS = f {
-        return mean_received_per_s(mode).map_or("-".into(), |x| format!("{x:.1}"));
-    }
-    let Some(x) = lookup(mode, path).as_f64() else {
-        return "-".into();
-    };
+fn cell(mode: &Value, path: &str, f: Option<Fmt>) -> String {
     match f {
-        Fmt::Int => group(x.round() as i64),
-        Fmt::F1 => format!("{x:.1}"),
-        Fmt::F3 => format!("{x:.3}"),
-        Fmt::Pct => format!("{:.1} %", x * 100.0),
-        Fmt::RecvPerS => unreachable!("handled above"),
+        Some(f) => show_figure(lookup(mode, path), f),
+        None => mean_received_per_s(mode).map_or("-".into(), |x| format!("{x:.1}")),
     }
 }
 
@@ -240,26 +218,11 @@ fn markdown(summary: &Value, plots: &[(String, String)]) -> String {
         let _ = writeln!(out, "![{caption}]({file})\n");
     }
     if let Some(checks) = summary["checks"].as_array().filter(|c| !c.is_empty()) {
-        let _ = writeln!(
-            out,
-            "## Checks\n\n| run and figure | wanted | measured | |\n|---|---|---:|---|"
-        );
-        for c in checks {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | {} |",
-                c["metric"].as_str().unwrap_or(""),
-                c["condition"].as_str().unwrap_or(""),
-                c["value"]
-                    .as_f64()
-                    .map_or("not measured".to_string(), |v| v.to_string()),
-                if c["passed"].as_bool() == Some(true) {
-                    "pass"
-                } else {
-                    "**FAIL**"
-                }
-            );
-        }
+        out.push_str(&super::markdown::checks_table(
+            checks,
+            "## Checks",
+            "run and figure",
+        ));
         out.push('\n');
     }
     let _ = writeln!(out, "## Runs\n");

@@ -92,7 +92,7 @@ const ROWS: &[(&str, &str, Fmt, bool)] = &[
 ];
 
 #[derive(Clone, Copy)]
-enum Fmt {
+pub enum Fmt {
     Int,
     F1,
     F3,
@@ -103,7 +103,8 @@ pub fn lookup<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| &v[k])
 }
 
-fn show(v: &Value, f: Fmt) -> String {
+/// A figure as the tables show it; `-` where it is unknown.
+pub fn show(v: &Value, f: Fmt) -> String {
     let Some(x) = v.as_f64() else {
         return "-".into();
     };

@@ -123,8 +123,21 @@ pub async fn ws(
     addr: SocketAddr,
     token: &str,
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    ws_from(addr, token, None).await
+}
+
+/// A WebSocket with a bearer token and, to catch up, `?last_id=`.
+pub async fn ws_from(
+    addr: SocketAddr,
+    token: &str,
+    last_id: Option<i64>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    let url = match last_id {
+        Some(id) => format!("ws://{addr}/ws?last_id={id}"),
+        None => format!("ws://{addr}/ws"),
+    };
+    let mut req = url.into_client_request().unwrap();
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -9,7 +9,7 @@ use pollpush::backend::{PushConfig, StatsSnapshot};
 use pollpush::scenario::{Fanout, SlowPolicy};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{http, instance, next_text, server_with, Ws};
+use crate::common::{http, instance, next_text, server_with, ws_from, Ws};
 
 fn body(user: u64, event: u64) -> String {
     format!(
@@ -38,24 +38,21 @@ async fn stats(addr: std::net::SocketAddr) -> StatsSnapshot {
     serde_json::from_str(&text).unwrap()
 }
 
-/// A WebSocket with a bearer token and an optional `?last_id=`.
-async fn ws_from(
+/// The server's counters once `ready` holds for them, or after 5 s, whatever they are then:
+/// the caller asserts. A close travels through TCP and a task or two, so its effect is
+/// awaited rather than slept for.
+async fn stats_once(
     addr: std::net::SocketAddr,
-    token: &str,
-    last_id: Option<i64>,
-) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let url = match last_id {
-        Some(id) => format!("ws://{addr}/ws?last_id={id}"),
-        None => format!("ws://{addr}/ws"),
-    };
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tokio_tungstenite::client_async(req, stream)
-        .await
-        .map(|(ws, _)| ws)
+    ready: impl Fn(&StatsSnapshot) -> bool,
+) -> StatsSnapshot {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = stats(addr).await;
+        if ready(&s) || std::time::Instant::now() > deadline {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The notification ids that arrive within `wait` after the last one.
@@ -127,9 +124,8 @@ async fn per_user_unsubscribes_when_the_last_socket_of_a_user_goes() {
     let id = post(s.addr, 1, 1).await;
     assert_eq!(ids(&mut ws1, Duration::from_secs(2)).await, vec![id]);
     drop(ws1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     // The last socket left: unsubscribed, so the next message is not even received.
-    let before = stats(s.addr).await;
+    let before = stats_once(s.addr, |st| st.subscribe_commands >= 2).await;
     assert_eq!(before.subscribe_commands, 2, "{before:?}");
     post(s.addr, 1, 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -183,7 +179,11 @@ async fn catch_up_fills_the_gap_exactly_once_while_events_keep_coming() {
     assert_eq!(sorted, expected, "a gap at the seam");
     // Without a last id there is no catch-up: only what comes next.
     drop(ws1);
+    let routed = stats(s.addr).await.routed;
     post(s.addr, 1, 99).await;
+    // Publishing returns before the gateway has routed it: wait, so that it was routed
+    // while no socket of user 1 was there.
+    stats_once(s.addr, |st| st.routed > routed).await;
     let mut ws1 = ws_from(s.addr, &s.tokens[0], None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let next = post(s.addr, 1, 100).await;
@@ -289,7 +289,8 @@ async fn browsers_can_authenticate_with_a_first_frame() {
     ws.send(Message::text(format!("{{\"token\":\"{}\"}}", s.tokens[1])))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The session opens once the frame is read and the token checked.
+    stats_once(s.addr, |st| st.connections == 1).await;
     post(s.addr, 1, 1).await;
     let id = post(s.addr, 2, 2).await;
     assert_eq!(ids(&mut ws, Duration::from_secs(1)).await, vec![id]);
@@ -356,8 +357,12 @@ async fn a_client_that_stops_reading_is_cut_off_and_the_others_are_not_held_up()
     assert_eq!(ids(&mut reader, Duration::from_millis(500)).await, vec![id]);
     assert!(started.elapsed() < Duration::from_secs(2));
     // And the stalled connection is gone from the gateway.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(stats(s.addr).await.connections, 1);
+    assert_eq!(
+        stats_once(s.addr, |st| st.connections <= 1)
+            .await
+            .connections,
+        1
+    );
 }
 
 #[tokio::test]
@@ -411,8 +416,18 @@ async fn a_client_that_never_answers_pings_is_closed_after_two_intervals() {
     let _silent = ws_from(s.addr, &s.tokens[0], None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(stats(s.addr).await.connections, 1);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(stats(s.addr).await.connections, 0);
+    // Silent for two intervals (400 ms): closed.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        stats_once(s.addr, |st| st.connections == 0)
+            .await
+            .connections,
+        0
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed too early"
+    );
     // A client that reads (and so answers) stays.
     let mut alive = ws_from(s.addr, &s.tokens[0], None).await.unwrap();
     let _ = ids(&mut alive, Duration::from_millis(1200)).await;

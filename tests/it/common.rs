@@ -159,3 +159,39 @@ pub async fn next_text(ws: &mut Ws, wait: Duration) -> Option<String> {
         }
     }
 }
+
+/// What `run` needs to start servers from the test binary's `pollpush`, silently, with
+/// ephemeral services.
+pub fn run_options() -> pollpush::run::RunOptions {
+    pollpush::run::RunOptions {
+        database_url: None,
+        redis_url: None,
+        server_exe: env!("CARGO_BIN_EXE_pollpush").into(),
+        log_dir: None,
+        progress: pollpush::run::Progress::silent(),
+    }
+}
+
+/// `pollpush run SCENARIO --quiet --out OUT` with ephemeral services: (exit code, stdout,
+/// stderr).
+pub async fn run_binary(
+    scenario: &std::path::Path,
+    out: &std::path::Path,
+) -> (Option<i32>, String, String) {
+    let result = tokio::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .arg("run")
+        .arg(scenario)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(out)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .await
+        .unwrap();
+    (
+        result.status.code(),
+        String::from_utf8_lossy(&result.stdout).into_owned(),
+        String::from_utf8_lossy(&result.stderr).into_owned(),
+    )
+}

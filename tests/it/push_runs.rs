@@ -3,30 +3,20 @@
 
 use std::path::Path;
 
-use pollpush::run::{execute, Progress, RunOptions};
+use pollpush::run::execute;
 use pollpush::scenario::{self, Source};
 use serde_json::Value;
 
-use crate::common::HEAVY;
+use crate::common::{run_binary, run_options, HEAVY};
 
 fn plan(text: &str, overrides: &[&str]) -> scenario::Plan {
     let ov: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     scenario::parse(&Source { label: "it", text }, &ov).unwrap()
 }
 
-fn options() -> RunOptions {
-    RunOptions {
-        database_url: None,
-        redis_url: None,
-        server_exe: env!("CARGO_BIN_EXE_pollpush").into(),
-        log_dir: None,
-        progress: Progress::silent(),
-    }
-}
-
 /// Runs a plan and returns its summary (the result folder goes to `dir`).
 async fn run(plan: scenario::Plan, dir: &Path) -> Value {
-    let result = execute(plan, &options()).await.expect("run completes");
+    let result = execute(plan, &run_options()).await.expect("run completes");
     pollpush::report::write(std::slice::from_ref(&result), dir).unwrap()
 }
 
@@ -228,24 +218,8 @@ series_values = ["broadcast", "per-user"]
     )
     .unwrap();
     let out = dir.path().join("out");
-    let result = tokio::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
-        .arg("run")
-        .arg(&scenario)
-        .arg("--quiet")
-        .arg("--out")
-        .arg(&out)
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&result.stdout);
-    assert_eq!(
-        result.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    let (code, stdout, stderr) = run_binary(&scenario, &out).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("push.instances") && stdout.contains("per-user"),
         "{stdout}"

@@ -5,10 +5,10 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pollpush::run::{execute, Progress, RunOptions};
+use pollpush::run::execute;
 use pollpush::scenario::{self, Source};
 
-use crate::common::HEAVY;
+use crate::common::{run_binary, run_options, HEAVY};
 
 fn small_plan() -> scenario::Plan {
     // 200 users polling every second, 20 events/s: λT = 0.1, e^(-0.1) = 0.905 empty.
@@ -36,14 +36,9 @@ fn f(v: &serde_json::Value, path: &str) -> f64 {
 #[tokio::test]
 async fn a_small_run_measures_what_the_model_predicts() {
     let _heavy = HEAVY.lock().await;
-    let opts = RunOptions {
-        database_url: None,
-        redis_url: None,
-        server_exe: env!("CARGO_BIN_EXE_pollpush").into(),
-        log_dir: None,
-        progress: Progress::silent(),
-    };
-    let result = execute(small_plan(), &opts).await.expect("run completes");
+    let result = execute(small_plan(), &run_options())
+        .await
+        .expect("run completes");
     let dir = tempfile::tempdir().unwrap();
     let s = pollpush::report::write(std::slice::from_ref(&result), dir.path()).unwrap();
     let poll = &s["modes"]["poll"];
@@ -282,24 +277,8 @@ async fn a_violated_check_exits_1_after_writing_the_results() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let result = tokio::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
-        .arg("run")
-        .arg(&scenario)
-        .arg("--quiet")
-        .arg("--out")
-        .arg(&out)
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&result.stdout);
-    assert_eq!(
-        result.status.code(),
-        Some(1),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    let (code, stdout, stderr) = run_binary(&scenario, &out).await;
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("1 passed, 1 failed"), "{stdout}");
     assert!(stdout.contains("FAILED push.latency_ms.p50"), "{stdout}");
     let summary: serde_json::Value =

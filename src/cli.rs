@@ -22,7 +22,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Compare two runs of one scenario figure by figure; exit 1 on a regression.
     Compare(CompareArgs),
-    /// Re-render the plots and report.md of a result folder from its saved data
+    /// Re-render the plots, report.md and report.html of a result folder from its saved data
     /// (summary.json, scenario.toml, latency-<mode>.hgrm, timeseries.csv).
     Report(ReportArgs),
 }

@@ -141,24 +141,41 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
 /// Postgres is built: a postmaster and its backends), including children already reaped.
 pub fn tree_cpu_seconds(root: u32) -> Option<f64> {
     let top = proc_stat(root)?;
-    let mut total = top.cpu_s + top.reaped_children_cpu_s;
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some(st) = proc_stat(pid) {
-                if st.ppid == root {
-                    total += st.cpu_s;
-                }
-            }
-        }
-    }
-    Some(total)
+    let children: f64 = children(root)
+        .filter_map(proc_stat)
+        .map(|st| st.cpu_s)
+        .sum();
+    Some(top.cpu_s + top.reaped_children_cpu_s + children)
+}
+
+/// The processes whose parent is `root`.
+fn children(root: u32) -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(move |&pid| proc_stat(pid).is_some_and(|st| st.ppid == root))
+}
+
+/// Proportional set size of a process tree rooted at `root` (one level of children), MiB:
+/// shared memory (Postgres's shared buffers) is split among the processes that map it, so
+/// the sum counts it once, where a sum of RSS would count it once per backend.
+pub fn tree_pss_mb(root: u32) -> Option<f64> {
+    let top = pss_mb(root)?;
+    Some(top + children(root).filter_map(pss_mb).sum::<f64>())
+}
+
+/// Proportional set size of one process, MiB.
+pub fn pss_mb(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    kib_field(&text, "Pss:")
+}
+
+fn kib_field(text: &str, key: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 /// True when the process no longer runs (gone, or a zombie waiting to be reaped).
@@ -180,9 +197,7 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 /// Resident set size in MiB.
 pub fn rss_mb(pid: u32) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    kib_field(&text, "VmRSS:")
 }
 
 #[cfg(test)]
@@ -206,5 +221,8 @@ mod tests {
         assert!(is_gone(u32::MAX - 1));
         assert!(cpu_seconds(me).is_some());
         assert!(rss_mb(me).unwrap() > 0.0);
+        let pss = pss_mb(me).unwrap();
+        assert!(pss > 0.0 && pss <= rss_mb(me).unwrap() * 1.01);
+        assert!(tree_pss_mb(me).unwrap() >= pss);
     }
 }

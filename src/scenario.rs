@@ -42,6 +42,8 @@ pub struct RawScenario {
     pub push: RawPush,
     #[serde(default)]
     pub workload: RawWorkload,
+    #[serde(default)]
+    pub swarm: RawSwarm,
     /// Pass/fail gates evaluated at the end of a run: `"push.latency_ms.p99" = "< 50"`.
     pub checks: Option<toml::Table>,
     /// Per-figure regression thresholds in percent for `compare`: `"push.latency_ms.p99" = 30`.
@@ -110,6 +112,15 @@ pub struct RawPush {
     /// Extra events per second aimed at the slow clients, so that their queues fill.
     pub slow_events_per_s: Option<f64>,
     pub slow_payload_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwarm {
+    /// minimal | browser: which request headers the simulated clients send.
+    pub headers: Option<String>,
+    /// browser: size of the Cookie header's value in bytes.
+    pub cookie_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -318,6 +329,29 @@ pub fn parse_condition(text: &str) -> Option<(Op, f64)> {
     limit.is_finite().then_some((op, limit))
 }
 
+/// Which request headers the simulated clients send on every HTTP request (each poll, and
+/// each WebSocket or SSE upgrade).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headers {
+    /// Only what the protocol needs: Host and Authorization (plus the upgrade's own).
+    Minimal,
+    /// What a browser tab sends from a web app: User-Agent, Accept, Accept-Language,
+    /// Accept-Encoding, Referer, sec-fetch-* and a Cookie of `cookie_bytes`.
+    Browser { cookie_bytes: usize },
+}
+
+impl Headers {
+    pub fn name(self) -> &'static str {
+        match self {
+            Headers::Minimal => "minimal",
+            Headers::Browser { .. } => "browser",
+        }
+    }
+}
+
+/// Cookie bytes a browser profile sends when the scenario does not say.
+pub const DEFAULT_COOKIE_BYTES: u64 = 800;
+
 /// A validated scenario: every value typed, in range, with defaults filled in.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -334,6 +368,7 @@ pub struct Plan {
     pub poll_auth: PollAuth,
     pub events_per_s: f64,
     pub payload_bytes: usize,
+    pub headers: Headers,
     pub push: PushPlan,
     pub faults: Vec<Fault>,
     pub checks: Vec<Check>,
@@ -436,6 +471,13 @@ impl Plan {
                 events_per_s: Some(self.events_per_s),
                 targets: Some("uniform".into()),
                 payload_bytes: Some(self.payload_bytes as u64),
+            },
+            swarm: RawSwarm {
+                headers: Some(self.headers.name().into()),
+                cookie_bytes: match self.headers {
+                    Headers::Minimal => None,
+                    Headers::Browser { cookie_bytes } => Some(cookie_bytes as u64),
+                },
             },
             checks: (!self.checks.is_empty()).then(|| {
                 self.checks
@@ -912,6 +954,35 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
             format!("{payload_bytes} is out of range; use 64 to 65536 (the payload carries an id and a timestamp)"),
         ));
     }
+    let headers = match ctx.choice(
+        "swarm.headers",
+        raw.swarm.headers.as_deref(),
+        "minimal",
+        &["minimal", "browser"],
+        &[],
+    )? {
+        "browser" => {
+            let cookie_bytes = raw.swarm.cookie_bytes.unwrap_or(DEFAULT_COOKIE_BYTES);
+            if cookie_bytes > 8192 {
+                return Err(ctx.err(
+                    "swarm.cookie_bytes",
+                    format!("{cookie_bytes} is out of range; use 0 to 8192 (servers commonly refuse larger headers)"),
+                ));
+            }
+            Headers::Browser {
+                cookie_bytes: cookie_bytes as usize,
+            }
+        }
+        _ => {
+            if raw.swarm.cookie_bytes.is_some() {
+                return Err(ctx.err(
+                    "swarm.cookie_bytes",
+                    "applies only with swarm.headers = \"browser\"; set that too, or remove this key",
+                ));
+            }
+            Headers::Minimal
+        }
+    };
     let faults = validate_faults(
         raw.faults.as_deref().unwrap_or_default(),
         duration,
@@ -970,6 +1041,7 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         poll_auth,
         events_per_s,
         payload_bytes: payload_bytes as usize,
+        headers,
         push,
         faults,
         checks,

@@ -14,6 +14,7 @@ use crate::workload::Emitted;
 
 #[derive(Debug, Clone, Copy)]
 struct PollRecord {
+    body_bytes: u64,
     scheduled: Instant,
     lateness_us: u64,
     response_us: Option<u64>,
@@ -61,6 +62,8 @@ pub struct Outcome {
     pub polls: u64,
     pub polls_empty: u64,
     pub polls_error: u64,
+    /// Response body bytes of the window's polls.
+    pub poll_body_bytes: u64,
     /// How late polls went out against their schedule, µs.
     pub poll_lateness: Histogram<u64>,
     /// Round trip of each successful poll, request sent to body read, µs.
@@ -87,8 +90,8 @@ pub async fn collect(
         tokio::select! {
             r = reports.recv(), if reports_open => match r {
                 Some(Report::Delivered { event, user, latency_us }) => c.deliveries.push((event, user, latency_us)),
-                Some(Report::Poll { scheduled, lateness_us, response_us, outcome }) => {
-                    c.polls.push(PollRecord { scheduled, lateness_us, response_us, outcome })
+                Some(Report::Poll { scheduled, lateness_us, response_us, outcome, body_bytes }) => {
+                    c.polls.push(PollRecord { scheduled, lateness_us, response_us, outcome, body_bytes })
                 }
                 Some(Report::ConnectError) => c.connect_errors += 1,
                 Some(Report::Reconnected { user, at, downtime_us }) => c.reconnects.push((user, at, downtime_us)),
@@ -186,12 +189,13 @@ impl Collected {
         let duplicated = seen.values().map(|&n| (n - 1) as u64).sum();
         let mut poll_lateness = latency_histogram();
         let mut poll_response = latency_histogram();
-        let (mut polls, mut empty, mut errors) = (0, 0, 0);
+        let (mut polls, mut empty, mut errors, mut body_bytes) = (0, 0, 0, 0);
         for p in &self.polls {
             if p.scheduled < start || p.scheduled >= end {
                 continue;
             }
             polls += 1;
+            body_bytes += p.body_bytes;
             poll_lateness.saturating_record(p.lateness_us.max(1));
             if let Some(r) = p.response_us {
                 poll_response.saturating_record(r.max(1));
@@ -224,6 +228,7 @@ impl Collected {
             polls,
             polls_empty: empty,
             polls_error: errors,
+            poll_body_bytes: body_bytes,
             poll_lateness,
             poll_response,
             connect_errors: self.connect_errors,
@@ -283,6 +288,7 @@ mod tests {
                 lateness_us: 10,
                 response_us: (outcome != PollOutcome::Error).then_some(2_000),
                 outcome,
+                body_bytes: 2,
             })
             .unwrap();
         }

@@ -4,6 +4,7 @@
 pub mod aggregator;
 pub mod db;
 pub mod hgrm;
+pub mod redis_info;
 
 use hdrhistogram::Histogram;
 

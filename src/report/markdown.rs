@@ -91,6 +91,7 @@ fn model_table(s: &Value) -> String {
         ("mean latency (ms), T/2", "predicted.latency_mean_ms", "latency_ms.mean", response.map(|r| format!("the model leaves out each poll's own round trip (measured mean {r:.1} ms) and the ingest path"))),
         ("max latency (ms), T", "predicted.latency_max_ms", "latency_ms.max", response.map(|r| format!("a poll's round trip adds to T (mean {r:.1} ms)"))),
         ("empty polls, e^(-λT)", "predicted.empty_ratio", "http.empty_ratio", Some("few events in the window make the share noisy".to_string())),
+        ("header bytes/s, bytes per poll × N/T", "predicted.header_bytes_per_s", "bandwidth.header_bytes_per_s", late.filter(|l| *l > 100.0).map(|l| format!("fewer polls went out than scheduled (p99 {l:.0} ms late)"))),
     ];
     let mut out = String::from("### Model vs measurement (polling)\n\n| figure | predicted | measured | deviation | |\n|---|---:|---:|---:|---|\n");
     for (label, p, m, why) in rows {
@@ -329,6 +330,10 @@ pub fn render(s: &Value) -> String {
     out.push_str(&push_sections(s));
     let _ = writeln!(out, "![Latency CDF](latency-cdf.png)\n");
     let _ = writeln!(out, "![Database queries per second](db-queries.png)\n");
+    let _ = writeln!(
+        out,
+        "![Bandwidth per user and per notification](bandwidth.png)\n"
+    );
     let _ = writeln!(out, "![CPU by component](cpu.png)\n");
     let poll_statements = s["modes"]["poll"]["db"]["statements"].as_array();
     if let Some(st) = poll_statements.filter(|a| !a.is_empty()) {
@@ -369,8 +374,9 @@ pub fn render(s: &Value) -> String {
     );
     let _ = writeln!(
         out,
-        "- **Bandwidth**: {}.",
-        s["method"]["bandwidth"].as_str().unwrap_or("")
+        "- **Bandwidth**: {}. Request headers: {}. _Header bytes_ are everything on a poll's connection that is not a response body (request line and headers, status line and headers); the model multiplies the header bytes of one probe poll, measured before the load, by N/T.",
+        s["method"]["bandwidth"].as_str().unwrap_or(""),
+        s["method"]["headers"].as_str().unwrap_or("not recorded")
     );
     let _ = writeln!(out, "- **CPU**: user + system seconds from `/proc` over the window, divided by its length: the server processes (poll API or push gateway, plus ingest), every Postgres process, Redis, and the swarm (which also runs the workload). `-` means it could not be read (e.g. a remote database).");
     let _ = writeln!(out, "- **Completeness**: every event has a unique id and a target user; after the drain, delivered, lost (never arrived) and duplicated (arrived more than once) are counted per mode. Deliveries to any other user are counted as misrouted.");

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod compare;
 pub mod figures;
+pub mod html;
 pub mod markdown;
 pub mod plot;
 pub mod summary;
@@ -113,29 +114,18 @@ fn merged_latency(results: &[RunResult]) -> Vec<(Mode, Histogram<u64>)> {
 
 /// One row per second per mode (and per repeat): the samples taken through each window.
 pub fn timeseries_csv(results: &[RunResult]) -> String {
-    let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
-    let mut out = String::from(
-        "repeat,mode,t_s,requests_per_s,deliveries_per_s,db_queries_per_s,bytes_per_s,connections,server_cores,ingest_cores,db_cores,redis_cores,swarm_cores\n",
-    );
+    let names: Vec<&str> = crate::run::sampler::Sample::default()
+        .csv_fields()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut out = format!("repeat,mode,{}\n", names.join(","));
     for (i, r) in results.iter().enumerate() {
         for m in &r.modes {
             for s in &m.samples {
-                out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                    i + 1,
-                    m.mode,
-                    s.t_s,
-                    s.requests_per_s.round(),
-                    s.deliveries_per_s.round(),
-                    opt(s.db_queries_per_s.map(f64::round)),
-                    s.bytes_per_s.round(),
-                    s.connections,
-                    opt(s.server_cores),
-                    opt(s.ingest_cores),
-                    opt(s.db_cores),
-                    opt(s.redis_cores),
-                    opt(s.swarm_cores),
-                ));
+                let fields = s.csv_fields();
+                let values: Vec<String> = fields.into_iter().map(|(_, v)| v).collect();
+                out.push_str(&format!("{},{},{}\n", i + 1, m.mode, values.join(",")));
             }
         }
     }
@@ -172,8 +162,8 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
     let last = results.last().expect("checked above");
     plot::db_queries_over_time(plan, &plot::db_series(last), out)?;
     plot::cpu_by_component(plan, &summary, out)?;
-    std::fs::write(out.join("report.md"), markdown::render(&summary))
-        .map_err(|e| fail("report.md", e))?;
+    plot::bandwidth(plan, &summary, out)?;
+    html::write_reports(out, &markdown::render(&summary))?;
     Ok(summary)
 }
 
@@ -196,9 +186,6 @@ pub fn rerender(dir: &Path) -> anyhow::Result<()> {
         ))
     })?;
     let plan = crate::scenario::load(Some(&dir.join("scenario.toml")), &[])?;
-    let fail = |what: &str, e: std::io::Error| {
-        input(format!("cannot write {what} in {}: {e}", dir.display()))
-    };
     if summary.get("sweep").is_some() {
         return sweep::rerender(&summary, dir);
     }
@@ -221,9 +208,8 @@ pub fn rerender(dir: &Path) -> anyhow::Result<()> {
         plot::db_queries_over_time(&plan, &db_series_from_csv(&csv), dir)?;
     }
     plot::cpu_by_component(&plan, &summary, dir)?;
-    std::fs::write(dir.join("report.md"), markdown::render(&summary))
-        .map_err(|e| fail("report.md", e))?;
-    Ok(())
+    plot::bandwidth(&plan, &summary, dir)?;
+    html::write_reports(dir, &markdown::render(&summary))
 }
 
 /// Postgres's queries per second of each mode from `timeseries.csv`, last repeat.

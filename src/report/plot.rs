@@ -349,3 +349,106 @@ where
     }
     legend_and_present(&mut chart, &root, SeriesLabelPosition::LowerRight)
 }
+
+/// A panel's title and a bar per mode (None where unmeasured).
+type Panel<'a> = (&'a str, Vec<(Mode, Option<f64>)>);
+
+/// The two bandwidth figures, one panel each, a bar per mode on a log scale (they differ
+/// by decades): bytes per user per minute, and bytes per delivered notification.
+/// `bandwidth.png` and `.svg`.
+pub fn bandwidth(plan: &Plan, summary: &Value, out: &Path) -> anyhow::Result<()> {
+    register_font();
+    let panels: Vec<Panel> = [
+        ("bytes per user per minute", "bytes_per_user_per_min"),
+        ("bytes per delivered notification", "bytes_per_delivered"),
+    ]
+    .iter()
+    .map(|&(title, key)| {
+        let values = plan
+            .modes
+            .iter()
+            .map(|&m| {
+                let v = summary["modes"][m.as_str()]["bandwidth"][key].as_f64();
+                (m, v.filter(|x| *x > 0.0))
+            })
+            .collect();
+        (title, values)
+    })
+    .collect();
+    if panels
+        .iter()
+        .all(|(_, v)| v.iter().all(|(_, x)| x.is_none()))
+    {
+        return Ok(());
+    }
+    let title = format!(
+        "Bandwidth on the client sockets ({} users, headers: {})",
+        super::table::group(plan.users as i64),
+        plan.headers.name()
+    );
+    png_and_svg!(out, "bandwidth", |root| draw_bandwidth(
+        root, &title, &panels
+    ));
+    Ok(())
+}
+
+fn draw_bandwidth<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    panels: &[Panel],
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(plot_err)?;
+    let root = root.titled(title, ("sans-serif", 30)).map_err(plot_err)?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for (area, (panel, values)) in areas.iter().zip(panels) {
+        let hi = values.iter().filter_map(|(_, v)| *v).fold(1.0f64, f64::max);
+        let hi = 10f64.powf((hi * 1.5).log10().ceil());
+        let names: Vec<&str> = values.iter().map(|(m, _)| m.as_str()).collect();
+        let mut chart = ChartBuilder::on(area)
+            .caption(*panel, ("sans-serif", 24))
+            .margin(20)
+            .x_label_area_size(45)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0f64..values.len().max(1) as f64, (1f64..hi).log_scale())
+            .map_err(plot_err)?;
+        let label = |x: &f64| {
+            let centred = (x - x.floor() - 0.5).abs() < 1e-6;
+            match names.get(x.floor() as usize) {
+                Some(n) if centred => n.to_string(),
+                _ => String::new(),
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(values.len() * 2 + 1)
+            .x_label_formatter(&label)
+            .y_desc("bytes (log scale)")
+            .y_label_formatter(&|y| super::table::group(y.round() as i64))
+            .label_style(("sans-serif", 22))
+            .axis_desc_style(("sans-serif", 22))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(plot_err)?;
+        for (i, (mode, v)) in values.iter().enumerate() {
+            let Some(v) = *v else { continue };
+            let c = color(*mode);
+            let x = i as f64;
+            chart
+                .draw_series([Rectangle::new([(x + 0.2, 1.0), (x + 0.8, v)], c.filled())])
+                .map_err(plot_err)?;
+            chart
+                .draw_series([Text::new(
+                    super::table::group(v.round() as i64),
+                    (x + 0.3, v * 1.9),
+                    ("sans-serif", 22),
+                )])
+                .map_err(plot_err)?;
+        }
+    }
+    root.present().map_err(plot_err)?;
+    Ok(())
+}

@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use crate::run::{InstanceResult, ModeResult, RunResult};
-use crate::scenario::{kebab, Fanout, FaultAction, Mode, Plan};
+use crate::scenario::{kebab, Fanout, FaultAction, Headers, Mode, Plan};
 
 /// Bumped when a key changes meaning or disappears; `compare` refuses to mix versions.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -21,6 +21,10 @@ fn ms(us: u64) -> f64 {
 
 fn per_min(count: u64, secs: f64) -> Option<f64> {
     (secs > 0.0).then(|| round(count as f64 * 60.0 / secs, 1))
+}
+
+fn per_s(count: u64, secs: f64) -> Option<f64> {
+    (secs > 0.0).then(|| round(count as f64 / secs, 1))
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -48,14 +52,19 @@ fn latency(h: &Histogram<u64>) -> Value {
 }
 
 /// What the polling model predicts for this plan; shown beside the measurement.
-pub fn poll_prediction(plan: &Plan) -> Value {
+/// `header_bytes_per_poll` (measured on one probe poll before the load) is the model's one
+/// input from the run: the header overhead is that many bytes times N/T.
+pub fn poll_prediction(plan: &Plan, header_bytes_per_poll: Option<u64>) -> Value {
     let t = plan.poll_interval.as_secs_f64();
     let lambda = plan.events_per_s / plan.users as f64;
+    let rate = plan.users as f64 / t;
     json!({
-        "requests_per_min": round(plan.users as f64 / t * 60.0, 1),
+        "requests_per_min": round(rate * 60.0, 1),
         "latency_mean_ms": round(t * 1000.0 / 2.0, 3),
         "latency_max_ms": round(t * 1000.0, 3),
         "empty_ratio": round((-lambda * t).exp(), 6),
+        "header_bytes_per_poll": header_bytes_per_poll,
+        "header_bytes_per_s": header_bytes_per_poll.map(|b| round(b as f64 * rate, 1)),
     })
 }
 
@@ -74,7 +83,14 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
     let statements: Vec<Value> = m
         .db_statements
         .iter()
-        .map(|(q, c)| json!({ "query": q, "calls": c }))
+        .map(|d| {
+            json!({
+                "query": d.query,
+                "calls": d.calls,
+                "total_ms": round(d.total_ms, 3),
+                "mean_ms": round(d.total_ms / d.calls.max(1) as f64, 4),
+            })
+        })
         .collect();
     let mut v = json!({
         "users": m.users,
@@ -97,6 +113,13 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "backend_queries_per_min": per_min(m.backend_queries, secs),
             "cpu_cores": cores(m.cpu.db, secs),
             "statements": statements,
+            "commits": m.db_activity.map(|a| a.commits),
+            "tuples_returned": m.db_activity.map(|a| a.tuples_returned),
+            "tuples_fetched": m.db_activity.map(|a| a.tuples_fetched),
+            "tuples_read_per_s": m.db_activity.map(|a| per_s(a.tuples_returned + a.tuples_fetched, secs)),
+            "blocks_hit": m.db_activity.map(|a| a.blocks_hit),
+            "blocks_read": m.db_activity.map(|a| a.blocks_read),
+            "blocks_per_s": m.db_activity.map(|a| per_s(a.blocks_hit + a.blocks_read, secs)),
         },
         "http": {
             "requests_total": o.polls,
@@ -131,10 +154,37 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "server_cores": cores(server_cpu, secs),
             "ingest_cores": cores(m.cpu.ingest, secs),
             "db_cores": cores(m.cpu.db, secs),
-            "redis_cores": cores(m.cpu.redis, secs),
+            // Redis's own count stands in where /proc cannot see it (a remote Redis).
+            "redis_cores": cores(m.cpu.redis.or(m.redis.map(|r| r.cpu_s)), secs),
             "swarm_cores": cores(m.cpu.swarm, secs),
+            "total_cores": cores(
+                [server_cpu, m.cpu.db, m.cpu.redis.or(m.redis.map(|r| r.cpu_s)), m.cpu.swarm]
+                    .into_iter()
+                    .sum(),
+                secs
+            ),
         },
-        "memory": { "server_rss_mb": m.server_rss_mb.map(|x| round(x, 1)) },
+        "memory": {
+            "server_rss_mb": m.memory.server_rss_mb.map(|x| round(x, 1)),
+            "ingest_rss_mb": m.memory.ingest_rss_mb.map(|x| round(x, 1)),
+            "db_pss_mb": m.memory.db_pss_mb.map(|x| round(x, 1)),
+            "redis_rss_mb": m.memory.redis_rss_mb.map(|x| round(x, 1)),
+            "swarm_rss_mb": m.memory.swarm_rss_mb.map(|x| round(x, 1)),
+        },
+        "redis": match m.redis {
+            Some(r) => json!({
+                "commands_total": r.commands,
+                "commands_per_s": per_s(r.commands, secs),
+                "net_in_bytes_per_s": per_s(r.net_in_bytes, secs),
+                "net_out_bytes_per_s": per_s(r.net_out_bytes, secs),
+                "pubsub_channels": r.pubsub_channels,
+                "cpu_cores": cores(Some(r.cpu_s), secs),
+            }),
+            None => json!({
+                "commands_total": null, "commands_per_s": null, "net_in_bytes_per_s": null,
+                "net_out_bytes_per_s": null, "pubsub_channels": null, "cpu_cores": null,
+            }),
+        },
         "server": {
             "poll_requests": m.server.poll_requests,
             "connections": m.server.connections,
@@ -157,7 +207,20 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
         },
     });
     if m.mode == Mode::Poll {
-        v["predicted"] = poll_prediction(plan);
+        v["predicted"] = poll_prediction(plan, m.probe_header_bytes);
+        // Everything on the wire that is not a response body: request lines and headers,
+        // status lines and headers.
+        let overhead = bytes.saturating_sub(o.poll_body_bytes) as f64;
+        let per = |x: f64, n: f64| {
+            if n > 0.0 {
+                json!(round(x / n, 1))
+            } else {
+                Value::Null
+            }
+        };
+        v["bandwidth"]["body_bytes_per_s"] = per(o.poll_body_bytes as f64, secs);
+        v["bandwidth"]["header_bytes_per_s"] = per(overhead, secs);
+        v["bandwidth"]["header_bytes_per_poll"] = per(overhead, o.polls as f64);
     }
     if m.mode == Mode::Push {
         // What went into Redis (or, with fanout none, into an instance): every instance's
@@ -302,6 +365,11 @@ pub fn build(r: &RunResult) -> Value {
             "poll_auth": r.plan.poll_auth,
             "events_per_s": r.plan.events_per_s,
             "payload_bytes": r.plan.payload_bytes,
+            "swarm_headers": r.plan.headers.name(),
+            "swarm_cookie_bytes": match r.plan.headers {
+                Headers::Browser { cookie_bytes } => json!(cookie_bytes),
+                Headers::Minimal => Value::Null,
+            },
             "push_transport": kebab(&r.plan.push.transport),
             "push_instances": r.plan.push.instances,
             "push_fanout": kebab(&r.plan.push.fanout),
@@ -324,6 +392,10 @@ pub fn build(r: &RunResult) -> Value {
         "method": {
             "db_queries": r.db_source,
             "bandwidth": "application bytes on the swarm's client sockets, both directions; TCP/IP headers excluded",
+            "headers": match r.plan.headers {
+                Headers::Minimal => "minimal: each request carries only Host and Authorization (and a WebSocket upgrade's own headers); a browser sends several hundred bytes more, which `swarm.headers = \"browser\"` simulates".to_string(),
+                Headers::Browser { cookie_bytes } => format!("browser: User-Agent, Accept, Accept-Language, Accept-Encoding, Referer, sec-ch-ua and sec-fetch-* headers and a Cookie of {cookie_bytes} bytes on every request, as a web app in Chrome sends"),
+            },
             "latency": "workload emit time (stamped in the payload) to the client parsing it, HdrHistogram µs, 3 significant digits",
         },
         "modes": Value::Object(modes),

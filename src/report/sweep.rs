@@ -82,17 +82,14 @@ pub fn write(plan: &Plan, runs: &[(&SweepPoint, Value)], out: &Path) -> anyhow::
     std::fs::write(out.join("scenario.toml"), plan.to_toml())
         .map_err(|e| fail("scenario.toml", e))?;
     let plots = plots(&summary, out)?;
-    std::fs::write(out.join("report.md"), markdown(&summary, &plots))
-        .map_err(|e| fail("report.md", e))?;
+    super::html::write_reports(out, &markdown(&summary, &plots))?;
     Ok(summary)
 }
 
 /// Re-renders a sweep's top folder (plots, report.md) from its summary.
 pub fn rerender(summary: &Value, out: &Path) -> anyhow::Result<()> {
     let plots = plots(summary, out)?;
-    std::fs::write(out.join("report.md"), markdown(summary, &plots))
-        .map_err(|e| input(format!("cannot write report.md in {}: {e}", out.display())))?;
-    Ok(())
+    super::html::write_reports(out, &markdown(summary, &plots))
 }
 
 /// The columns of the sweep table: (header, path under the mode, format; None for the
@@ -225,6 +222,8 @@ fn markdown(summary: &Value, plots: &[(String, String)]) -> String {
         ));
         out.push('\n');
     }
+    let _ = writeln!(out, "## Method\n");
+    let _ = writeln!(out, "Each point is a complete run of the scenario with the swept value set: its own ephemeral Postgres and Redis, the ramp, the warm-up, a measured window and a drain. Every figure in the table and the plots was measured in that run, as its own `report.md` describes: latency from the workload's emit stamp to the client parsing the notification (HdrHistogram); DB queries counted by Postgres itself (pg_stat_statements), not by the servers; bandwidth as application bytes on the swarm's client sockets, TCP/IP headers excluded; CPU from `/proc` for each component.\n");
     let _ = writeln!(out, "## Runs\n");
     for run in sweep["runs"].as_array().into_iter().flatten() {
         let dir = run["dir"].as_str().unwrap_or("");

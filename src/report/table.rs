@@ -50,6 +50,15 @@ const ROWS: &[(&str, &str, Fmt, bool)] = &[
         Fmt::Int,
         true,
     ),
+    ("DB tuples read/s", "db.tuples_read_per_s", Fmt::Int, true),
+    ("DB buffer reads/s", "db.blocks_per_s", Fmt::Int, true),
+    ("Redis commands/s", "redis.commands_per_s", Fmt::Int, true),
+    (
+        "Redis bytes out/s",
+        "redis.net_out_bytes_per_s",
+        Fmt::Int,
+        true,
+    ),
     ("latency mean (ms)", "latency_ms.mean", Fmt::F1, true),
     (
         "  predicted T/2",
@@ -84,11 +93,33 @@ const ROWS: &[(&str, &str, Fmt, bool)] = &[
         Fmt::Int,
         true,
     ),
+    (
+        "bytes/delivered notification",
+        "bandwidth.bytes_per_delivered",
+        Fmt::Int,
+        true,
+    ),
+    (
+        "header bytes/s (not bodies)",
+        "bandwidth.header_bytes_per_s",
+        Fmt::Int,
+        false,
+    ),
+    (
+        "  predicted bytes/poll × N/T",
+        "predicted.header_bytes_per_s",
+        Fmt::Int,
+        false,
+    ),
     ("CPU servers (cores)", "cpu.server_cores", Fmt::F3, true),
     ("CPU Postgres (cores)", "cpu.db_cores", Fmt::F3, true),
     ("CPU Redis (cores)", "cpu.redis_cores", Fmt::F3, true),
     ("CPU swarm (cores)", "cpu.swarm_cores", Fmt::F3, true),
+    ("CPU all (cores)", "cpu.total_cores", Fmt::F3, true),
     ("server RSS (MB)", "memory.server_rss_mb", Fmt::F1, true),
+    ("Postgres PSS (MB)", "memory.db_pss_mb", Fmt::F1, true),
+    ("Redis RSS (MB)", "memory.redis_rss_mb", Fmt::F1, true),
+    ("swarm RSS (MB)", "memory.swarm_rss_mb", Fmt::F1, true),
 ];
 
 #[derive(Clone, Copy)]
@@ -142,7 +173,11 @@ pub fn rows(summary: &Value) -> Vec<[String; 4]> {
         .map(|(label, path, f, show_ratio)| {
             let (a, b) = (lookup(poll, path), lookup(push, path));
             let ratio = match (a.as_f64(), b.as_f64()) {
-                (Some(a), Some(b)) if *show_ratio && b > 0.0 => format!("{:.1}x", a / b),
+                (Some(a), Some(b)) if *show_ratio && b > 0.0 => match a / b {
+                    // Below 0.1, one decimal would read 0.0x: say it the other way round.
+                    r if r > 0.0 && r < 0.1 => format!("1/{:.0}", b / a),
+                    r => format!("{r:.1}x"),
+                },
                 _ => String::new(),
             };
             [label.to_string(), show(a, *f), show(b, *f), ratio]

@@ -30,6 +30,7 @@ use crate::cli::RunArgs;
 use crate::error::{environment, input};
 use crate::metrics::aggregator::{collect, FaultOutcome, Outcome};
 use crate::metrics::db::{statement_deltas, DbCounter};
+use crate::metrics::redis_info::{RedisCounter, RedisReading};
 use crate::procs;
 use crate::scenario::{self, Mode, Plan};
 use crate::services::Services;
@@ -59,6 +60,30 @@ pub struct CpuSeconds {
     pub db: Option<f64>,
     pub redis: Option<f64>,
     pub swarm: Option<f64>,
+}
+
+/// Memory of each component at one instant, MiB; None where it cannot be read.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Memory {
+    /// RSS of the mode's server processes together.
+    pub server_rss_mb: Option<f64>,
+    pub ingest_rss_mb: Option<f64>,
+    /// PSS of every Postgres process together (shared buffers counted once).
+    pub db_pss_mb: Option<f64>,
+    pub redis_rss_mb: Option<f64>,
+    pub swarm_rss_mb: Option<f64>,
+}
+
+impl Memory {
+    pub fn read(p: &Pids) -> Self {
+        Memory {
+            server_rss_mb: p.servers.iter().map(|&pid| procs::rss_mb(pid)).sum(),
+            ingest_rss_mb: procs::rss_mb(p.ingest),
+            db_pss_mb: p.postgres.and_then(procs::tree_pss_mb),
+            redis_rss_mb: p.redis.and_then(procs::rss_mb),
+            swarm_rss_mb: procs::rss_mb(p.swarm),
+        }
+    }
 }
 
 /// The processes whose CPU a run reads.
@@ -148,9 +173,14 @@ pub struct ModeResult {
     pub db_queries: u64,
     /// Statements the server processes say they sent over the window.
     pub backend_queries: u64,
-    pub db_statements: Vec<(String, u64)>,
+    pub db_statements: Vec<crate::metrics::db::StatementDelta>,
     pub cpu: CpuSeconds,
-    pub server_rss_mb: Option<f64>,
+    /// Memory as the window closed.
+    pub memory: Memory,
+    /// Postgres's database counters over the window.
+    pub db_activity: Option<crate::metrics::db::DbActivity>,
+    /// Redis's counters over the window (pub/sub channels: as it closed).
+    pub redis: Option<crate::metrics::redis_info::RedisReading>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Client connections open when the window started.
@@ -163,6 +193,9 @@ pub struct ModeResult {
     /// Push: one entry per gateway instance.
     pub instances: Vec<InstanceResult>,
     pub faults: Vec<FaultResult>,
+    /// Poll: bytes of one empty poll besides its body (request line and headers, status
+    /// line and headers), measured on a probe connection before the ramp.
+    pub probe_header_bytes: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -205,7 +238,9 @@ impl RunResult {
                     backend_queries: 0,
                     db_statements: Vec::new(),
                     cpu: CpuSeconds::default(),
-                    server_rss_mb: None,
+                    memory: Memory::default(),
+                    db_activity: None,
+                    redis: None,
                     bytes_in: 0,
                     bytes_out: 0,
                     connections: 0,
@@ -225,6 +260,7 @@ impl RunResult {
                             .collect(),
                     },
                     faults: Vec::new(),
+                    probe_header_bytes: None,
                 })
                 .collect(),
         }
@@ -357,6 +393,10 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
         .map_err(|e| environment(format!("cannot prepare the database: {e:#}")))?;
     let tokens = Arc::new(db::seed_users(&pool, plan.users).await?);
     let mut counter = DbCounter::new(pool.clone()).await;
+    let mut redis = RedisCounter::connect(&services.redis_url)
+        .await
+        .map_err(|e| tracing::warn!("cannot read Redis INFO: {e:#}"))
+        .ok();
     let machine = read_machine(&pool, &services).await;
     let ingest = ServerProcess::start(opts, "ingest", 0, &services, &plan).await?;
     let mut modes = Vec::new();
@@ -369,6 +409,7 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
             &services,
             &pool,
             &mut counter,
+            &mut redis,
             &ingest,
             &tokens,
             first_event,
@@ -399,6 +440,7 @@ async fn run_mode(
     services: &Services,
     pool: &sqlx::PgPool,
     counter: &mut DbCounter,
+    redis: &mut Option<RedisCounter>,
     ingest: &ServerProcess,
     tokens: &Arc<Vec<String>>,
     first_event: u64,
@@ -437,6 +479,19 @@ async fn run_mode(
         reports: reports_tx,
         stop: stop.clone(),
         faults: client_faults.clone(),
+        headers: Arc::new(crate::swarm::headers::extra(
+            plan.headers,
+            &servers[0].addr.to_string(),
+        )),
+    };
+    // One empty poll on its own connection, before any load: its header bytes feed the
+    // header-overhead model.
+    let probe_header_bytes = match (mode, tokens.first()) {
+        (Mode::Poll, Some(token)) => crate::swarm::poller::probe(&shared, 1, token, after)
+            .await
+            .map_err(|e| tracing::warn!("header probe poll failed: {e:#}"))
+            .ok(),
+        _ => None,
     };
     let mut rng =
         rand::rngs::StdRng::seed_from_u64(plan.seed.wrapping_mul(31).wrapping_add(mode as u64));
@@ -562,11 +617,12 @@ async fn run_mode(
         redis: services.redis_pid(),
         swarm: std::process::id(),
     };
-    let s0 = snapshot(counter, &servers, ingest, &pids, &meter).await?;
+    let s0 = snapshot(counter, redis, &servers, ingest, &pids, &meter).await?;
     let window_end = window_start + plan.duration;
     let sampler = tokio::spawn(sampler::sample(
         sampler::Sources {
             counter: counter.clone(),
+            redis: redis.clone(),
             pids: pids.clone(),
             meter: meter.clone(),
             live: live.clone(),
@@ -591,9 +647,10 @@ async fn run_mode(
     ));
     progress.phase(mode, "window", plan.duration, &live).await;
     tokio::time::sleep_until(window_end).await;
-    let s1 = snapshot(counter, &servers, ingest, &pids, &meter).await?;
+    let s1 = snapshot(counter, redis, &servers, ingest, &pids, &meter).await?;
     let samples = sampler.await?;
     let rss: Vec<Option<f64>> = servers.iter().map(|s| procs::rss_mb(s.pid())).collect();
+    let memory = Memory::read(&pids);
     let workload = main_workload.await?;
     if let Some(w) = slow_workload {
         w.await?;
@@ -656,7 +713,21 @@ async fn run_mode(
         backend_queries: server_stats.db_queries,
         db_statements: statement_deltas(&s0.db, &s1.db),
         cpu,
-        server_rss_mb: rss.iter().copied().sum(),
+        memory,
+        db_activity: match (s0.db.activity, s1.db.activity) {
+            (Some(a), Some(b)) => Some(b.since(&a)),
+            _ => None,
+        },
+        redis: match (s0.redis, s1.redis) {
+            (Some(a), Some(b)) => Some(RedisReading {
+                commands: b.commands.saturating_sub(a.commands),
+                net_in_bytes: b.net_in_bytes.saturating_sub(a.net_in_bytes),
+                net_out_bytes: b.net_out_bytes.saturating_sub(a.net_out_bytes),
+                pubsub_channels: b.pubsub_channels,
+                cpu_s: (b.cpu_s - a.cpu_s).max(0.0),
+            }),
+            _ => None,
+        },
         bytes_in: s1.bytes.0 - s0.bytes.0,
         bytes_out: s1.bytes.1 - s0.bytes.1,
         connections,
@@ -665,6 +736,7 @@ async fn run_mode(
         samples,
         instances,
         faults,
+        probe_header_bytes,
     })
 }
 

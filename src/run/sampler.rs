@@ -1,6 +1,8 @@
 //! Once a second through the measurement window: requests, deliveries, queries counted by
-//! Postgres, bytes, connections and the CPU of every component, as rates over that second.
-//! The sampler's own statements are left out of the query count like the run's are.
+//! Postgres and what the database did for them (commits, tuples, blocks), Redis's own
+//! counters, bytes, connections, and the CPU and memory of every component, as rates (or,
+//! for memory and gauges, levels) over that second. The sampler's own statements and
+//! commands are left out of the counts like the run's are.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,12 +11,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{CpuSeconds, Pids};
-use crate::metrics::db::DbCounter;
+use super::{CpuSeconds, Memory, Pids};
+use crate::metrics::db::{DbActivity, DbCounter};
+use crate::metrics::redis_info::{RedisCounter, RedisReading};
 use crate::swarm::{Live, Meter};
 
 /// One second of one mode.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Sample {
     /// Seconds since the window opened, at the end of this sample.
     pub t_s: f64,
@@ -22,6 +25,10 @@ pub struct Sample {
     pub deliveries_per_s: f64,
     /// Counted by Postgres; None when it could not be read.
     pub db_queries_per_s: Option<f64>,
+    /// Postgres's database counters over this second; None when unreadable.
+    pub db: Option<DbRates>,
+    /// Redis's counters over this second; None when unreadable.
+    pub redis: Option<RedisRates>,
     pub bytes_per_s: f64,
     pub connections: i64,
     pub server_cores: Option<f64>,
@@ -29,10 +36,93 @@ pub struct Sample {
     pub db_cores: Option<f64>,
     pub redis_cores: Option<f64>,
     pub swarm_cores: Option<f64>,
+    /// Memory at the end of this second.
+    pub memory: Memory,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DbRates {
+    pub commits_per_s: f64,
+    pub tuples_returned_per_s: f64,
+    pub tuples_fetched_per_s: f64,
+    pub blocks_hit_per_s: f64,
+    pub blocks_read_per_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RedisRates {
+    pub commands_per_s: f64,
+    pub net_in_bytes_per_s: f64,
+    pub net_out_bytes_per_s: f64,
+    pub pubsub_channels: u64,
+}
+
+impl Sample {
+    /// The columns of `timeseries.csv` after `repeat,mode`, each with this sample's
+    /// value (empty where unknown). Header and rows come from here, so they cannot drift.
+    pub fn csv_fields(&self) -> Vec<(&'static str, String)> {
+        let f = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
+        let r = |v: f64| format!("{}", v.round());
+        let db = self.db;
+        let rd = self.redis;
+        let m = &self.memory;
+        vec![
+            ("t_s", format!("{}", self.t_s)),
+            ("requests_per_s", r(self.requests_per_s)),
+            ("deliveries_per_s", r(self.deliveries_per_s)),
+            ("db_queries_per_s", f(self.db_queries_per_s.map(f64::round))),
+            ("bytes_per_s", r(self.bytes_per_s)),
+            ("connections", self.connections.to_string()),
+            ("server_cores", f(self.server_cores)),
+            ("ingest_cores", f(self.ingest_cores)),
+            ("db_cores", f(self.db_cores)),
+            ("redis_cores", f(self.redis_cores)),
+            ("swarm_cores", f(self.swarm_cores)),
+            ("db_commits_per_s", f(db.map(|d| d.commits_per_s.round()))),
+            (
+                "db_tuples_returned_per_s",
+                f(db.map(|d| d.tuples_returned_per_s.round())),
+            ),
+            (
+                "db_tuples_fetched_per_s",
+                f(db.map(|d| d.tuples_fetched_per_s.round())),
+            ),
+            (
+                "db_blocks_hit_per_s",
+                f(db.map(|d| d.blocks_hit_per_s.round())),
+            ),
+            (
+                "db_blocks_read_per_s",
+                f(db.map(|d| d.blocks_read_per_s.round())),
+            ),
+            (
+                "redis_commands_per_s",
+                f(rd.map(|d| d.commands_per_s.round())),
+            ),
+            (
+                "redis_net_in_bytes_per_s",
+                f(rd.map(|d| d.net_in_bytes_per_s.round())),
+            ),
+            (
+                "redis_net_out_bytes_per_s",
+                f(rd.map(|d| d.net_out_bytes_per_s.round())),
+            ),
+            (
+                "redis_pubsub_channels",
+                f(rd.map(|d| d.pubsub_channels as f64)),
+            ),
+            ("server_rss_mb", f(m.server_rss_mb)),
+            ("ingest_rss_mb", f(m.ingest_rss_mb)),
+            ("db_pss_mb", f(m.db_pss_mb)),
+            ("redis_rss_mb", f(m.redis_rss_mb)),
+            ("swarm_rss_mb", f(m.swarm_rss_mb)),
+        ]
+    }
 }
 
 pub struct Sources {
     pub counter: DbCounter,
+    pub redis: Option<RedisCounter>,
     pub pids: Pids,
     pub meter: Arc<Meter>,
     pub live: Arc<Live>,
@@ -43,6 +133,8 @@ struct Reading {
     requests: u64,
     deliveries: u64,
     queries: Option<u64>,
+    activity: Option<DbActivity>,
+    redis: Option<RedisReading>,
     bytes: u64,
     cpu: CpuSeconds,
 }
@@ -50,13 +142,20 @@ struct Reading {
 async fn read(src: &mut Sources) -> Reading {
     let at = Instant::now();
     let (i, o) = src.meter.read();
+    let db = src.counter.read().await.ok();
+    let redis = match src.redis.as_mut() {
+        Some(r) => r.read().await.ok(),
+        None => None,
+    };
     Reading {
         at,
         requests: src.live.requests.load(Ordering::Relaxed),
         deliveries: src.live.deliveries.load(Ordering::Relaxed),
         bytes: i + o,
         cpu: CpuSeconds::read(&src.pids),
-        queries: src.counter.read().await.ok().map(|r| r.total),
+        queries: db.as_ref().map(|r| r.total),
+        activity: db.and_then(|r| r.activity),
+        redis,
     }
 }
 
@@ -76,6 +175,28 @@ pub async fn sample(mut src: Sources, end: Instant) -> Vec<Sample> {
         let rate = |a: u64, b: u64| b.saturating_sub(a) as f64 / dt;
         let cpu = cur.cpu.since(&prev.cpu);
         let cores = |c: Option<f64>| c.map(|c| (c / dt * 1000.0).round() / 1000.0);
+        let db = match (prev.activity, cur.activity) {
+            (Some(a), Some(b)) => {
+                let d = b.since(&a);
+                Some(DbRates {
+                    commits_per_s: d.commits as f64 / dt,
+                    tuples_returned_per_s: d.tuples_returned as f64 / dt,
+                    tuples_fetched_per_s: d.tuples_fetched as f64 / dt,
+                    blocks_hit_per_s: d.blocks_hit as f64 / dt,
+                    blocks_read_per_s: d.blocks_read as f64 / dt,
+                })
+            }
+            _ => None,
+        };
+        let redis = match (prev.redis, cur.redis) {
+            (Some(a), Some(b)) => Some(RedisRates {
+                commands_per_s: rate(a.commands, b.commands),
+                net_in_bytes_per_s: rate(a.net_in_bytes, b.net_in_bytes),
+                net_out_bytes_per_s: rate(a.net_out_bytes, b.net_out_bytes),
+                pubsub_channels: b.pubsub_channels,
+            }),
+            _ => None,
+        };
         out.push(Sample {
             t_s: (cur.at.duration_since(start).as_secs_f64() * 10.0).round() / 10.0,
             requests_per_s: rate(prev.requests, cur.requests),
@@ -84,13 +205,20 @@ pub async fn sample(mut src: Sources, end: Instant) -> Vec<Sample> {
                 (Some(a), Some(b)) => Some(rate(a, b)),
                 _ => None,
             },
+            db,
+            redis,
             bytes_per_s: rate(prev.bytes, cur.bytes),
             connections: src.live.connections.load(Ordering::Relaxed),
             server_cores: cores(cpu.server),
             ingest_cores: cores(cpu.ingest),
             db_cores: cores(cpu.db),
-            redis_cores: cores(cpu.redis),
+            // Redis's own CPU count stands in where /proc cannot see it (a remote Redis).
+            redis_cores: cores(cpu.redis.or_else(|| {
+                let (a, b) = (prev.redis?, cur.redis?);
+                Some((b.cpu_s - a.cpu_s).max(0.0))
+            })),
             swarm_cores: cores(cpu.swarm),
+            memory: Memory::read(&src.pids),
         });
         prev = cur;
         if Instant::now() >= end {

@@ -9,6 +9,7 @@ use super::servers::ServerProcess;
 use super::{CpuSeconds, Pids};
 use crate::backend::StatsSnapshot;
 use crate::metrics::db::{DbCounter, DbReading};
+use crate::metrics::redis_info::{RedisCounter, RedisReading};
 use crate::swarm::Meter;
 
 /// Readings at one edge of the window.
@@ -21,10 +22,12 @@ pub struct Snapshot {
     pub ingest: StatsSnapshot,
     pub cpu: CpuSeconds,
     pub bytes: (u64, u64),
+    pub redis: Option<RedisReading>,
 }
 
 pub async fn snapshot(
     counter: &mut DbCounter,
+    redis: &mut Option<RedisCounter>,
     servers: &[ServerProcess],
     ingest: &ServerProcess,
     pids: &Pids,
@@ -35,6 +38,10 @@ pub async fn snapshot(
     let bytes = meter.read();
     let cpu = CpuSeconds::read(pids);
     let db = counter.read().await?;
+    let redis = match redis.as_mut() {
+        Some(r) => r.read().await.ok(),
+        None => None,
+    };
     let (servers, ingest) = tokio::try_join!(
         futures_util::future::try_join_all(servers.iter().map(|s| s.stats())),
         ingest.stats()
@@ -47,6 +54,7 @@ pub async fn snapshot(
         ingest,
         cpu,
         bytes,
+        redis,
     })
 }
 

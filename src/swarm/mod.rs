@@ -2,6 +2,7 @@
 //! client (WebSocket or SSE) holding one connection. They never print; they send [`Report`]s to an aggregator
 //! and bump a few live counters for the progress display.
 
+pub mod headers;
 pub mod metered;
 pub mod poller;
 pub mod push;
@@ -35,6 +36,9 @@ pub enum Report {
         lateness_us: u64,
         response_us: Option<u64>,
         outcome: PollOutcome,
+        /// Bytes of the response body (0 when it failed): the rest of the poll's bytes on
+        /// the wire are request line, headers and status line.
+        body_bytes: u64,
     },
     /// A connection attempt failed.
     ConnectError,
@@ -84,6 +88,8 @@ pub struct Shared {
     pub reports: mpsc::UnboundedSender<Report>,
     pub stop: CancellationToken,
     pub faults: Arc<push::ClientFaults>,
+    /// Headers added to every request, per `swarm.headers`.
+    pub headers: Arc<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>>,
 }
 
 impl Shared {

@@ -10,7 +10,9 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
-use super::{connect, Notification, PollOutcome, Report, Shared};
+use std::sync::Arc;
+
+use super::{connect, Live, Meter, Notification, PollOutcome, Report, Shared};
 
 pub struct Poller {
     pub user: u64,
@@ -23,7 +25,7 @@ pub struct Poller {
 }
 
 type Sender = http1::SendRequest<Empty<Bytes>>;
-type Conn = Option<(Sender, tokio::task::JoinHandle<()>)>;
+pub type Conn = Option<(Sender, tokio::task::JoinHandle<()>)>;
 
 /// Drops the connection, if any, and its driver task.
 fn close(conn: &mut Conn, shared: &Shared) {
@@ -51,19 +53,19 @@ impl Poller {
             due += self.interval;
             let sent = Instant::now();
             let lateness_us = sent.saturating_duration_since(scheduled).as_micros() as u64;
-            let (outcome, response_us) =
+            let (outcome, response_us, body_bytes) =
                 match self.poll_once(&shared, &mut conn, &host, &auth).await {
-                    Ok(n) => {
+                    Ok((n, body_bytes)) => {
                         let kind = if n == 0 {
                             PollOutcome::Empty
                         } else {
                             PollOutcome::NonEmpty
                         };
-                        (kind, Some(sent.elapsed().as_micros() as u64))
+                        (kind, Some(sent.elapsed().as_micros() as u64), body_bytes)
                     }
                     Err(_) => {
                         close(&mut conn, &shared);
-                        (PollOutcome::Error, None)
+                        (PollOutcome::Error, None, 0)
                     }
                 };
             shared
@@ -75,19 +77,20 @@ impl Poller {
                 lateness_us,
                 response_us,
                 outcome,
+                body_bytes,
             });
         }
         close(&mut conn, &shared);
     }
 
-    /// One request; returns how many notifications it carried.
-    async fn poll_once(
+    /// One request; returns how many notifications it carried and its body's size.
+    pub async fn poll_once(
         &mut self,
         shared: &Shared,
         conn: &mut Conn,
         host: &str,
         auth: &str,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<(usize, u64)> {
         if conn.as_ref().is_none_or(|(s, _)| s.is_closed()) {
             close(conn, shared);
             let stream = match connect(shared).await {
@@ -108,10 +111,13 @@ impl Poller {
             *conn = Some((sender, task));
         }
         let (sender, _) = conn.as_mut().expect("connected above");
-        let req = Request::get(format!("/notifications?after={}", self.after))
+        let mut req = Request::get(format!("/notifications?after={}", self.after))
             .header(hyper::header::HOST, host)
-            .header(hyper::header::AUTHORIZATION, auth)
-            .body(Empty::<Bytes>::new())?;
+            .header(hyper::header::AUTHORIZATION, auth);
+        for (k, v) in shared.headers.iter() {
+            req = req.header(k, v);
+        }
+        let req = req.body(Empty::<Bytes>::new())?;
         let resp = tokio::time::timeout(Duration::from_secs(30), async {
             sender.ready().await?;
             let resp = sender.send_request(req).await?;
@@ -129,6 +135,40 @@ impl Poller {
             self.after = self.after.max(n.id);
             shared.delivered(self.user, n);
         }
-        Ok(items.len())
+        Ok((items.len(), body.len() as u64))
     }
+}
+
+/// One empty poll of `user` on a connection of its own, before any load: the bytes it put
+/// on the wire besides the response body (request line and headers, status line and
+/// headers). The header-overhead model multiplies this by the poll rate.
+pub async fn probe(shared: &Shared, user: u64, token: &str, after: i64) -> anyhow::Result<u64> {
+    let meter = Arc::new(Meter::default());
+    let (reports, _ignored) = tokio::sync::mpsc::unbounded_channel();
+    let own = Shared {
+        meter: meter.clone(),
+        live: Arc::new(Live::default()),
+        reports,
+        ..shared.clone()
+    };
+    let mut poller = Poller {
+        user,
+        token: token.to_string(),
+        interval: Duration::from_secs(1),
+        first: Instant::now(),
+        after,
+    };
+    let mut conn: Conn = None;
+    let result = poller
+        .poll_once(
+            &own,
+            &mut conn,
+            &shared.target.to_string(),
+            &format!("Bearer {token}"),
+        )
+        .await;
+    close(&mut conn, &own);
+    let (_, body) = result?;
+    let (i, o) = meter.read();
+    Ok((i + o).saturating_sub(body))
 }

@@ -230,9 +230,14 @@ impl PushClient {
             None => format!("ws://{}/ws", self.target),
         };
         let mut request = url.into_client_request()?;
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {}", self.token).parse()?);
+        let headers = request.headers_mut();
+        headers.insert("authorization", format!("Bearer {}", self.token).parse()?);
+        for (k, v) in shared.headers.iter() {
+            // A browser's WebSocket upgrade carries no Accept; the rest it sends.
+            if k != hyper::header::ACCEPT {
+                headers.insert(k, v.clone());
+            }
+        }
         let stream = connect_to(self.target, shared, self.slow).await?;
         // Small buffers, like a real client holding one socket; the defaults are 128 KiB.
         let config = WebSocketConfig::default()
@@ -256,6 +261,11 @@ impl PushClient {
                 format!("Bearer {}", self.token),
             )
             .header(hyper::header::ACCEPT, "text/event-stream");
+        for (k, v) in shared.headers.iter() {
+            if k != hyper::header::ACCEPT {
+                req = req.header(k, v);
+            }
+        }
         if let Some(id) = resume {
             req = req.header("last-event-id", id.to_string());
         }

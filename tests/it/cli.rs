@@ -230,3 +230,84 @@ fn report_re_renders_plots_and_report_from_saved_data() {
         "{out}"
     );
 }
+
+/// Chromium, when the machine has it; `POLLPUSH_REQUIRE_BROWSER=1` (CI sets it, after
+/// installing Debian's chromium) makes its absence a failure instead of a skip.
+fn chromium() -> Option<std::path::PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("POLLPUSH_REQUIRE_BROWSER").is_none(),
+            "POLLPUSH_REQUIRE_BROWSER is set but chromium is not installed (apt-get install chromium)"
+        );
+        eprintln!("chromium not installed: the browser half of this test is skipped");
+    }
+    found
+}
+
+#[test]
+fn report_html_is_self_contained_and_every_plot_shows_in_a_browser() {
+    for name in ["reference", "instances"] {
+        let dir = copy_results(name);
+        let (code, out) = pollpush(&["report", dir.path().to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{out}");
+        let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+        let plots = md.matches("![").count();
+        assert!(plots >= 3, "{name}: the report shows its plots");
+        assert_eq!(
+            html.matches("<img src=\"data:image/png;base64,").count(),
+            plots,
+            "{name}: every plot is embedded"
+        );
+        for external in ["src=\"http", "href=\"http", "src=\"/", "url(", "@import"] {
+            assert!(
+                !html.contains(external),
+                "{name}: refers outside: {external}"
+            );
+        }
+        assert!(html.contains("<table>") && html.contains("Method"));
+
+        let Some(browser) = chromium() else { continue };
+        // The page as a browser sees it: a probe script (only in this test's copy) marks
+        // each image decoded with a size, or broken.
+        let probe = html.replace(
+            "</body>",
+            "<script>window.addEventListener('load',()=>{document.body.setAttribute('data-images',\
+             [...document.images].map(i=>i.complete&&i.naturalWidth>0?'ok':'broken').join(','))});\
+             </script></body>",
+        );
+        let page = dir.path().join("probe.html");
+        std::fs::write(&page, probe).unwrap();
+        let profile = tempfile::tempdir().unwrap();
+        let shown = std::process::Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap();
+        let dom = String::from_utf8_lossy(&shown.stdout);
+        let expected = vec!["ok"; plots].join(",");
+        assert!(
+            dom.contains(&format!("data-images=\"{expected}\"")),
+            "{name}: not every plot showed: {}",
+            dom.split("data-images=")
+                .nth(1)
+                .map(|s| &s[..s.len().min(80)])
+                .unwrap_or("no probe result")
+        );
+    }
+}

@@ -3,6 +3,7 @@
 mod backend;
 mod cli;
 mod common;
+mod measure;
 mod push;
 mod push_runs;
 mod run;

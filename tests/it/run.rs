@@ -88,7 +88,47 @@ async fn a_small_run_measures_what_the_model_predicts() {
         assert!(f(m, "cpu.server_cores") > 0.0);
         assert!(f(m, "cpu.db_cores") >= 0.0);
         assert!(f(m, "memory.server_rss_mb") > 0.0);
+        // Every component's CPU and memory is measured, and together they fit the machine.
+        let parts: f64 = ["server", "db", "redis", "swarm"]
+            .iter()
+            .map(|c| f(m, &format!("cpu.{c}_cores")))
+            .sum();
+        assert!((parts - f(m, "cpu.total_cores")).abs() < 0.01);
+        let cores = f(&s, "machine.cores");
+        assert!(
+            parts > 0.0 && parts <= cores * 1.02,
+            "CPU {parts} cores on a {cores}-core machine: {}",
+            m["cpu"]
+        );
+        for key in ["db_pss_mb", "redis_rss_mb", "swarm_rss_mb", "ingest_rss_mb"] {
+            assert!(
+                f(m, &format!("memory.{key}")) > 1.0,
+                "{key}: {}",
+                m["memory"]
+            );
+        }
+        // What Postgres and Redis did, read from their own counters.
+        assert!(f(m, "db.commits") > 0.0 && f(m, "db.blocks_per_s") > 0.0);
+        // Ingest publishes each event (a window's worth, give or take the edges).
+        assert!(
+            f(m, "redis.commands_total") >= 0.8 * f(m, "events.sent"),
+            "{}",
+            m["redis"]
+        );
     }
+    // Header overhead: one probe poll's header bytes times N/T, beside what the window
+    // measured (all but the response bodies).
+    let predicted = f(poll, "predicted.header_bytes_per_s");
+    let measured = f(poll, "bandwidth.header_bytes_per_s");
+    assert!(
+        (measured - predicted).abs() / predicted < 0.10,
+        "header bytes/s {measured}, model {predicted}"
+    );
+    assert!(f(poll, "predicted.header_bytes_per_poll") > 100.0);
+    assert!(
+        f(push, "redis.pubsub_channels") >= 1.0,
+        "the gateway subscribes"
+    );
 
     // Every key of the summary contract is there (null allowed only where unknown).
     for key in [
@@ -139,6 +179,8 @@ async fn a_small_run_measures_what_the_model_predicts() {
         "latency-cdf.png",
         "latency-cdf.svg",
         "report.md",
+        "report.html",
+        "bandwidth.png",
     ] {
         let meta =
             std::fs::metadata(dir.path().join(file)).unwrap_or_else(|_| panic!("{file} missing"));
@@ -148,7 +190,28 @@ async fn a_small_run_measures_what_the_model_predicts() {
     let csv = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
     let poll_rows: Vec<&str> = csv.lines().filter(|l| l.starts_with("1,poll,")).collect();
     assert!((4..=6).contains(&poll_rows.len()), "{csv}");
-    let db_per_s: f64 = poll_rows[1].split(',').nth(5).unwrap().parse().unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let db_per_s: f64 = poll_rows[1]
+        .split(',')
+        .nth(col("db_queries_per_s"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    for column in [
+        "db_tuples_returned_per_s",
+        "redis_commands_per_s",
+        "db_pss_mb",
+        "swarm_rss_mb",
+    ] {
+        let v: f64 = poll_rows[1]
+            .split(',')
+            .nth(col(column))
+            .unwrap()
+            .parse()
+            .unwrap_or(-1.0);
+        assert!(v >= 0.0, "{column} is sampled: {csv}");
+    }
     assert!(
         db_per_s > 300.0,
         "200 users polling every second make 400+ queries/s: {csv}"

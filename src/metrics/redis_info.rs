@@ -1,0 +1,122 @@
+//! Redis's own counters, from `INFO stats cpu`: commands processed, bytes in and out,
+//! pub/sub channels and CPU. Our readings are taken out of the figures: each `INFO` is a
+//! command Redis counts, with a request and a reply on the wire, and we know exactly how
+//! many we sent and how long they were.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use redis::aio::MultiplexedConnection;
+
+/// A reading of Redis's counters, with our own readings taken out.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RedisReading {
+    pub commands: u64,
+    pub net_in_bytes: u64,
+    pub net_out_bytes: u64,
+    /// Channels with at least one subscriber (a gauge).
+    pub pubsub_channels: u64,
+    /// used_cpu_user + used_cpu_sys, seconds.
+    pub cpu_s: f64,
+}
+
+/// `INFO stats cpu` as it goes on the wire (RESP array of three bulk strings).
+const REQUEST_BYTES: u64 = "*3\r\n$4\r\nINFO\r\n$5\r\nstats\r\n$3\r\ncpu\r\n".len() as u64;
+
+/// Clones share one tally of readings, so the sampler's readings and the run's own are
+/// all taken out.
+#[derive(Clone)]
+pub struct RedisCounter {
+    conn: MultiplexedConnection,
+    tally: Arc<Tally>,
+}
+
+#[derive(Default)]
+struct Tally {
+    readings: AtomicU64,
+    /// Bytes of the replies to our readings so far.
+    reply_bytes: AtomicU64,
+}
+
+impl RedisCounter {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let conn = client.get_multiplexed_async_connection().await?;
+        Ok(RedisCounter {
+            conn,
+            tally: Arc::default(),
+        })
+    }
+
+    pub async fn read(&mut self) -> anyhow::Result<RedisReading> {
+        // Replies to earlier readings are already in Redis's output count; this reading's
+        // own request is already in its input count, its reply not yet in the output.
+        let earlier_replies = self.tally.reply_bytes.load(Ordering::Relaxed);
+        let earlier = self.tally.readings.fetch_add(1, Ordering::Relaxed);
+        let text: String = redis::cmd("INFO")
+            .arg("stats")
+            .arg("cpu")
+            .query_async(&mut self.conn)
+            .await?;
+        let len = text.len() as u64;
+        // A bulk string: `$<len>\r\n<data>\r\n`.
+        let wire = len + len.to_string().len() as u64 + 5;
+        self.tally.reply_bytes.fetch_add(wire, Ordering::Relaxed);
+        let raw = parse(&text);
+        Ok(RedisReading {
+            // INFO is counted once it has run: the earlier readings are in, this one not.
+            commands: raw.commands.saturating_sub(earlier),
+            net_in_bytes: raw
+                .net_in_bytes
+                .saturating_sub((earlier + 1) * REQUEST_BYTES),
+            net_out_bytes: raw.net_out_bytes.saturating_sub(earlier_replies),
+            ..raw
+        })
+    }
+}
+
+/// The fields we use from an INFO reply.
+pub fn parse(text: &str) -> RedisReading {
+    let mut r = RedisReading::default();
+    let (mut user, mut sys) = (0.0, 0.0);
+    for line in text.lines() {
+        let Some((k, v)) = line.trim().split_once(':') else {
+            continue;
+        };
+        let int = || v.parse::<u64>().unwrap_or(0);
+        match k {
+            "total_commands_processed" => r.commands = int(),
+            "total_net_input_bytes" => r.net_in_bytes = int(),
+            "total_net_output_bytes" => r.net_out_bytes = int(),
+            "pubsub_channels" => r.pubsub_channels = int(),
+            "used_cpu_user" => user = v.parse().unwrap_or(0.0),
+            "used_cpu_sys" => sys = v.parse().unwrap_or(0.0),
+            _ => {}
+        }
+    }
+    r.cpu_s = user + sys;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_fields_are_read() {
+        let text = "# Stats\r\ntotal_commands_processed:42\r\ntotal_net_input_bytes:1000\r\n\
+                    total_net_output_bytes:2000\r\npubsub_channels:3\r\n\r\n# CPU\r\n\
+                    used_cpu_sys:1.5\r\nused_cpu_user:2.25\r\nused_cpu_sys_children:9\r\n";
+        let r = parse(text);
+        assert_eq!(
+            (
+                r.commands,
+                r.net_in_bytes,
+                r.net_out_bytes,
+                r.pubsub_channels
+            ),
+            (42, 1000, 2000, 3)
+        );
+        assert!((r.cpu_s - 3.75).abs() < 1e-9);
+    }
+}

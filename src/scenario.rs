@@ -75,6 +75,8 @@ pub struct RawFault {
     pub clients: Option<u64>,
     /// disconnect-clients: how long they stay offline before reconnecting.
     pub offline: Option<String>,
+    /// kill-redis, pause-redis: how long Redis is gone or stalled.
+    pub down: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -248,13 +250,26 @@ pub struct Fault {
 pub enum FaultAction {
     /// `clients` push clients lose their connection and stay offline for `offline`.
     DisconnectClients { clients: u64, offline: Duration },
+    /// Redis is killed (SIGKILL: every connection and subscription gone) and a fresh one
+    /// starts on the same port after `down` (0 for `restart-redis`).
+    KillRedis { down: Duration, restart: bool },
+    /// Redis is stopped (SIGSTOP) for `down`, then continued: a stall, not a loss.
+    PauseRedis { down: Duration },
 }
 
 impl FaultAction {
     pub fn name(&self) -> &'static str {
         match self {
             FaultAction::DisconnectClients { .. } => "disconnect-clients",
+            FaultAction::KillRedis { restart: true, .. } => "restart-redis",
+            FaultAction::KillRedis { restart: false, .. } => "kill-redis",
+            FaultAction::PauseRedis { .. } => "pause-redis",
         }
+    }
+
+    /// True when the fault needs the Redis that `run` started itself.
+    pub fn needs_own_redis(&self) -> bool {
+        !matches!(self, FaultAction::DisconnectClients { .. })
     }
 }
 
@@ -457,13 +472,23 @@ impl Plan {
             faults: (!self.faults.is_empty()).then(|| {
                 self.faults
                     .iter()
-                    .map(|f| match f.action {
-                        FaultAction::DisconnectClients { clients, offline } => RawFault {
+                    .map(|f| {
+                        let mut raw = RawFault {
                             at: Some(fmt_duration(f.at)),
                             action: Some(f.action.name().into()),
-                            clients: Some(clients),
-                            offline: Some(fmt_duration(offline)),
-                        },
+                            ..RawFault::default()
+                        };
+                        match f.action {
+                            FaultAction::DisconnectClients { clients, offline } => {
+                                raw.clients = Some(clients);
+                                raw.offline = Some(fmt_duration(offline));
+                            }
+                            FaultAction::KillRedis { down, .. }
+                            | FaultAction::PauseRedis { down } => {
+                                raw.down = Some(fmt_duration(down));
+                            }
+                        }
+                        raw
                     })
                     .collect()
             }),
@@ -1216,24 +1241,56 @@ fn validate_faults(
                 let offline = ctx.duration(&key("offline"), f.offline.as_deref(), "10s")?;
                 FaultAction::DisconnectClients { clients, offline }
             }
-            "restart-redis" | "kill-redis" | "kill-gateway" | "restart-postgres"
-            | "pause-redis" => {
+            "restart-redis" | "kill-redis" | "pause-redis" => {
+                let default = if action == "restart-redis" { "0s" } else { "5s" };
+                let down = ctx.duration(&key("down"), f.down.as_deref(), default)?;
+                if at + down >= duration {
+                    return Err(ctx.err(
+                        &key("down"),
+                        format!(
+                            "Redis would still be {} when the {} window closes; end the fault inside it",
+                            if action == "pause-redis" { "stalled" } else { "down" },
+                            fmt_duration(duration)
+                        ),
+                    ));
+                }
+                match action {
+                    "pause-redis" => FaultAction::PauseRedis { down },
+                    _ => FaultAction::KillRedis {
+                        down,
+                        restart: action == "restart-redis",
+                    },
+                }
+            }
+            "kill-gateway" | "restart-postgres" => {
                 return Err(ctx.err(
                     &key("action"),
                     format!(
-                        "{action:?} is not implemented in this version; use \"disconnect-clients\""
+                        "{action:?} is not implemented in this version; use \"disconnect-clients\", \"restart-redis\", \"kill-redis\" or \"pause-redis\""
                     ),
                 ))
             }
             other => {
                 return Err(ctx.err(
                     &key("action"),
-                    format!("{other:?} is not a fault; use \"disconnect-clients\""),
+                    format!("{other:?} is not a fault; use \"disconnect-clients\", \"restart-redis\", \"kill-redis\" or \"pause-redis\""),
                 ))
             }
         };
         if f.clients.is_some() && !matches!(action, FaultAction::DisconnectClients { .. }) {
             return Err(ctx.err(&key("clients"), "only disconnect-clients takes `clients`"));
+        }
+        if f.offline.is_some() && !matches!(action, FaultAction::DisconnectClients { .. }) {
+            return Err(ctx.err(
+                &key("offline"),
+                "only disconnect-clients takes `offline`; Redis faults take `down`",
+            ));
+        }
+        if f.down.is_some() && matches!(action, FaultAction::DisconnectClients { .. }) {
+            return Err(ctx.err(
+                &key("down"),
+                "disconnect-clients takes `offline`, not `down`",
+            ));
         }
         faults.push(Fault { at, action });
     }
@@ -1423,8 +1480,41 @@ mod tests {
             e.contains("t.toml:3: key `faults.0.at`") && e.contains("window"),
             "{e}"
         );
-        let e = err("[[faults]]\nat = \"3s\"\naction = \"kill-redis\"\n", &[]);
+        let e = err("[[faults]]\nat = \"3s\"\naction = \"kill-gateway\"\n", &[]);
         assert!(e.contains("not implemented"), "{e}");
+        // The default window is 30 s: Redis down from 28 s for 5 s would outlast it.
+        let e = err("[[faults]]\nat = \"28s\"\naction = \"kill-redis\"\n", &[]);
+        assert!(
+            e.contains("t.toml:1: key `faults.0.down`") || e.contains("faults.0.down"),
+            "{e}"
+        );
+        let e = err(
+            "[[faults]]\nat = \"3s\"\naction = \"pause-redis\"\noffline = \"2s\"\n",
+            &[],
+        );
+        assert!(e.contains("t.toml:4: key `faults.0.offline`"), "{e}");
+        let p = plan(
+            "[[faults]]\nat = \"3s\"\naction = \"kill-redis\"\ndown = \"2s\"\n[[faults]]\nat = \"9s\"\naction = \"restart-redis\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            p.faults
+                .iter()
+                .map(|f| f.action)
+                .collect::<Vec<_>>(),
+            [
+                FaultAction::KillRedis {
+                    down: Duration::from_secs(2),
+                    restart: false
+                },
+                FaultAction::KillRedis {
+                    down: Duration::ZERO,
+                    restart: true
+                },
+            ]
+        );
+        assert!(p.faults.iter().all(|f| f.action.needs_own_redis()));
         let e = err(
             "[[faults]]\nat = \"3s\"\naction = \"disconnect-clients\"\nclients = 5000\n",
             &[],

@@ -354,6 +354,23 @@ impl EphemeralRedis {
         Ok(())
     }
 
+    /// Stops Redis in its tracks (SIGSTOP) for `down`, then lets it go on (SIGCONT):
+    /// connections stay open and nothing is lost, but nothing moves either.
+    pub async fn pause(&mut self, down: Duration) -> anyhow::Result<()> {
+        let pid = self.child.pid() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid, with no memory passed.
+        if unsafe { libc::kill(pid, libc::SIGSTOP) } != 0 {
+            return Err(anyhow::anyhow!(
+                "cannot stop Redis: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        tokio::time::sleep(down).await;
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        Ok(())
+    }
+
     /// Starts redis-server on `port` and waits until it answers PING.
     async fn spawn(port: u16, dir: &Path) -> anyhow::Result<OwnedChild> {
         let Some(bin) = find_binary("redis-server", &[]) else {

@@ -6,7 +6,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -48,15 +47,15 @@ pub async fn handler(
         payload: &body.payload,
     })
     .expect("serializing ids and a raw value cannot fail");
-    match (state.push.fanout, state.redis.clone()) {
+    match (state.push.fanout, state.redis.as_deref()) {
         // Pure WebSockets: only the sockets this instance holds can hear about it.
         (Fanout::None, _) => super::push::route(&state, msg.as_bytes()),
-        (fanout, Some(mut redis)) => {
+        (fanout, Some(redis)) => {
             let channel = match fanout {
                 Fanout::PerUser => user_channel(body.user_id),
                 _ => CHANNEL.to_string(),
             };
-            if let Err(err) = redis.publish::<_, _, i64>(channel, msg).await {
+            if let Err(err) = redis.publish(channel, msg).await {
                 // Stored but not published: push clients miss it until they catch up;
                 // pollers still see it.
                 bump(&state.stats.publish_errors);

@@ -5,6 +5,7 @@
 pub mod db;
 pub mod ingest;
 pub mod poll;
+pub mod publisher;
 pub mod push;
 pub mod serve;
 
@@ -130,7 +131,7 @@ pub struct AppState {
     pub poll_auth: PollAuth,
     /// Publisher connection (ingest), reconnecting by itself after Redis restarts; None
     /// where this process does not publish.
-    pub redis: Option<redis::aio::ConnectionManager>,
+    pub redis: Option<std::sync::Arc<publisher::Publisher>>,
     pub registry: Arc<push::Registry>,
     pub push: PushConfig,
     /// Test-only: an added delay per poll (`POLLPUSH_TEST_POLL_DELAY_MS`), to prove that a

@@ -37,12 +37,9 @@ pub async fn serve(
     let client = redis::Client::open(redis_url)?;
     let uses_redis = config.push_config.fanout != Fanout::None;
     if config.ingest && uses_redis {
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(3);
-        state.redis =
-            Some(redis::aio::ConnectionManager::new_with_config(client.clone(), config).await?);
+        state.redis = Some(std::sync::Arc::new(
+            super::publisher::Publisher::connect(client.clone()).await?,
+        ));
     }
     let mut subscriber = None;
     if config.push && uses_redis {

@@ -35,7 +35,7 @@ pub struct Collected {
 }
 
 /// What one fault did to the clients it took down.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FaultOutcome {
     pub clients_dropped: u64,
     /// Clients connected again after the fault.
@@ -130,18 +130,28 @@ impl Collected {
         (seen, misrouted)
     }
 
-    /// What a fault at `at` that took down `users` did to them.
-    pub fn fault(&self, users: &HashSet<u64>, at: Instant) -> FaultOutcome {
+    /// What a fault at `at` that took down `users` did to them. With `None` (a fault on a
+    /// shared service, which hits whoever it hits), the clients it took down are those that
+    /// reconnected after it, and lost and duplicated count every event of the window.
+    pub fn fault(&self, users: Option<&HashSet<u64>>, at: Instant) -> FaultOutcome {
+        let reconnected: HashSet<u64> = self
+            .reconnects
+            .iter()
+            .filter(|&&(_, when, _)| when >= at)
+            .map(|&(user, _, _)| user)
+            .collect();
+        let hit = |user: &u64| users.is_none_or(|u| u.contains(user));
+        let dropped = users.unwrap_or(&reconnected);
         let mut back: HashMap<u64, Instant> = HashMap::new();
         for &(user, when, _) in &self.reconnects {
-            if when >= at && users.contains(&user) {
+            if when >= at && dropped.contains(&user) {
                 back.entry(user).or_insert(when);
             }
         }
         let (seen, _) = self.reached();
         let (mut lost, mut duplicated) = (0, 0);
         for (event, user) in &self.sent {
-            if users.contains(user) {
+            if hit(user) {
                 match seen.get(event) {
                     None => lost += 1,
                     Some(&n) => duplicated += (n - 1) as u64,
@@ -149,9 +159,9 @@ impl Collected {
             }
         }
         FaultOutcome {
-            clients_dropped: users.len() as u64,
+            clients_dropped: dropped.len() as u64,
             clients_back: back.len() as u64,
-            reconnect_s: (back.len() == users.len()).then(|| {
+            reconnect_s: (back.len() == dropped.len()).then(|| {
                 back.values()
                     .map(|w| w.duration_since(at).as_secs_f64())
                     .fold(0.0, f64::max)

@@ -218,7 +218,12 @@ fn push_sections(s: &Value) -> String {
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 f["at_s"],
-                f["action"].as_str().unwrap_or(""),
+                match (f["down_s"].as_f64(), f["offline_s"].as_f64()) {
+                    (Some(d), _) => format!("{} ({d} s down)", f["action"].as_str().unwrap_or("")),
+                    (_, Some(o)) =>
+                        format!("{} ({o} s offline)", f["action"].as_str().unwrap_or("")),
+                    _ => f["action"].as_str().unwrap_or("").to_string(),
+                },
                 f["clients_dropped"],
                 f["clients_back"],
                 f["reconnect_s"]
@@ -226,6 +231,13 @@ fn push_sections(s: &Value) -> String {
                     .map_or("never".into(), |x| format!("{x:.2}")),
                 f["lost"],
                 f["duplicated"],
+            );
+        }
+        if faults.iter().any(|f| f["down_s"].is_number()) {
+            let _ = writeln!(
+                out,
+                "\nA Redis fault hits whoever it hits: its clients dropped are those that reconnected after it, and its lost and duplicated count every event of the window. Ingest kept storing in Postgres while Redis was away; {} publishes failed.",
+                push["server"]["publish_errors"]
             );
         }
         out.push('\n');

@@ -144,8 +144,13 @@ pub fn db_queries_over_time(plan: &Plan, series: &Series, out: &Path) -> anyhow:
         .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
         .fold(1.0, f64::max)
         * 1.15;
+    let faults: Vec<(f64, &str)> = plan
+        .faults
+        .iter()
+        .map(|f| (f.at.as_secs_f64(), f.action.name()))
+        .collect();
     png_and_svg!(out, "db-queries", |root| draw_lines(
-        root, &title, series, x_max, y_max
+        root, &title, series, x_max, y_max, &faults
     ));
     Ok(())
 }
@@ -156,6 +161,7 @@ fn draw_lines<DB: DrawingBackend>(
     series: &Series,
     x_max: f64,
     y_max: f64,
+    faults: &[(f64, &str)],
 ) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
@@ -189,6 +195,25 @@ where
                 super::table::group(mean.round() as i64)
             ))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(4)));
+    }
+    // Faults: a dashed line at the time each fired, with its name.
+    let grey = RGBColor(90, 90, 90);
+    for &(at, name) in faults {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(at, 0.0), (at, y_max)],
+                8,
+                6,
+                grey.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        chart
+            .draw_series([Text::new(
+                format!(" {name}"),
+                (at, y_max * 0.97),
+                ("sans-serif", 20).into_font().color(&grey),
+            )])
+            .map_err(plot_err)?;
     }
     legend_and_present(&mut chart, &root, SeriesLabelPosition::UpperRight)
 }

@@ -283,6 +283,9 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
                 FaultAction::DisconnectClients { offline, .. } => {
                     entry["offline_s"] = json!(offline.as_secs_f64());
                 }
+                FaultAction::KillRedis { down, .. } | FaultAction::PauseRedis { down } => {
+                    entry["down_s"] = json!(down.as_secs_f64());
+                }
             }
             entry
         })

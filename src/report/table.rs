@@ -77,6 +77,12 @@ const ROWS: &[(&str, &str, Fmt, bool)] = &[
     ),
     ("events sent", "events.sent", Fmt::Int, false),
     ("events delivered", "events.delivered", Fmt::Int, false),
+    (
+        "events refused by ingest",
+        "events.send_failed",
+        Fmt::Int,
+        false,
+    ),
     ("events lost", "events.lost", Fmt::Int, false),
     ("events duplicated", "events.duplicated", Fmt::Int, false),
     ("  share lost", "events.lost_ratio", Fmt::Pct, false),

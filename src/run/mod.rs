@@ -259,7 +259,16 @@ impl RunResult {
                             })
                             .collect(),
                     },
-                    faults: Vec::new(),
+                    // Every mode's window sees every fault of the plan.
+                    faults: plan
+                        .faults
+                        .iter()
+                        .map(|f| FaultResult {
+                            fault: f.clone(),
+                            at_s: 0.0,
+                            outcome: Default::default(),
+                        })
+                        .collect(),
                     probe_header_bytes: None,
                 })
                 .collect(),
@@ -387,7 +396,19 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     let started_at = SystemTime::now();
     procs::raise_nofile_limit();
     opts.progress.note("starting Postgres and Redis");
-    let services = Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?;
+    if let Some(f) = plan
+        .faults
+        .iter()
+        .find(|f| f.action.needs_own_redis() && opts.redis_url.is_some())
+    {
+        return Err(input(format!(
+            "the fault {} at {} needs the Redis that pollpush starts itself, and this run was given \
+             one (--redis-url or REDIS_URL); drop it, or remove the fault",
+            f.action.name(),
+            scenario::fmt_duration(f.at)
+        )));
+    }
+    let mut services = Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?;
     let pool = db::connect(&services.database_url, 2)
         .await
         .map_err(|e| environment(format!("cannot prepare the database: {e:#}")))?;
@@ -406,7 +427,7 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
             mode,
             &plan,
             opts,
-            &services,
+            &mut services,
             &pool,
             &mut counter,
             &mut redis,
@@ -437,7 +458,7 @@ async fn run_mode(
     mode: Mode,
     plan: &Plan,
     opts: &RunOptions,
-    services: &Services,
+    services: &mut Services,
     pool: &sqlx::PgPool,
     counter: &mut DbCounter,
     redis: &mut Option<RedisCounter>,
@@ -637,16 +658,21 @@ async fn run_mode(
             emitted_tx.take().expect("unused"),
         ),
     };
-    let faults = tokio::spawn(inject_faults(
+    // Faults run beside the window, in this task: they may need our Redis, mutably.
+    let faults = inject_faults(
         plan.faults.clone(),
         window_start,
         plan.users,
         plan.push.slow_clients,
         plan.seed,
         client_faults,
-    ));
-    progress.phase(mode, "window", plan.duration, &live).await;
-    tokio::time::sleep_until(window_end).await;
+        services.redis.as_mut(),
+    );
+    let window = async {
+        progress.phase(mode, "window", plan.duration, &live).await;
+        tokio::time::sleep_until(window_end).await;
+    };
+    let (fired, ()) = tokio::join!(faults, window);
     let s1 = snapshot(counter, redis, &servers, ingest, &pids, &meter).await?;
     let samples = sampler.await?;
     let rss: Vec<Option<f64>> = servers.iter().map(|s| procs::rss_mb(s.pid())).collect();
@@ -655,7 +681,6 @@ async fn run_mode(
     if let Some(w) = slow_workload {
         w.await?;
     }
-    let fired = faults.await?;
     progress
         .phase(mode, "drain", plan.drain_for(mode), &live)
         .await;
@@ -672,7 +697,7 @@ async fn run_mode(
         .into_iter()
         .map(|(fault, at, users)| FaultResult {
             at_s: at.duration_since(window_start).as_secs_f64(),
-            outcome: collected.fault(&users, at),
+            outcome: collected.fault(users.as_ref(), at),
             fault,
         })
         .collect();
@@ -749,14 +774,43 @@ async fn inject_faults(
     slow_clients: u64,
     seed: u64,
     clients: Arc<ClientFaults>,
-) -> Vec<(scenario::Fault, Instant, std::collections::HashSet<u64>)> {
+    mut redis: Option<&mut crate::services::EphemeralRedis>,
+) -> Vec<(
+    scenario::Fault,
+    Instant,
+    Option<std::collections::HashSet<u64>>,
+)> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(0xfa17));
     let mut fired = Vec::new();
     for fault in faults {
         tokio::time::sleep_until(window_start + fault.at).await;
         let at = Instant::now();
         let mut taken = std::collections::HashSet::new();
+        // A Redis fault hits whoever it hits: the clients that reconnect after it.
+        let mut whoever = false;
         match fault.action {
+            scenario::FaultAction::KillRedis { down, .. } => {
+                whoever = true;
+                match redis.as_deref_mut() {
+                    Some(r) => {
+                        if let Err(e) = r.restart(down).await {
+                            tracing::error!("Redis did not come back after the fault: {e:#}");
+                        }
+                    }
+                    None => tracing::error!("no Redis of ours to kill"),
+                }
+            }
+            scenario::FaultAction::PauseRedis { down } => {
+                whoever = true;
+                match redis.as_deref_mut() {
+                    Some(r) => {
+                        if let Err(e) = r.pause(down).await {
+                            tracing::error!("{e:#}");
+                        }
+                    }
+                    None => tracing::error!("no Redis of ours to pause"),
+                }
+            }
             scenario::FaultAction::DisconnectClients {
                 clients: n,
                 offline,
@@ -771,7 +825,7 @@ async fn inject_faults(
                 clients.take_offline(&list, crate::now_us() + offline.as_micros() as u64);
             }
         }
-        fired.push((fault, at, taken));
+        fired.push((fault, at, (!whoever).then_some(taken)));
     }
     fired
 }

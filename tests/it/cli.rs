@@ -311,3 +311,21 @@ fn report_html_is_self_contained_and_every_plot_shows_in_a_browser() {
         );
     }
 }
+
+#[test]
+fn a_redis_fault_on_a_redis_we_do_not_own_is_refused_before_anything_starts() {
+    let start = std::time::Instant::now();
+    let (code, out) = pollpush(&[
+        "run",
+        "scenarios/faults-redis.toml",
+        "--redis-url",
+        "redis://127.0.0.1:9/",
+        "--quiet",
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("kill-redis") && out.contains("--redis-url"),
+        "{out}"
+    );
+    assert!(start.elapsed().as_secs() < 5, "nothing should have started");
+}

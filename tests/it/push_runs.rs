@@ -260,3 +260,45 @@ series_values = ["broadcast", "per-user"]
     let again = scenario::load(Some(&out.join("scenario.toml")), &[]).unwrap();
     assert_eq!(again.sweep.unwrap().points.len(), 4);
 }
+
+#[tokio::test]
+async fn redis_killed_mid_window_loses_nothing_with_catch_up_and_the_loss_is_counted_without() {
+    let _heavy = HEAVY.lock().await;
+    let text = format!(
+        "{PUSH}\n[push]\ninstances = 2\nfanout = \"per-user\"\nreconnect = \"jitter\"\n\
+         reconnect_base = \"300ms\"\nreconnect_max = \"2s\"\n\
+         [[faults]]\nat = \"2s\"\naction = \"kill-redis\"\ndown = \"2s\"\n"
+    );
+    for catch_up in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = run(
+            plan(&text, &[&format!("push.catch_up={catch_up}")]),
+            dir.path(),
+        )
+        .await;
+        let push = &s["modes"]["push"];
+        let events = &push["events"];
+        let fault = &push["faults"][0];
+        assert_eq!(fault["action"], "kill-redis");
+        // Every gateway lost its subscription and closed its sockets; every client is back.
+        assert_eq!(fault["clients_dropped"], 400, "{fault}");
+        assert_eq!(fault["clients_back"], 400, "{fault}");
+        assert!(f(fault, "reconnect_s") < 6.0, "{fault}");
+        // Ingest stored every event while Redis was away; some publishes failed.
+        assert_eq!(events["send_failed"], 0, "{events}");
+        assert_eq!(events["misrouted"], 0, "{events}");
+        assert!(f(push, "server.publish_errors") > 0.0, "{}", push["server"]);
+        if catch_up {
+            assert_eq!(events["lost"], 0, "{events}");
+            assert_eq!(events["duplicated"], 0, "{events}");
+        } else {
+            assert!(
+                f(events, "lost") > 50.0,
+                "the outage's events are lost: {events}"
+            );
+            assert_eq!(fault["lost"], events["lost"]);
+        }
+        let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        assert!(report.contains("kill-redis (2 s down)"), "{report}");
+    }
+}

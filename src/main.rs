@@ -10,7 +10,11 @@ fn main() {
     let quiet = matches!(&cli.command, Command::Run(args) if args.quiet);
     let default_level = if quiet { "warn" } else { "info" };
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+        // sqlx warns of any statement over 1 s; ours that are (seeding a large history)
+        // run before any window, so by default that is noise.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{default_level},sqlx::query=error"))
+        });
     // tungstenite traces every message it receives, and a browser's first frame carries
     // its session token: never trace it, whatever RUST_LOG says.
     if filter.max_level_hint() == Some(tracing_subscriber::filter::LevelFilter::TRACE) {

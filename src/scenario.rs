@@ -1499,10 +1499,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            p.faults
-                .iter()
-                .map(|f| f.action)
-                .collect::<Vec<_>>(),
+            p.faults.iter().map(|f| f.action).collect::<Vec<_>>(),
             [
                 FaultAction::KillRedis {
                     down: Duration::from_secs(2),

@@ -68,6 +68,33 @@ pub async fn max_notification_id(pool: &PgPool) -> Result<i64, sqlx::Error> {
         .await
 }
 
+/// Gives each of users 1..=`users` that has no notification yet `per_user` older ones of
+/// about `payload_bytes`, then analyzes the table: an inbox with history, as in production.
+/// Without it the planner sees a near-empty table and caches a sequential-scan plan in the
+/// servers' pooled connections, which every poll then runs against the growing table.
+pub async fn seed_history(
+    pool: &PgPool,
+    users: u64,
+    per_user: u32,
+    payload_bytes: usize,
+) -> Result<u64, sqlx::Error> {
+    let pad = "x".repeat(payload_bytes.saturating_sub(40));
+    let inserted = sqlx::query(
+        "INSERT INTO notifications (user_id, payload, created_at) \
+         SELECT u, jsonb_build_object('history', true, 'pad', $3::text), now() - interval '1 day' \
+         FROM generate_series(1, $1::bigint) AS u, generate_series(1, $2::int) AS k \
+         WHERE NOT EXISTS (SELECT 1 FROM notifications n WHERE n.user_id = u)",
+    )
+    .bind(users as i64)
+    .bind(per_user as i32)
+    .bind(pad)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    sqlx::query("ANALYZE notifications").execute(pool).await?;
+    Ok(inserted)
+}
+
 /// Creates users 1..=n (if missing) and gives each a fresh session token. Returns the
 /// tokens, index i for user i + 1.
 pub async fn seed_users(pool: &PgPool, n: u64) -> anyhow::Result<Vec<String>> {

@@ -391,6 +391,10 @@ fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
     })
 }
 
+/// Older notifications each user has before a run starts (never delivered: clients start
+/// after the newest id).
+pub const HISTORY_PER_USER: u32 = 5;
+
 /// Runs every mode of `plan` and returns the measured figures.
 pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult> {
     let started_at = SystemTime::now();
@@ -413,6 +417,9 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
         .await
         .map_err(|e| environment(format!("cannot prepare the database: {e:#}")))?;
     let tokens = Arc::new(db::seed_users(&pool, plan.users).await?);
+    db::seed_history(&pool, plan.users, HISTORY_PER_USER, plan.payload_bytes)
+        .await
+        .map_err(|e| environment(format!("cannot seed the notifications' history: {e}")))?;
     let mut counter = DbCounter::new(pool.clone()).await;
     let mut redis = RedisCounter::connect(&services.redis_url)
         .await

@@ -1521,3 +1521,149 @@ mod tests {
         assert!(e.contains("actoin"), "{e}");
     }
 }
+
+/// The parser against generated input: random text, and random documents built from the
+/// real keys with values of every type. It may refuse; it may never panic, and a refusal
+/// names the file.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEYS: &[&str] = &[
+        "name",
+        "description",
+        "duration",
+        "warmup",
+        "drain",
+        "modes",
+        "seed",
+        "users.count",
+        "users.sweep",
+        "poll.interval",
+        "poll.auth",
+        "push.transport",
+        "push.instances",
+        "push.fanout",
+        "push.catch_up",
+        "push.reconnect",
+        "push.reconnect_base",
+        "push.reconnect_max",
+        "push.send_queue",
+        "push.slow_policy",
+        "push.ping_interval",
+        "push.slow_clients",
+        "push.slow_events_per_s",
+        "workload.events_per_s",
+        "workload.targets",
+        "workload.payload_bytes",
+        "swarm.headers",
+        "swarm.cookie_bytes",
+        "sweep.param",
+        "sweep.values",
+        "sweep.series",
+        "sweep.series_values",
+        "checks.\"push.latency_ms.p99\"",
+        "compare.\"push.latency_ms.p50\"",
+        "unknown_key",
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|i| i.to_string()),
+            (-1e12f64..1e12).prop_map(|f| format!("{f:?}")),
+            any::<bool>().prop_map(|b| b.to_string()),
+            "[a-z0-9 .<=>!-]{0,12}".prop_map(|s| format!("{s:?}")),
+            prop::sample::select(vec![
+                "\"0s\"",
+                "\"1ms\"",
+                "\"5s\"",
+                "\"1h\"",
+                "\"99999h\"",
+                "\"-5s\"",
+                "\"ws\"",
+                "\"sse\"",
+                "\"per-user\"",
+                "\"none\"",
+                "\"browser\"",
+                "\"poll\"",
+                "[\"poll\", \"push\"]",
+                "[\"push\", \"push\"]",
+                "[]",
+                "[0]",
+                "[1, 2, 3]",
+                "[\"a\", 1]",
+                "\"users.count\"",
+                "\"push.instances\"",
+                "\"< 50\"",
+                "{}",
+            ])
+            .prop_map(str::to_string),
+            prop::collection::vec(any::<i32>(), 0..4).prop_map(|v| format!("{v:?}")),
+        ]
+    }
+
+    fn fault() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec![
+                "disconnect-clients",
+                "kill-redis",
+                "restart-redis",
+                "pause-redis",
+                "kill-gateway",
+                "explode",
+            ]),
+            value(),
+            prop::option::of(value()),
+            prop::option::of(value()),
+        )
+            .prop_map(|(action, at, down, clients)| {
+                let mut t = format!("\n[[faults]]\naction = {action:?}\nat = {at}\n");
+                if let Some(d) = down {
+                    t += &format!("down = {d}\n");
+                }
+                if let Some(c) = clients {
+                    t += &format!("clients = {c}\n");
+                }
+                t
+            })
+    }
+
+    fn document() -> impl Strategy<Value = String> {
+        (
+            prop::collection::btree_map(prop::sample::select(KEYS.to_vec()), value(), 0..12),
+            prop::collection::vec(fault(), 0..3),
+        )
+            .prop_map(|(pairs, faults)| {
+                let mut text: String = pairs.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+                text.extend(faults);
+                text
+            })
+    }
+
+    fn check(text: &str) -> Result<(), TestCaseError> {
+        let src = Source {
+            label: "t.toml",
+            text,
+        };
+        if let Err(e) = parse(&src, &[]) {
+            let msg = e.to_string();
+            prop_assert!(msg.contains("t.toml"), "{msg}\n--- for ---\n{text}");
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn generated_scenarios_are_accepted_or_refused_by_name(text in document()) {
+            check(&text)?;
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            check(&text)?;
+        }
+    }
+}

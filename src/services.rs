@@ -210,10 +210,7 @@ impl EphemeralPostgres {
             )));
         };
         let identity = postgres_identity()?;
-        let dir = tempfile::Builder::new()
-            .prefix("pollpush-pg-")
-            .tempdir()
-            .map_err(|e| environment(format!("cannot create a temp dir for Postgres: {e}")))?;
+        let dir = ephemeral_dir("pg", "Postgres")?;
         let data = dir.path().join("data");
         let log = dir.path().join("postgres.log");
         if let Some((uid, gid)) = identity {
@@ -321,6 +318,53 @@ impl EphemeralPostgres {
     }
 }
 
+/// The file in each ephemeral service's folder that names the pollpush process owning it.
+const OWNER_FILE: &str = "pollpush-owner.pid";
+
+/// A fresh temp folder `pollpush-<kind>-*` for an ephemeral service, marked with our pid.
+/// Folders left behind by runs that were killed (SIGKILL leaves no chance to clean up) are
+/// removed first.
+fn ephemeral_dir(kind: &str, what: &str) -> anyhow::Result<tempfile::TempDir> {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        for gone in sweep_stale(&std::env::temp_dir()) {
+            tracing::info!("removed {} left by a killed run", gone.display());
+        }
+    });
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("pollpush-{kind}-"))
+        .tempdir()
+        .map_err(|e| environment(format!("cannot create a temp dir for {what}: {e}")))?;
+    std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
+        .map_err(|e| environment(format!("cannot write in {}: {e}", dir.path().display())))?;
+    Ok(dir)
+}
+
+/// Removes the `pollpush-pg-*` and `pollpush-redis-*` folders under `tmp` whose owning
+/// process is gone; returns them. A folder without an owner file, or whose owner still
+/// runs, is left alone.
+pub fn sweep_stale(tmp: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("pollpush-pg-") || n.starts_with("pollpush-redis-"))
+        })
+        .filter(|p| {
+            std::fs::read_to_string(p.join(OWNER_FILE))
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+                .is_some_and(crate::procs::is_gone)
+        })
+        .filter(|p| std::fs::remove_dir_all(p).is_ok())
+        .collect()
+}
+
 /// A throwaway Redis: no persistence, loopback only.
 pub struct EphemeralRedis {
     pub url: String,
@@ -331,10 +375,7 @@ pub struct EphemeralRedis {
 
 impl EphemeralRedis {
     pub async fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("pollpush-redis-")
-            .tempdir()
-            .map_err(|e| environment(format!("cannot create a temp dir for Redis: {e}")))?;
+        let dir = ephemeral_dir("redis", "Redis")?;
         let port = free_port()?;
         let child = Self::spawn(port, dir.path()).await?;
         Ok(EphemeralRedis {
@@ -428,6 +469,29 @@ impl EphemeralRedis {
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn folders_of_killed_runs_are_swept_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let make = |name: &str, owner: Option<u32>| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir_all(d.join("data")).unwrap();
+            if let Some(pid) = owner {
+                std::fs::write(d.join(super::OWNER_FILE), pid.to_string()).unwrap();
+            }
+            d
+        };
+        let dead = make("pollpush-pg-dead", Some(u32::MAX - 1));
+        let dead_redis = make("pollpush-redis-dead", Some(u32::MAX - 1));
+        let live = make("pollpush-pg-live", Some(std::process::id()));
+        let unowned = make("pollpush-redis-old", None);
+        let other = make("someone-else", Some(u32::MAX - 1));
+        let mut swept = super::sweep_stale(tmp.path());
+        swept.sort();
+        assert_eq!(swept, vec![dead.clone(), dead_redis.clone()]);
+        assert!(!dead.exists() && !dead_redis.exists());
+        assert!(live.exists() && unowned.exists() && other.exists());
+    }
 
     #[test]
     fn redact_hides_passwords_only() {

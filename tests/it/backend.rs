@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{http, next_text, server, ws};
+use crate::common::{http, http_status, next_text, server, ws};
 
 fn notify_body(user: u64, event: u64) -> String {
     format!(
@@ -144,4 +144,120 @@ async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
         .await
         .unwrap();
     assert_eq!(stored, 0, "nothing malformed was stored");
+}
+
+/// Generated requests (seeded, so a failure replays): random methods, paths, query strings,
+/// tokens and bodies, then random WebSocket frames from an authenticated client. Every
+/// answer is a 2xx or a 4xx, never a 5xx; the server keeps serving, and a user's
+/// notification still reaches that user alone.
+#[tokio::test]
+async fn generated_requests_and_frames_never_get_a_5xx_and_break_nothing() {
+    use futures_util::SinkExt;
+    use rand::{Rng, SeedableRng};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let s = server(3).await;
+    let base = format!("http://{}", s.addr);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let safe: Vec<char> = "abcxyzABC0129-_.~=&".chars().collect();
+    let word = |rng: &mut rand::rngs::StdRng, max: usize| -> String {
+        let n = rng.gen_range(0..=max);
+        (0..n)
+            .map(|_| match rng.gen_range(0..10) {
+                0 => format!("%{:02X}", rng.gen::<u8>()),
+                _ => safe[rng.gen_range(0..safe.len())].to_string(),
+            })
+            .collect()
+    };
+    for i in 0..400 {
+        let method = ["GET", "POST", "PUT", "DELETE", "PATCH"][rng.gen_range(0..5)];
+        let path = [
+            "/notifications",
+            "/ws",
+            "/sse",
+            "/stats",
+            "/",
+            "/notifications/1",
+        ][rng.gen_range(0..6)];
+        let query = match rng.gen_range(0..4) {
+            0 => String::new(),
+            1 => format!("?after={}", word(&mut rng, 24)),
+            2 => format!("?last_id={}", word(&mut rng, 24)),
+            _ => format!("?{}", word(&mut rng, 64)),
+        };
+        let garbage = word(&mut rng, 200);
+        let long = "t".repeat(8000);
+        let token = match rng.gen_range(0..4) {
+            0 => None,
+            1 => Some(s.tokens[rng.gen_range(0..3)].as_str()),
+            2 => Some(garbage.as_str()),
+            _ => Some(long.as_str()),
+        };
+        let body = match rng.gen_range(0..5) {
+            0 => None,
+            1 => Some(notify_body(rng.gen_range(0..5), i)),
+            2 => Some(format!(
+                "{{\"user_id\":{},\"payload\":{}}}",
+                word(&mut rng, 8),
+                word(&mut rng, 20)
+            )),
+            3 => Some(format!("[{}]", word(&mut rng, 50))),
+            _ => Some(word(&mut rng, 300)),
+        };
+        let status = http_status(
+            method,
+            format!("{base}{path}{query}"),
+            token,
+            body.as_deref(),
+        )
+        .await;
+        assert!(
+            (200..500).contains(&status),
+            "{method} {path}{query} -> {status}"
+        );
+    }
+
+    // Random frames from an authenticated client: the gateway ignores them or closes that
+    // socket, and nothing else.
+    let mut noisy = ws(s.addr, &s.tokens[0]).await.unwrap();
+    for _ in 0..200 {
+        let n = rng.gen_range(0..4096);
+        let bytes: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
+        let frame = if rng.gen_bool(0.5) {
+            Message::Binary(bytes.into())
+        } else {
+            Message::Text(String::from_utf8_lossy(&bytes).into_owned().into())
+        };
+        if noisy.send(frame).await.is_err() {
+            break;
+        }
+    }
+    let mut one = ws(s.addr, &s.tokens[0]).await.unwrap();
+    let mut two = ws(s.addr, &s.tokens[1]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = http(
+        "POST",
+        format!("{base}/notifications"),
+        None,
+        Some(&notify_body(1, 777)),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let got = next_text(&mut one, Duration::from_secs(5))
+        .await
+        .expect("user 1 is served");
+    assert!(got.contains("\"event\":777"), "{got}");
+    assert_eq!(
+        next_text(&mut two, Duration::from_millis(500)).await,
+        None,
+        "user 2 gets nothing"
+    );
+    let (status, _) = http(
+        "GET",
+        format!("{base}/notifications?after=0"),
+        Some(&s.tokens[2]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "polls still served");
 }

@@ -794,28 +794,19 @@ async fn inject_faults(
         let at = Instant::now();
         let mut taken = std::collections::HashSet::new();
         // A Redis fault hits whoever it hits: the clients that reconnect after it.
-        let mut whoever = false;
+        let whoever = fault.action.needs_own_redis();
         match fault.action {
-            scenario::FaultAction::KillRedis { down, .. } => {
-                whoever = true;
-                match redis.as_deref_mut() {
-                    Some(r) => {
-                        if let Err(e) = r.restart(down).await {
-                            tracing::error!("Redis did not come back after the fault: {e:#}");
-                        }
+            scenario::FaultAction::KillRedis { down, .. }
+            | scenario::FaultAction::PauseRedis { down } => {
+                // `execute` refused these faults unless the Redis is ours.
+                if let Some(r) = redis.as_deref_mut() {
+                    let done = match fault.action {
+                        scenario::FaultAction::PauseRedis { .. } => r.pause(down).await,
+                        _ => r.restart(down).await,
+                    };
+                    if let Err(e) = done {
+                        tracing::error!("fault {} went wrong: {e:#}", fault.action.name());
                     }
-                    None => tracing::error!("no Redis of ours to kill"),
-                }
-            }
-            scenario::FaultAction::PauseRedis { down } => {
-                whoever = true;
-                match redis.as_deref_mut() {
-                    Some(r) => {
-                        if let Err(e) = r.pause(down).await {
-                            tracing::error!("{e:#}");
-                        }
-                    }
-                    None => tracing::error!("no Redis of ours to pause"),
                 }
             }
             scenario::FaultAction::DisconnectClients {

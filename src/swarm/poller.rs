@@ -1,6 +1,7 @@
 //! A polling user: every `interval`, from its own phase, `GET /notifications?after=ID` over
 //! one keep-alive HTTP/1.1 connection (reopened if it breaks), like a browser tab would.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,8 +10,6 @@ use hyper::client::conn::http1;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
-
-use std::sync::Arc;
 
 use super::{connect, Live, Meter, Notification, PollOutcome, Report, Shared};
 
@@ -25,7 +24,7 @@ pub struct Poller {
 }
 
 type Sender = http1::SendRequest<Empty<Bytes>>;
-pub type Conn = Option<(Sender, tokio::task::JoinHandle<()>)>;
+type Conn = Option<(Sender, tokio::task::JoinHandle<()>)>;
 
 /// Drops the connection, if any, and its driver task.
 fn close(conn: &mut Conn, shared: &Shared) {
@@ -84,7 +83,7 @@ impl Poller {
     }
 
     /// One request; returns how many notifications it carried and its body's size.
-    pub async fn poll_once(
+    async fn poll_once(
         &mut self,
         shared: &Shared,
         conn: &mut Conn,

@@ -89,36 +89,14 @@ pub async fn instance(
     (addr, stop_tx)
 }
 
-/// One HTTP request; returns its status as soon as the headers are in (the body, which for
-/// an event stream never ends, is not read).
-pub async fn http_status(
+/// Sends one request, with a bearer token and a JSON body when given, and returns the
+/// response once its headers are in.
+async fn send(
     method: &str,
     url: String,
     token: Option<&str>,
     body: Option<&str>,
-) -> u16 {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut req = hyper::Request::builder().method(method).uri(url);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let req = req
-        .body(Full::new(Bytes::from(body.unwrap_or("").to_string())))
-        .unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
-        .await
-        .expect("answer in time")
-        .expect("request");
-    resp.status().as_u16()
-}
-
-/// One HTTP request; returns status and body.
-pub async fn http(
-    method: &str,
-    url: String,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> (u16, String) {
+) -> hyper::Response<hyper::body::Incoming> {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut req = hyper::Request::builder().method(method).uri(url);
     if let Some(t) = token {
@@ -130,10 +108,31 @@ pub async fn http(
     let req = req
         .body(Full::new(Bytes::from(body.unwrap_or("").to_string())))
         .unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+    tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await
         .expect("answer in time")
-        .expect("request");
+        .expect("request")
+}
+
+/// One HTTP request; returns its status as soon as the headers are in (the body, which for
+/// an event stream never ends, is not read).
+pub async fn http_status(
+    method: &str,
+    url: String,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> u16 {
+    send(method, url, token, body).await.status().as_u16()
+}
+
+/// One HTTP request; returns status and body.
+pub async fn http(
+    method: &str,
+    url: String,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let resp = send(method, url, token, body).await;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())

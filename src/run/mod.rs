@@ -282,6 +282,8 @@ pub async fn command(args: RunArgs) -> anyhow::Result<()> {
     // A check on a figure that does not exist is a scenario error, caught before anything
     // starts.
     crate::report::checks::validate(&plan)?;
+    // Refused before the result folder is made, so that bad input leaves nothing behind.
+    faults_need_own_redis(&plan, args.redis_url.is_some())?;
     let started = SystemTime::now();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(format!("{}-{}", plan.name, folder_timestamp(started)))
@@ -391,6 +393,19 @@ fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
     })
 }
 
+/// A Redis fault needs the Redis that `run` starts; with a given one it is refused.
+fn faults_need_own_redis(plan: &Plan, redis_given: bool) -> anyhow::Result<()> {
+    match plan.faults.iter().find(|f| f.action.needs_own_redis()) {
+        Some(f) if redis_given => Err(input(format!(
+            "the fault {} at {} needs the Redis that pollpush starts itself, and this run was given \
+             one (--redis-url or REDIS_URL); drop it, or remove the fault",
+            f.action.name(),
+            scenario::fmt_duration(f.at)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Older notifications each user has before a run starts (never delivered: clients start
 /// after the newest id).
 pub const HISTORY_PER_USER: u32 = 5;
@@ -400,18 +415,7 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     let started_at = SystemTime::now();
     procs::raise_nofile_limit();
     opts.progress.note("starting Postgres and Redis");
-    if let Some(f) = plan
-        .faults
-        .iter()
-        .find(|f| f.action.needs_own_redis() && opts.redis_url.is_some())
-    {
-        return Err(input(format!(
-            "the fault {} at {} needs the Redis that pollpush starts itself, and this run was given \
-             one (--redis-url or REDIS_URL); drop it, or remove the fault",
-            f.action.name(),
-            scenario::fmt_duration(f.at)
-        )));
-    }
+    faults_need_own_redis(&plan, opts.redis_url.is_some())?;
     let mut services = Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?;
     let pool = db::connect(&services.database_url, 2)
         .await

@@ -328,4 +328,11 @@ fn a_redis_fault_on_a_redis_we_do_not_own_is_refused_before_anything_starts() {
         "{out}"
     );
     assert!(start.elapsed().as_secs() < 5, "nothing should have started");
+    let results = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    let left: Vec<_> = std::fs::read_dir(results)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("faults-redis-"))
+        .collect();
+    assert!(left.is_empty(), "a refused run leaves no result folder");
 }

@@ -142,6 +142,10 @@ struct Reading {
 async fn read(src: &mut Sources) -> Reading {
     let at = Instant::now();
     let (i, o) = src.meter.read();
+    // /proc is read on a blocking thread: a few ms of file reads on a runtime worker would
+    // delay the swarm's own receipts and show up in the latency tail it measures.
+    let pids = src.pids.clone();
+    let cpu = tokio::task::spawn_blocking(move || CpuSeconds::read(&pids));
     let db = src.counter.read().await.ok();
     let redis = match src.redis.as_mut() {
         Some(r) => r.read().await.ok(),
@@ -152,11 +156,18 @@ async fn read(src: &mut Sources) -> Reading {
         requests: src.live.requests.load(Ordering::Relaxed),
         deliveries: src.live.deliveries.load(Ordering::Relaxed),
         bytes: i + o,
-        cpu: CpuSeconds::read(&src.pids),
+        cpu: cpu.await.unwrap_or_default(),
         queries: db.as_ref().map(|r| r.total),
         activity: db.and_then(|r| r.activity),
         redis,
     }
+}
+
+async fn read_memory(pids: &Pids) -> Memory {
+    let pids = pids.clone();
+    tokio::task::spawn_blocking(move || Memory::read(&pids))
+        .await
+        .unwrap_or_default()
 }
 
 /// Samples from now until `end`, one row per second.
@@ -218,7 +229,7 @@ pub async fn sample(mut src: Sources, end: Instant) -> Vec<Sample> {
                 Some((b.cpu_s - a.cpu_s).max(0.0))
             })),
             swarm_cores: cores(cpu.swarm),
-            memory: Memory::read(&src.pids),
+            memory: read_memory(&src.pids).await,
         });
         prev = cur;
         if Instant::now() >= end {

@@ -91,6 +91,15 @@ fn write_summary(dir: &std::path::Path, name: &str, v: &serde_json::Value) -> St
     p.to_str().unwrap().to_string()
 }
 
+fn baseline() -> serde_json::Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/results/baseline/summary.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 #[test]
 fn compare_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
@@ -108,8 +117,21 @@ fn compare_exit_codes() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("push.events.delivered"), "{err}");
 
-    // Push p99 up 50 %: a regression once its threshold is set (the default floor of 10 ms
-    // keeps single-digit-ms noise from failing builds).
+    // The committed baseline of ci.toml carries 5 repeats: a copy with its push p99 up
+    // 50 % is a regression under the default thresholds, because its repeats measured the
+    // noise (about ±30 %) and no floor applies.
+    let ci = baseline();
+    let ci_base = write_summary(dir.path(), "ci.json", &ci);
+    let mut ci_slower = ci.clone();
+    ci_slower["modes"]["push"]["latency_ms"]["p99"] =
+        serde_json::json!(ci["modes"]["push"]["latency_ms"]["p99"].as_f64().unwrap() * 1.5);
+    let s = write_summary(dir.path(), "ci-slower.json", &ci_slower);
+    let (code, err) = pollpush(&["compare", &ci_base, &s]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("push.latency_ms.p99"), "{err}");
+
+    // Between two single runs, push p99 up 50 % is a regression once its threshold is set
+    // (the default floor of 3 ms keeps single-run noise of a few ms from failing builds).
     let mut slower = x.clone();
     slower["modes"]["push"]["latency_ms"]["p99"] =
         serde_json::json!(x["modes"]["push"]["latency_ms"]["p99"].as_f64().unwrap() * 1.5);

@@ -13,7 +13,9 @@ fn main() {
         // sqlx warns of any statement over 1 s; ours that are (seeding a large history)
         // run before any window, so by default that is noise.
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!("{default_level},sqlx::query=error"))
+            tracing_subscriber::EnvFilter::new(format!(
+                "{default_level},sqlx::query=error,sqlx_core::pool=warn"
+            ))
         });
     // tungstenite traces every message it receives, and a browser's first frame carries
     // its session token: never trace it, whatever RUST_LOG says.

@@ -48,6 +48,26 @@ impl OwnedChild {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Like [`OwnedChild::stop`] with another signal, waiting without blocking a thread.
+    pub async fn stop_async(&mut self, signal: i32) {
+        if self.exited().is_some() {
+            return;
+        }
+        // SAFETY: sending a signal to a pid we spawned and have not reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+        let deadline = Instant::now() + self.grace;
+        while Instant::now() < deadline {
+            if self.exited().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the process: the polite signal, up to `grace`, then SIGKILL. Idempotent.
     pub fn stop(&mut self) {
         if self.exited().is_some() {

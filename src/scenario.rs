@@ -255,6 +255,9 @@ pub enum FaultAction {
     KillRedis { down: Duration, restart: bool },
     /// Redis is stopped (SIGSTOP) for `down`, then continued: a stall, not a loss.
     PauseRedis { down: Duration },
+    /// Postgres shuts down cleanly (fast shutdown: sessions cut, committed rows kept) and
+    /// starts again on the same data after `down`.
+    RestartPostgres { down: Duration },
 }
 
 impl FaultAction {
@@ -264,14 +267,21 @@ impl FaultAction {
             FaultAction::KillRedis { restart: true, .. } => "restart-redis",
             FaultAction::KillRedis { restart: false, .. } => "kill-redis",
             FaultAction::PauseRedis { .. } => "pause-redis",
+            FaultAction::RestartPostgres { .. } => "restart-postgres",
         }
     }
 
-    /// True when the fault needs the Redis that `run` started itself.
-    pub fn needs_own_redis(&self) -> bool {
-        !matches!(self, FaultAction::DisconnectClients { .. })
+    /// The service the fault acts on, which must be the one `run` started itself.
+    pub fn needs_own(&self) -> Option<&'static str> {
+        match self {
+            FaultAction::DisconnectClients { .. } => None,
+            FaultAction::RestartPostgres { .. } => Some("Postgres"),
+            _ => Some("Redis"),
+        }
     }
 }
+
+const FAULTS: &str = "\"disconnect-clients\", \"restart-redis\", \"kill-redis\", \"pause-redis\" or \"restart-postgres\"";
 
 pub fn kebab<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
@@ -484,7 +494,8 @@ impl Plan {
                                 raw.offline = Some(fmt_duration(offline));
                             }
                             FaultAction::KillRedis { down, .. }
-                            | FaultAction::PauseRedis { down } => {
+                            | FaultAction::PauseRedis { down }
+                            | FaultAction::RestartPostgres { down } => {
                                 raw.down = Some(fmt_duration(down));
                             }
                         }
@@ -1241,14 +1252,19 @@ fn validate_faults(
                 let offline = ctx.duration(&key("offline"), f.offline.as_deref(), "10s")?;
                 FaultAction::DisconnectClients { clients, offline }
             }
-            "restart-redis" | "kill-redis" | "pause-redis" => {
-                let default = if action == "restart-redis" { "0s" } else { "5s" };
+            "restart-redis" | "kill-redis" | "pause-redis" | "restart-postgres" => {
+                let default = if action.starts_with("restart-") {
+                    "0s"
+                } else {
+                    "5s"
+                };
                 let down = ctx.duration(&key("down"), f.down.as_deref(), default)?;
                 if at + down >= duration {
                     return Err(ctx.err(
                         &key("down"),
                         format!(
-                            "Redis would still be {} when the {} window closes; end the fault inside it",
+                            "{} would still be {} when the {} window closes; end the fault inside it",
+                            if action == "restart-postgres" { "Postgres" } else { "Redis" },
                             if action == "pause-redis" { "stalled" } else { "down" },
                             fmt_duration(duration)
                         ),
@@ -1256,24 +1272,23 @@ fn validate_faults(
                 }
                 match action {
                     "pause-redis" => FaultAction::PauseRedis { down },
+                    "restart-postgres" => FaultAction::RestartPostgres { down },
                     _ => FaultAction::KillRedis {
                         down,
                         restart: action == "restart-redis",
                     },
                 }
             }
-            "kill-gateway" | "restart-postgres" => {
+            "kill-gateway" => {
                 return Err(ctx.err(
                     &key("action"),
-                    format!(
-                        "{action:?} is not implemented in this version; use \"disconnect-clients\", \"restart-redis\", \"kill-redis\" or \"pause-redis\""
-                    ),
+                    format!("{action:?} is not implemented in this version; use {FAULTS}"),
                 ))
             }
             other => {
                 return Err(ctx.err(
                     &key("action"),
-                    format!("{other:?} is not a fault; use \"disconnect-clients\", \"restart-redis\", \"kill-redis\" or \"pause-redis\""),
+                    format!("{other:?} is not a fault; use {FAULTS}"),
                 ))
             }
         };
@@ -1283,7 +1298,7 @@ fn validate_faults(
         if f.offline.is_some() && !matches!(action, FaultAction::DisconnectClients { .. }) {
             return Err(ctx.err(
                 &key("offline"),
-                "only disconnect-clients takes `offline`; Redis faults take `down`",
+                "only disconnect-clients takes `offline`; Redis and Postgres faults take `down`",
             ));
         }
         if f.down.is_some() && matches!(action, FaultAction::DisconnectClients { .. }) {
@@ -1511,7 +1526,10 @@ mod tests {
                 },
             ]
         );
-        assert!(p.faults.iter().all(|f| f.action.needs_own_redis()));
+        assert!(p
+            .faults
+            .iter()
+            .all(|f| f.action.needs_own() == Some("Redis")));
         let e = err(
             "[[faults]]\nat = \"3s\"\naction = \"disconnect-clients\"\nclients = 5000\n",
             &[],

@@ -195,6 +195,8 @@ pub struct EphemeralPostgres {
     pub child: OwnedChild,
     /// Whether pg_stat_statements is preloaded (it is when the module is installed).
     pub stat_statements: bool,
+    postgres: PathBuf,
+    identity: Option<(u32, u32)>,
     // Declared after `child` so the directory is removed only once the server has stopped.
     _dir: tempfile::TempDir,
 }
@@ -250,11 +252,52 @@ impl EphemeralPostgres {
             .map(|d| d.join("pg_stat_statements.so").is_file())
             .unwrap_or(false);
         let port = free_port()?;
-        let log_file = std::fs::File::create(&log)?;
+        std::fs::File::create(&log)?;
         if let Some((uid, gid)) = identity {
             chown(&log, uid, gid)?;
         }
-        let mut cmd = Command::new(&postgres);
+        let pg = EphemeralPostgres {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
+            child: Self::spawn(&postgres, dir.path(), port, stat_statements, identity).await?,
+            stat_statements,
+            postgres,
+            identity,
+            _dir: dir,
+        };
+        tracing::debug!(port, pid = pg.child.pid(), "ephemeral postgres ready");
+        Ok(pg)
+    }
+
+    /// Shuts Postgres down cleanly (SIGINT, a fast shutdown: sessions are cut, every
+    /// committed row is kept), waits `down`, and starts it again on the same data and port.
+    pub async fn restart(&mut self, down: Duration) -> anyhow::Result<()> {
+        self.child.stop_async(libc::SIGINT).await;
+        tokio::time::sleep(down).await;
+        self.child = Self::spawn(
+            &self.postgres,
+            self._dir.path(),
+            self.port,
+            self.stat_statements,
+            self.identity,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Starts `postgres` on the data folder under `dir` and waits until it accepts
+    /// connections.
+    async fn spawn(
+        postgres: &Path,
+        dir: &Path,
+        port: u16,
+        stat_statements: bool,
+        identity: Option<(u32, u32)>,
+    ) -> anyhow::Result<OwnedChild> {
+        let data = dir.join("data");
+        let log = dir.join("postgres.log");
+        let log_file = std::fs::OpenOptions::new().append(true).open(&log)?;
+        let mut cmd = Command::new(postgres);
         cmd.arg("-D").arg(&data).arg("-p").arg(port.to_string());
         for setting in [
             "listen_addresses=127.0.0.1",
@@ -281,7 +324,8 @@ impl EphemeralPostgres {
         let child = cmd
             .spawn()
             .map_err(|e| environment(format!("cannot start {}: {e}", postgres.display())))?;
-        // SIGQUIT is Postgres's immediate shutdown: nothing here needs to survive.
+        // SIGQUIT is Postgres's immediate shutdown: at the end of a run nothing here needs
+        // to survive.
         let mut child = OwnedChild::new("postgres", child, libc::SIGQUIT, Duration::from_secs(5));
         let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -307,14 +351,7 @@ impl EphemeralPostgres {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tracing::debug!(port, pid = child.pid(), "ephemeral postgres ready");
-        Ok(EphemeralPostgres {
-            url,
-            port,
-            child,
-            stat_statements,
-            _dir: dir,
-        })
+        Ok(child)
     }
 }
 

@@ -45,6 +45,11 @@ pub struct FaultOutcome {
     /// Events for those clients that never reached them, or reached them twice.
     pub lost: u64,
     pub duplicated: u64,
+    /// Polls sent after the fault that failed.
+    pub poll_errors: u64,
+    /// From the service being back until the last failed poll was sent: how long pollers
+    /// took to recover (0 when none failed after it was back); None without a `back` time.
+    pub poll_recovered_s: Option<f64>,
 }
 
 /// The reconciled figures of one mode.
@@ -133,7 +138,12 @@ impl Collected {
     /// What a fault at `at` that took down `users` did to them. With `None` (a fault on a
     /// shared service, which hits whoever it hits), the clients it took down are those that
     /// reconnected after it, and lost and duplicated count every event of the window.
-    pub fn fault(&self, users: Option<&HashSet<u64>>, at: Instant) -> FaultOutcome {
+    pub fn fault(
+        &self,
+        users: Option<&HashSet<u64>>,
+        at: Instant,
+        service_back: Option<Instant>,
+    ) -> FaultOutcome {
         let reconnected: HashSet<u64> = self
             .reconnects
             .iter()
@@ -158,7 +168,22 @@ impl Collected {
                 }
             }
         }
+        let sent_at =
+            |p: &PollRecord| p.scheduled + std::time::Duration::from_micros(p.lateness_us);
+        let failed: Vec<Instant> = self
+            .polls
+            .iter()
+            .filter(|p| p.outcome == PollOutcome::Error && sent_at(p) >= at)
+            .map(sent_at)
+            .collect();
         FaultOutcome {
+            poll_errors: failed.len() as u64,
+            poll_recovered_s: service_back.map(|b| {
+                failed
+                    .iter()
+                    .map(|t| t.saturating_duration_since(b).as_secs_f64())
+                    .fold(0.0, f64::max)
+            }),
             clients_dropped: dropped.len() as u64,
             clients_back: back.len() as u64,
             reconnect_s: (back.len() == dropped.len()).then(|| {

@@ -137,6 +137,41 @@ fn pct(x: Option<f64>) -> String {
 
 /// The push gateway's own story: its instances and fan-out, what pure WebSockets lose,
 /// reconnects, faults and slow clients.
+/// What each fault did to the pollers: errors, and how long after the service was back
+/// polls still failed.
+fn poll_faults(s: &Value) -> String {
+    let poll = &s["modes"]["poll"];
+    let Some(faults) = poll["faults"].as_array().filter(|f| !f.is_empty()) else {
+        return String::new();
+    };
+    let mut out = String::from(
+        "### Faults (polling)\n\n| at (s) | action | failed polls | still failing after the service was back (s) | lost | duplicated |\n|---:|---|---:|---:|---:|---:|\n",
+    );
+    for f in faults {
+        let _ = writeln!(
+            out,
+            "| {} | {}{} | {} | {} | {} | {} |",
+            f["at_s"],
+            f["action"].as_str().unwrap_or(""),
+            f["down_s"]
+                .as_f64()
+                .map_or(String::new(), |d| format!(" ({d} s down)")),
+            f["poll_errors"],
+            f["poll_recovered_s"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.2}")),
+            f["lost"],
+            f["duplicated"],
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nA poller keeps the last id it saw, so a poll that fails loses nothing: the next one that succeeds fetches what it missed. Events ingest could not store were refused, and the workload counts them apart ({} refused), not as lost.\n",
+        poll["events"]["send_failed"]
+    );
+    out
+}
+
 fn push_sections(s: &Value) -> String {
     let push = &s["modes"]["push"];
     let mut out = String::new();
@@ -339,6 +374,7 @@ pub fn render(s: &Value) -> String {
     }
     let _ = writeln!(out);
     out.push_str(&model_table(s));
+    out.push_str(&poll_faults(s));
     out.push_str(&push_sections(s));
     let _ = writeln!(out, "![Latency CDF](latency-cdf.png)\n");
     let _ = writeln!(out, "![Database queries per second](db-queries.png)\n");

@@ -278,12 +278,16 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
                 "reconnect_s": f.outcome.reconnect_s.map(|x| round(x, 3)),
                 "lost": f.outcome.lost,
                 "duplicated": f.outcome.duplicated,
+                "poll_errors": f.outcome.poll_errors,
+                "poll_recovered_s": f.outcome.poll_recovered_s.map(|x| round(x, 3)),
             });
             match f.fault.action {
                 FaultAction::DisconnectClients { offline, .. } => {
                     entry["offline_s"] = json!(offline.as_secs_f64());
                 }
-                FaultAction::KillRedis { down, .. } | FaultAction::PauseRedis { down } => {
+                FaultAction::KillRedis { down, .. }
+                | FaultAction::PauseRedis { down }
+                | FaultAction::RestartPostgres { down } => {
                     entry["down_s"] = json!(down.as_secs_f64());
                 }
             }

@@ -283,7 +283,7 @@ pub async fn command(args: RunArgs) -> anyhow::Result<()> {
     // starts.
     crate::report::checks::validate(&plan)?;
     // Refused before the result folder is made, so that bad input leaves nothing behind.
-    faults_need_own_redis(&plan, args.redis_url.is_some())?;
+    faults_need_own_services(&plan, args.database_url.is_some(), args.redis_url.is_some())?;
     let started = SystemTime::now();
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(format!("{}-{}", plan.name, folder_timestamp(started)))
@@ -393,17 +393,28 @@ fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
     })
 }
 
-/// A Redis fault needs the Redis that `run` starts; with a given one it is refused.
-fn faults_need_own_redis(plan: &Plan, redis_given: bool) -> anyhow::Result<()> {
-    match plan.faults.iter().find(|f| f.action.needs_own_redis()) {
-        Some(f) if redis_given => Err(input(format!(
-            "the fault {} at {} needs the Redis that pollpush starts itself, and this run was given \
-             one (--redis-url or REDIS_URL); drop it, or remove the fault",
-            f.action.name(),
-            scenario::fmt_duration(f.at)
-        ))),
-        _ => Ok(()),
+/// A Redis or Postgres fault needs the service that `run` starts; with a given one it
+/// is refused.
+fn faults_need_own_services(
+    plan: &Plan,
+    postgres_given: bool,
+    redis_given: bool,
+) -> anyhow::Result<()> {
+    let given = |service: &str| match service {
+        "Postgres" => postgres_given.then_some("--database-url or DATABASE_URL"),
+        _ => redis_given.then_some("--redis-url or REDIS_URL"),
+    };
+    for f in &plan.faults {
+        if let Some((service, how)) = f.action.needs_own().and_then(|s| Some((s, given(s)?))) {
+            return Err(input(format!(
+                "the fault {} at {} needs the {service} that pollpush starts itself, and this run was \
+                 given one ({how}); drop it, or remove the fault",
+                f.action.name(),
+                scenario::fmt_duration(f.at)
+            )));
+        }
     }
+    Ok(())
 }
 
 /// Older notifications each user has before a run starts (never delivered: clients start
@@ -415,7 +426,7 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     let started_at = SystemTime::now();
     procs::raise_nofile_limit();
     opts.progress.note("starting Postgres and Redis");
-    faults_need_own_redis(&plan, opts.redis_url.is_some())?;
+    faults_need_own_services(&plan, opts.database_url.is_some(), opts.redis_url.is_some())?;
     let mut services = Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?;
     let pool = db::connect(&services.database_url, 2)
         .await
@@ -677,7 +688,7 @@ async fn run_mode(
         plan.push.slow_clients,
         plan.seed,
         client_faults,
-        services.redis.as_mut(),
+        services,
     );
     let window = async {
         progress.phase(mode, "window", plan.duration, &live).await;
@@ -706,9 +717,9 @@ async fn run_mode(
     let outcome = collected.outcome(window_start, window_end, slow_users);
     let faults = fired
         .into_iter()
-        .map(|(fault, at, users)| FaultResult {
+        .map(|(fault, at, back, users)| FaultResult {
             at_s: at.duration_since(window_start).as_secs_f64(),
-            outcome: collected.fault(users.as_ref(), at),
+            outcome: collected.fault(users.as_ref(), at, back),
             fault,
         })
         .collect();
@@ -785,10 +796,11 @@ async fn inject_faults(
     slow_clients: u64,
     seed: u64,
     clients: Arc<ClientFaults>,
-    mut redis: Option<&mut crate::services::EphemeralRedis>,
+    services: &mut Services,
 ) -> Vec<(
     scenario::Fault,
     Instant,
+    Option<Instant>,
     Option<std::collections::HashSet<u64>>,
 )> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(0xfa17));
@@ -797,13 +809,21 @@ async fn inject_faults(
         tokio::time::sleep_until(window_start + fault.at).await;
         let at = Instant::now();
         let mut taken = std::collections::HashSet::new();
-        // A Redis fault hits whoever it hits: the clients that reconnect after it.
-        let whoever = fault.action.needs_own_redis();
+        // A service fault hits whoever it hits: the clients that reconnect after it.
+        let whoever = fault.action.needs_own().is_some();
         match fault.action {
+            scenario::FaultAction::RestartPostgres { down } => {
+                // `execute` refused this fault unless the Postgres is ours.
+                if let Some(pg) = services.postgres.as_mut() {
+                    if let Err(e) = pg.restart(down).await {
+                        tracing::error!("fault restart-postgres went wrong: {e:#}");
+                    }
+                }
+            }
             scenario::FaultAction::KillRedis { down, .. }
             | scenario::FaultAction::PauseRedis { down } => {
                 // `execute` refused these faults unless the Redis is ours.
-                if let Some(r) = redis.as_deref_mut() {
+                if let Some(r) = services.redis.as_mut() {
                     let done = match fault.action {
                         scenario::FaultAction::PauseRedis { .. } => r.pause(down).await,
                         _ => r.restart(down).await,
@@ -827,7 +847,9 @@ async fn inject_faults(
                 clients.take_offline(&list, crate::now_us() + offline.as_micros() as u64);
             }
         }
-        fired.push((fault, at, (!whoever).then_some(taken)));
+        // A service fault's action returns once the service is back.
+        let back = whoever.then(Instant::now);
+        fired.push((fault, at, back, (!whoever).then_some(taken)));
     }
     fired
 }

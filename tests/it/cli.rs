@@ -335,7 +335,7 @@ fn report_html_is_self_contained_and_every_plot_shows_in_a_browser() {
 }
 
 #[test]
-fn a_redis_fault_on_a_redis_we_do_not_own_is_refused_before_anything_starts() {
+fn a_service_fault_on_a_service_we_do_not_own_is_refused_before_anything_starts() {
     let start = std::time::Instant::now();
     let (code, out) = pollpush(&[
         "run",
@@ -357,4 +357,17 @@ fn a_redis_fault_on_a_redis_we_do_not_own_is_refused_before_anything_starts() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("faults-redis-"))
         .collect();
     assert!(left.is_empty(), "a refused run leaves no result folder");
+    // The same for a Postgres fault with a given Postgres.
+    let (code, out) = pollpush(&[
+        "run",
+        "scenarios/faults-postgres.toml",
+        "--database-url",
+        "postgres://nobody@127.0.0.1:9/none",
+        "--quiet",
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("restart-postgres") && out.contains("--database-url"),
+        "{out}"
+    );
 }

@@ -302,3 +302,39 @@ async fn redis_killed_mid_window_loses_nothing_with_catch_up_and_the_loss_is_cou
         assert!(report.contains("kill-redis (2 s down)"), "{report}");
     }
 }
+
+#[tokio::test]
+async fn pollers_see_errors_while_postgres_restarts_then_recover_and_lose_nothing() {
+    let _heavy = HEAVY.lock().await;
+    let text = r#"
+        name = "it-pg-restart"
+        duration = "8s"
+        warmup = "1s"
+        modes = ["poll"]
+        [users]
+        count = 300
+        [poll]
+        interval = "500ms"
+        [workload]
+        events_per_s = 50
+        [[faults]]
+        at = "2s"
+        action = "restart-postgres"
+        down = "2s"
+    "#;
+    let dir = tempfile::tempdir().unwrap();
+    let s = run(plan(text, &[]), dir.path()).await;
+    let poll = &s["modes"]["poll"];
+    let (events, fault) = (&poll["events"], &poll["faults"][0]);
+    assert_eq!(fault["action"], "restart-postgres");
+    // Polls in the outage fail, after waiting up to 2 s for a connection (a poller's
+    // next poll waits for its last one), so most pollers see an error or a slow answer.
+    assert!(f(fault, "poll_errors") > 30.0, "{fault}");
+    assert!(f(fault, "poll_recovered_s") < 5.0, "{fault}");
+    // Ingest refused what it could not store, and said so; everything stored arrived once.
+    assert!(f(events, "send_failed") > 0.0, "{events}");
+    assert!(f(events, "delivered") > 100.0, "{events}");
+    assert_eq!(events["lost"], 0, "{events}");
+    assert_eq!(events["duplicated"], 0, "{events}");
+    assert_eq!(events["misrouted"], 0, "{events}");
+}

@@ -75,8 +75,11 @@ pub struct RawFault {
     pub clients: Option<u64>,
     /// disconnect-clients: how long they stay offline before reconnecting.
     pub offline: Option<String>,
-    /// kill-redis, pause-redis: how long Redis is gone or stalled.
+    /// kill-redis, pause-redis, restart-postgres: how long the service is gone or
+    /// stalled; kill-gateway: when to start the instance again (never without it).
     pub down: Option<String>,
+    /// kill-gateway: which instance, 0-based, or "random".
+    pub instance: Option<toml::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -258,6 +261,12 @@ pub enum FaultAction {
     /// Postgres shuts down cleanly (fast shutdown: sessions cut, committed rows kept) and
     /// starts again on the same data after `down`.
     RestartPostgres { down: Duration },
+    /// A gateway instance (`instance`, or one picked at random by the seed) is killed
+    /// (SIGKILL), and started again on the same port after `down` when given.
+    KillGateway {
+        instance: Option<usize>,
+        down: Option<Duration>,
+    },
 }
 
 impl FaultAction {
@@ -268,20 +277,21 @@ impl FaultAction {
             FaultAction::KillRedis { restart: false, .. } => "kill-redis",
             FaultAction::PauseRedis { .. } => "pause-redis",
             FaultAction::RestartPostgres { .. } => "restart-postgres",
+            FaultAction::KillGateway { .. } => "kill-gateway",
         }
     }
 
     /// The service the fault acts on, which must be the one `run` started itself.
     pub fn needs_own(&self) -> Option<&'static str> {
         match self {
-            FaultAction::DisconnectClients { .. } => None,
+            FaultAction::DisconnectClients { .. } | FaultAction::KillGateway { .. } => None,
             FaultAction::RestartPostgres { .. } => Some("Postgres"),
             _ => Some("Redis"),
         }
     }
 }
 
-const FAULTS: &str = "\"disconnect-clients\", \"restart-redis\", \"kill-redis\", \"pause-redis\" or \"restart-postgres\"";
+const FAULTS: &str = "\"disconnect-clients\", \"kill-gateway\", \"restart-redis\", \"kill-redis\", \"pause-redis\" or \"restart-postgres\"";
 
 pub fn kebab<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
@@ -497,6 +507,13 @@ impl Plan {
                             | FaultAction::PauseRedis { down }
                             | FaultAction::RestartPostgres { down } => {
                                 raw.down = Some(fmt_duration(down));
+                            }
+                            FaultAction::KillGateway { instance, down } => {
+                                raw.instance = Some(match instance {
+                                    Some(i) => toml::Value::Integer(i as i64),
+                                    None => toml::Value::String("random".into()),
+                                });
+                                raw.down = down.map(fmt_duration);
                             }
                         }
                         raw
@@ -1280,10 +1297,46 @@ fn validate_faults(
                 }
             }
             "kill-gateway" => {
-                return Err(ctx.err(
-                    &key("action"),
-                    format!("{action:?} is not implemented in this version; use {FAULTS}"),
-                ))
+                if !modes.contains(&Mode::Push) {
+                    return Err(ctx.err(
+                        &key("action"),
+                        "kill-gateway acts on push gateway instances; add \"push\" to modes",
+                    ));
+                }
+                let n = push.instances;
+                let instance = match &f.instance {
+                    None => Some(0),
+                    Some(toml::Value::String(s)) if s == "random" => None,
+                    Some(toml::Value::Integer(i)) if *i >= 0 && (*i as u64) < n as u64 => {
+                        Some(*i as usize)
+                    }
+                    Some(v) => {
+                        return Err(ctx.err(
+                            &key("instance"),
+                            format!(
+                                "{v} is not an instance; use 0 to {} (push.instances - 1) or \"random\"",
+                                n.saturating_sub(1)
+                            ),
+                        ))
+                    }
+                };
+                let down = match f.down.as_deref() {
+                    None => None,
+                    Some(d) => {
+                        let down = ctx.duration(&key("down"), Some(d), d)?;
+                        if at + down >= duration {
+                            return Err(ctx.err(
+                                &key("down"),
+                                format!(
+                                    "the instance would still be down when the {} window closes; end the fault inside it, or leave out `down` to keep it down",
+                                    fmt_duration(duration)
+                                ),
+                            ));
+                        }
+                        Some(down)
+                    }
+                };
+                FaultAction::KillGateway { instance, down }
             }
             other => {
                 return Err(ctx.err(
@@ -1300,6 +1353,9 @@ fn validate_faults(
                 &key("offline"),
                 "only disconnect-clients takes `offline`; Redis and Postgres faults take `down`",
             ));
+        }
+        if f.instance.is_some() && !matches!(action, FaultAction::KillGateway { .. }) {
+            return Err(ctx.err(&key("instance"), "only kill-gateway takes `instance`"));
         }
         if f.down.is_some() && matches!(action, FaultAction::DisconnectClients { .. }) {
             return Err(ctx.err(
@@ -1495,8 +1551,35 @@ mod tests {
             e.contains("t.toml:3: key `faults.0.at`") && e.contains("window"),
             "{e}"
         );
-        let e = err("[[faults]]\nat = \"3s\"\naction = \"kill-gateway\"\n", &[]);
-        assert!(e.contains("not implemented"), "{e}");
+        // kill-gateway: an instance that exists, push in the modes, `instance` only there.
+        let gw = |extra: &str| {
+            format!("modes = [\"push\"]\n[push]\ninstances = 3\n[[faults]]\nat = \"3s\"\naction = \"kill-gateway\"\n{extra}")
+        };
+        let p = plan(&gw("instance = \"random\"\ndown = \"2s\"\n"), &[]).unwrap();
+        assert_eq!(
+            p.faults[0].action,
+            FaultAction::KillGateway {
+                instance: None,
+                down: Some(Duration::from_secs(2))
+            }
+        );
+        let e = err(&gw("instance = 3\n"), &[]);
+        assert!(
+            e.contains("t.toml:7: key `faults.0.instance`") && e.contains("0 to 2"),
+            "{e}"
+        );
+        let e = err(&gw("instance = \"any\"\n"), &[]);
+        assert!(e.contains("\"random\""), "{e}");
+        let e = err(
+            "modes = [\"poll\"]\n[[faults]]\nat = \"3s\"\naction = \"kill-gateway\"\n",
+            &[],
+        );
+        assert!(e.contains("add \"push\" to modes"), "{e}");
+        let e = err(
+            "[[faults]]\nat = \"3s\"\naction = \"kill-redis\"\ninstance = 1\n",
+            &[],
+        );
+        assert!(e.contains("only kill-gateway takes `instance`"), "{e}");
         // The default window is 30 s: Redis down from 28 s for 5 s would outlast it.
         let e = err("[[faults]]\nat = \"28s\"\naction = \"kill-redis\"\n", &[]);
         assert!(
@@ -1629,6 +1712,7 @@ mod fuzz {
                 "restart-redis",
                 "pause-redis",
                 "kill-gateway",
+                "restart-postgres",
                 "explode",
             ]),
             value(),

@@ -61,7 +61,7 @@ impl Workload {
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build_http();
-        let urls: Vec<hyper::Uri> = self
+        let urls: std::sync::Arc<Vec<hyper::Uri>> = self
             .ingress
             .iter()
             .map(|a| {
@@ -69,7 +69,8 @@ impl Workload {
                     .parse()
                     .expect("socket address makes a valid URI")
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
         let mut stats = WorkloadStats::default();
         let mut inflight = JoinSet::new();
@@ -87,23 +88,31 @@ impl Workload {
             let lateness = Instant::now().saturating_duration_since(due).as_micros() as u64;
             stats.max_lateness_us = stats.max_lateness_us.max(lateness);
             let user = rng.gen_range(self.users.clone());
-            let url = urls[rng.gen_range(0..urls.len())].clone();
-            let body = format!(
+            let first = rng.gen_range(0..urls.len());
+            let body = Bytes::from(format!(
                 "{{\"user_id\":{user},\"payload\":{}}}",
                 payload(event, crate::now_us(), self.payload_bytes)
-            );
-            let req = hyper::Request::post(url)
-                .header(hyper::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body)))
-                .expect("static request parts are valid");
+            ));
             let client = client.clone();
             let out = out.clone();
+            let urls = urls.clone();
             let this_event = event;
             inflight.spawn(async move {
-                let ok = matches!(
-                    tokio::time::timeout(Duration::from_secs(10), client.request(req)).await,
-                    Ok(Ok(resp)) if resp.status() == hyper::StatusCode::CREATED
-                );
+                // An address that refuses the connection (a killed gateway instance) is
+                // skipped for the next, as a load balancer would; any other failure is final.
+                let mut ok = false;
+                for k in 0..urls.len() {
+                    let req = hyper::Request::post(urls[(first + k) % urls.len()].clone())
+                        .header(hyper::header::CONTENT_TYPE, "application/json")
+                        .body(Full::new(body.clone()))
+                        .expect("static request parts are valid");
+                    match tokio::time::timeout(Duration::from_secs(10), client.request(req)).await {
+                        Ok(Ok(resp)) => ok = resp.status() == hyper::StatusCode::CREATED,
+                        Ok(Err(e)) if e.is_connect() => continue,
+                        _ => {}
+                    }
+                    break;
+                }
                 let _ = out.send(if ok {
                     Emitted::Sent {
                         event: this_event,

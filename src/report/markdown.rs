@@ -254,6 +254,13 @@ fn push_sections(s: &Value) -> String {
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 f["at_s"],
                 match (f["down_s"].as_f64(), f["offline_s"].as_f64()) {
+                    _ if f["action"] == "kill-gateway" => format!(
+                        "kill-gateway (push-{}, {})",
+                        f["instance"],
+                        f["down_s"]
+                            .as_f64()
+                            .map_or("not restarted".into(), |d| format!("restarted after {d} s"))
+                    ),
                     (Some(d), _) => format!("{} ({d} s down)", f["action"].as_str().unwrap_or("")),
                     (_, Some(o)) =>
                         format!("{} ({o} s offline)", f["action"].as_str().unwrap_or("")),
@@ -268,7 +275,16 @@ fn push_sections(s: &Value) -> String {
                 f["duplicated"],
             );
         }
-        if faults.iter().any(|f| f["down_s"].is_number()) {
+        if faults.iter().any(|f| f["action"] == "kill-gateway") {
+            let _ = writeln!(
+                out,
+                "\nA killed gateway instance's clients are those it held. They found it unreachable and went to the other instances, as a load balancer would send them, with the backoff of `push.reconnect`; events sent through it went to another instance. Its counters stop at the kill (or add up over both lives when it was started again), and its CPU is left out of the servers' total."
+            );
+        }
+        if faults
+            .iter()
+            .any(|f| f["action"].as_str().is_some_and(|a| a.contains("redis")))
+        {
             let _ = writeln!(
                 out,
                 "\nA Redis fault hits whoever it hits: its clients dropped are those that reconnected after it, and its lost and duplicated count every event of the window. Ingest kept storing in Postgres while Redis was away; {} publishes failed.",

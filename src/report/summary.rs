@@ -290,6 +290,10 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
                 | FaultAction::RestartPostgres { down } => {
                     entry["down_s"] = json!(down.as_secs_f64());
                 }
+                FaultAction::KillGateway { instance, down } => {
+                    entry["instance"] = json!(instance);
+                    entry["down_s"] = json!(down.map(|d| d.as_secs_f64()));
+                }
             }
             entry
         })

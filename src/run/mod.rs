@@ -117,14 +117,19 @@ impl CpuSeconds {
 
     /// CPU seconds used between `earlier` and this reading.
     pub fn since(&self, earlier: &CpuSeconds) -> CpuSeconds {
+        let instances: Vec<Option<f64>> = self
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| delta(earlier.instances.get(i).copied().flatten(), b))
+            .collect();
         CpuSeconds {
-            server: delta(earlier.server, self.server),
-            instances: self
-                .instances
+            // The instances that could be read at both ends (one killed by a fault cannot).
+            server: instances
                 .iter()
-                .enumerate()
-                .map(|(i, &b)| delta(earlier.instances.get(i).copied().flatten(), b))
-                .collect(),
+                .any(Option::is_some)
+                .then(|| instances.iter().flatten().sum()),
+            instances,
             ingest: delta(earlier.ingest, self.ingest),
             db: delta(earlier.db, self.db),
             redis: delta(earlier.redis, self.redis),
@@ -417,6 +422,15 @@ fn faults_need_own_services(
     Ok(())
 }
 
+/// What faults act on during one mode's window.
+struct FaultTargets<'a> {
+    mode: Mode,
+    plan: &'a Plan,
+    opts: &'a RunOptions,
+    services: &'a mut Services,
+    servers: &'a mut Vec<ServerProcess>,
+}
+
 /// Older notifications each user has before a run starts (never delivered: clients start
 /// after the newest id).
 pub const HISTORY_PER_USER: u32 = 5;
@@ -545,6 +559,8 @@ async fn run_mode(
         Mode::Poll => plan.poll_interval,
         Mode::Push => plan.warmup.max(Duration::from_secs(1)),
     };
+    let instances: Arc<Vec<std::net::SocketAddr>> =
+        Arc::new(servers.iter().map(|s| s.addr).collect());
     for (i, token) in tokens.iter().enumerate() {
         let user = i as u64 + 1;
         let offset = ramp.mul_f64(rng.gen::<f64>());
@@ -559,12 +575,11 @@ async fn run_mode(
                 }
                 .run(shared.clone()),
             ),
-            // Round-robin over the instances, like a load balancer.
             Mode::Push => swarm.spawn(
                 PushClient::new(
                     user,
                     token.clone(),
-                    servers[i % servers.len()].addr,
+                    instances.clone(),
                     base + offset,
                     after,
                     &plan.push,
@@ -682,13 +697,15 @@ async fn run_mode(
     };
     // Faults run beside the window, in this task: they may need our Redis, mutably.
     let faults = inject_faults(
-        plan.faults.clone(),
+        FaultTargets {
+            mode,
+            plan,
+            opts,
+            services,
+            servers: &mut servers,
+        },
         window_start,
-        plan.users,
-        plan.push.slow_clients,
-        plan.seed,
         client_faults,
-        services,
     );
     let window = async {
         progress.phase(mode, "window", plan.duration, &live).await;
@@ -790,28 +807,51 @@ async fn run_mode(
 /// Fires each fault at its time after `window_start`; returns when each fired and which
 /// clients it took down. Slow clients are never picked (they do not read anyway).
 async fn inject_faults(
-    faults: Vec<scenario::Fault>,
+    targets: FaultTargets<'_>,
     window_start: Instant,
-    users: u64,
-    slow_clients: u64,
-    seed: u64,
     clients: Arc<ClientFaults>,
-    services: &mut Services,
 ) -> Vec<(
     scenario::Fault,
     Instant,
     Option<Instant>,
     Option<std::collections::HashSet<u64>>,
 )> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(0xfa17));
+    let FaultTargets {
+        mode,
+        plan,
+        opts,
+        services,
+        servers,
+    } = targets;
+    let (users, slow_clients) = (plan.users, plan.push.slow_clients);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed.wrapping_add(0xfa17));
     let mut fired = Vec::new();
-    for fault in faults {
+    for mut fault in plan.faults.clone() {
         tokio::time::sleep_until(window_start + fault.at).await;
         let at = Instant::now();
         let mut taken = std::collections::HashSet::new();
         // A service fault hits whoever it hits: the clients that reconnect after it.
         let whoever = fault.action.needs_own().is_some();
         match fault.action {
+            // Polling has no gateway to kill.
+            scenario::FaultAction::KillGateway { .. } if mode == Mode::Poll => continue,
+            scenario::FaultAction::KillGateway { instance, down } => {
+                let n = servers.len();
+                let i = instance.unwrap_or_else(|| rng.gen_range(0..n)).min(n - 1);
+                fault.action = scenario::FaultAction::KillGateway {
+                    instance: Some(i),
+                    down,
+                };
+                // Its clients, as the round-robin balanced them (slow ones aside).
+                taken.extend((slow_clients + 1..=users).filter(|u| (u - 1) as usize % n == i));
+                servers[i].kill().await;
+                if let Some(down) = down {
+                    tokio::time::sleep(down).await;
+                    if let Err(e) = servers[i].restart(opts, i, services, plan).await {
+                        tracing::error!("fault kill-gateway could not start push-{i} again: {e:#}");
+                    }
+                }
+            }
             scenario::FaultAction::RestartPostgres { down } => {
                 // `execute` refused this fault unless the Postgres is ours.
                 if let Some(pg) = services.postgres.as_mut() {

@@ -25,6 +25,11 @@ pub struct ServerProcess {
     log: Option<std::path::PathBuf>,
     child: OwnedChild,
     client: Client<HttpConnector, Empty<Bytes>>,
+    /// Counters of this instance's earlier processes (killed by a fault), so that its
+    /// figures cover the whole window; its connection gauge is 0.
+    carried: StatsSnapshot,
+    /// Killed by a fault and not started again.
+    dead: bool,
 }
 
 const READY_PREFIX: &str = "pollpush: listening on http://";
@@ -39,6 +44,59 @@ impl ServerProcess {
         services: &Services,
         plan: &Plan,
     ) -> anyhow::Result<Self> {
+        Self::start_on(opts, role, index, services, plan, 0).await
+    }
+
+    /// Kills the process (SIGKILL: its sockets just go), keeping the counters it had.
+    pub async fn kill(&mut self) {
+        let last = tokio::time::timeout(Duration::from_millis(500), self.stats()).await;
+        if let Ok(Ok(last)) = last {
+            self.carried = crate::run::snapshot::add_stats(
+                &self.carried,
+                &StatsSnapshot {
+                    connections: 0,
+                    ..last
+                },
+            );
+        }
+        self.child.stop_async(libc::SIGKILL).await;
+        self.dead = true;
+    }
+
+    /// Starts this instance again on its port, after [`ServerProcess::kill`].
+    pub async fn restart(
+        &mut self,
+        opts: &RunOptions,
+        index: usize,
+        services: &Services,
+        plan: &Plan,
+    ) -> anyhow::Result<()> {
+        let role = self.name.split('-').next().unwrap_or("push").to_string();
+        let mut fresh =
+            Self::start_on(opts, &role, index, services, plan, self.addr.port()).await?;
+        fresh.carried = self.carried;
+        *self = fresh;
+        Ok(())
+    }
+
+    /// The counters of this instance over all its processes; those it had when killed if
+    /// it is down.
+    pub async fn total_stats(&self) -> anyhow::Result<StatsSnapshot> {
+        if self.dead {
+            return Ok(self.carried);
+        }
+        let now = self.stats().await?;
+        Ok(crate::run::snapshot::add_stats(&self.carried, &now))
+    }
+
+    async fn start_on(
+        opts: &RunOptions,
+        role: &str,
+        index: usize,
+        services: &Services,
+        plan: &Plan,
+        port: u16,
+    ) -> anyhow::Result<Self> {
         let name = format!("{role}-{index}");
         let mut cmd = Command::new(&opts.server_exe);
         let pool_size = match role {
@@ -46,43 +104,41 @@ impl ServerProcess {
             "push" => "8",
             _ => "4",
         };
-        cmd.args([
-            "serve",
-            "--role",
-            role,
-            "--port",
-            "0",
-            "--pool-size",
-            pool_size,
-        ])
-        .arg("--instance-id")
-        .arg(&name)
-        .arg("--fanout")
-        .arg(kebab(&plan.push.fanout))
-        .arg("--send-queue")
-        .arg(plan.push.send_queue.to_string())
-        .arg("--slow-policy")
-        .arg(kebab(&plan.push.slow_policy))
-        .arg("--ping-interval")
-        .arg(crate::scenario::fmt_duration(plan.push.ping_interval))
-        .arg("--poll-auth")
-        .arg(match plan.poll_auth {
-            PollAuth::Db => "db",
-            PollAuth::None => "none",
-        })
-        .arg("--database-url")
-        .arg(&services.database_url)
-        .arg("--redis-url")
-        .arg(&services.redis_url)
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+        cmd.args(["serve", "--role", role, "--pool-size", pool_size])
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--instance-id")
+            .arg(&name)
+            .arg("--fanout")
+            .arg(kebab(&plan.push.fanout))
+            .arg("--send-queue")
+            .arg(plan.push.send_queue.to_string())
+            .arg("--slow-policy")
+            .arg(kebab(&plan.push.slow_policy))
+            .arg("--ping-interval")
+            .arg(crate::scenario::fmt_duration(plan.push.ping_interval))
+            .arg("--poll-auth")
+            .arg(match plan.poll_auth {
+                PollAuth::Db => "db",
+                PollAuth::None => "none",
+            })
+            .arg("--database-url")
+            .arg(&services.database_url)
+            .arg("--redis-url")
+            .arg(&services.redis_url)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
         match &opts.log_dir {
             Some(dir) => {
-                let file = std::fs::File::create(dir.join(format!("server-{name}.log")))?;
+                // Appended to: a restarted instance keeps its first life's log.
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join(format!("server-{name}.log")))?;
                 cmd.stderr(Stdio::from(file));
             }
             None => {
@@ -134,6 +190,8 @@ impl ServerProcess {
             name,
             child,
             client: Client::builder(TokioExecutor::new()).build_http(),
+            carried: StatsSnapshot::default(),
+            dead: false,
         })
     }
 

@@ -43,7 +43,7 @@ pub async fn snapshot(
         None => None,
     };
     let (servers, ingest) = tokio::try_join!(
-        futures_util::future::try_join_all(servers.iter().map(|s| s.stats())),
+        futures_util::future::try_join_all(servers.iter().map(|s| s.total_stats())),
         ingest.stats()
     )?;
     Ok(Snapshot {

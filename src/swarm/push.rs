@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,6 +64,8 @@ impl ClientFaults {
 enum End {
     Stopped,
     Dropped(anyhow::Error),
+    /// The connection could not be opened.
+    Unreachable(anyhow::Error),
     /// Taken offline by a fault until this time (µs since the epoch).
     Offline(u64),
 }
@@ -72,6 +75,9 @@ pub struct PushClient {
     pub token: String,
     /// The gateway instance this client was balanced to.
     pub target: SocketAddr,
+    /// Every instance, in the balancer's order: when its instance cannot be reached, the
+    /// client tries the next one, as a load balancer would send it elsewhere.
+    pub instances: Arc<Vec<SocketAddr>>,
     /// When to open the connection (ramps are spread out).
     pub connect_at: Instant,
     pub transport: Transport,
@@ -90,15 +96,18 @@ impl PushClient {
     pub fn new(
         user: u64,
         token: String,
-        target: SocketAddr,
+        instances: Arc<Vec<SocketAddr>>,
         connect_at: Instant,
         after: i64,
         plan: &PushPlan,
     ) -> Self {
+        // Round-robin, like a load balancer.
+        let target = instances[(user as usize - 1) % instances.len()];
         PushClient {
             user,
             token,
             target,
+            instances,
             connect_at,
             transport: plan.transport,
             catch_up: plan.catch_up,
@@ -107,6 +116,15 @@ impl PushClient {
             reconnect_max: plan.reconnect_max,
             slow: user <= plan.slow_clients,
             after,
+        }
+    }
+
+    /// Moves to another instance; the clients of one instance spread over all the others.
+    fn next_instance(&mut self) {
+        let n = self.instances.len();
+        if let Some(pos) = self.instances.iter().position(|a| *a == self.target) {
+            let step = 1 + (self.user as usize / n) % (n - 1).max(1);
+            self.target = self.instances[(pos + step) % n];
         }
     }
 
@@ -125,7 +143,7 @@ impl PushClient {
         }
     }
 
-    pub async fn run(self, shared: Shared) {
+    pub async fn run(mut self, shared: Shared) {
         tokio::select! {
             _ = tokio::time::sleep_until(self.connect_at) => {}
             _ = shared.stop.cancelled() => return,
@@ -146,6 +164,13 @@ impl PushClient {
                 }
                 End::Dropped(err) => {
                     tracing::debug!(user = self.user, cause = %err, "push connection dropped");
+                    let w = self.backoff(attempt);
+                    attempt = attempt.saturating_add(1);
+                    w
+                }
+                End::Unreachable(err) => {
+                    tracing::debug!(user = self.user, cause = %err, "gateway unreachable");
+                    self.next_instance();
                     let w = self.backoff(attempt);
                     attempt = attempt.saturating_add(1);
                     w
@@ -184,7 +209,7 @@ impl PushClient {
             Ok(c) => c,
             Err(e) => {
                 let _ = shared.reports.send(Report::ConnectError);
-                return End::Dropped(e);
+                return End::Unreachable(e);
             }
         };
         shared.live.connections.fetch_add(1, Ordering::Relaxed);
@@ -354,7 +379,7 @@ mod tests {
         PushClient::new(
             1,
             String::new(),
-            "127.0.0.1:1".parse().unwrap(),
+            Arc::new(vec!["127.0.0.1:1".parse().unwrap()]),
             Instant::now(),
             0,
             &plan,

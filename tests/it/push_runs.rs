@@ -338,3 +338,38 @@ async fn pollers_see_errors_while_postgres_restarts_then_recover_and_lose_nothin
     assert_eq!(events["duplicated"], 0, "{events}");
     assert_eq!(events["misrouted"], 0, "{events}");
 }
+
+#[tokio::test]
+async fn a_killed_gateway_instances_clients_reconnect_elsewhere_and_lose_nothing() {
+    let _heavy = HEAVY.lock().await;
+    let text = format!(
+        "{PUSH}\n[push]\ninstances = 3\nfanout = \"per-user\"\ncatch_up = true\n\
+         reconnect = \"jitter\"\nreconnect_base = \"300ms\"\nreconnect_max = \"2s\"\n\
+         [[faults]]\nat = \"2s\"\naction = \"kill-gateway\"\ninstance = 2\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = run(plan(&text, &[]), dir.path()).await;
+    let push = &s["modes"]["push"];
+    let (events, fault) = (&push["events"], &push["faults"][0]);
+    assert_eq!(fault["instance"], 2, "{fault}");
+    // Users 3, 6, ..., 399 were balanced to instance 2: all of them came back elsewhere.
+    assert_eq!(fault["clients_dropped"], 133, "{fault}");
+    assert_eq!(fault["clients_back"], 133, "{fault}");
+    assert!(f(fault, "reconnect_s") < 10.0, "{fault}");
+    assert_eq!(events["lost"], 0, "{events}");
+    assert_eq!(events["duplicated"], 0, "{events}");
+    assert_eq!(events["misrouted"], 0, "{events}");
+    assert_eq!(events["send_failed"], 0, "{events}");
+    // The other two instances took them over: they delivered what instance 2 no longer could.
+    let delivered = |i: usize| f(&push["instances"][i], "delivered");
+    assert!(
+        delivered(0) > delivered(2) && delivered(1) > delivered(2),
+        "{}",
+        push["instances"]
+    );
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        report.contains("kill-gateway (push-2, not restarted)"),
+        "{report}"
+    );
+}

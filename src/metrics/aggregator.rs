@@ -50,6 +50,9 @@ pub struct FaultOutcome {
     /// From the service being back until the last failed poll was sent: how long pollers
     /// took to recover (0 when none failed after it was back); None without a `back` time.
     pub poll_recovered_s: Option<f64>,
+    /// The highest rate at which push clients connected again after the fault, per
+    /// second, over 100 ms: the size of the reconnect storm.
+    pub reconnects_peak_per_s: u64,
 }
 
 /// The reconciled figures of one mode.
@@ -176,7 +179,15 @@ impl Collected {
             .filter(|p| p.outcome == PollOutcome::Error && sent_at(p) >= at)
             .map(sent_at)
             .collect();
+        let mut per_tenth: HashMap<u64, u64> = HashMap::new();
+        for &(_, when, _) in &self.reconnects {
+            if when >= at {
+                let tenth = when.duration_since(at).as_millis() as u64 / 100;
+                *per_tenth.entry(tenth).or_default() += 1;
+            }
+        }
         FaultOutcome {
+            reconnects_peak_per_s: per_tenth.values().copied().max().unwrap_or(0) * 10,
             poll_errors: failed.len() as u64,
             poll_recovered_s: service_back.map(|b| {
                 failed
@@ -279,6 +290,43 @@ impl Collected {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_fault_counts_its_storm_its_failed_polls_and_the_recovery() {
+        let at = Instant::now();
+        let ms = |m: u64| at + Duration::from_millis(m);
+        let mut c = Collected::default();
+        // 30 clients back within 100 ms, 5 more spread over a second; one before the fault.
+        c.reconnects.push((99, at - Duration::from_millis(1), 1));
+        for u in 0..30 {
+            c.reconnects.push((u, ms(250 + u), 1));
+        }
+        for u in 30..35 {
+            c.reconnects.push((u, ms(400 + 200 * u), 1));
+        }
+        // Polls fail until 1.5 s after the fault; the service was back at 1 s.
+        for (m, outcome) in [
+            (0, PollOutcome::Error),
+            (1200, PollOutcome::Error),
+            (1500, PollOutcome::Error),
+            (1600, PollOutcome::Empty),
+        ] {
+            c.polls.push(PollRecord {
+                body_bytes: 0,
+                scheduled: ms(m),
+                lateness_us: 0,
+                response_us: None,
+                outcome,
+            });
+        }
+        let f = c.fault(None, at, Some(ms(1000)));
+        assert_eq!(f.reconnects_peak_per_s, 300);
+        assert_eq!((f.clients_dropped, f.clients_back), (35, 35));
+        assert_eq!(f.poll_errors, 3);
+        assert!((f.poll_recovered_s.unwrap() - 0.5).abs() < 1e-3);
+        // A client fault (no service to come back) has no recovery time.
+        assert_eq!(c.fault(None, at, None).poll_recovered_s, None);
+    }
 
     #[tokio::test]
     async fn reconciles_lost_duplicated_and_misrouted() {

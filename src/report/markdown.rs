@@ -137,6 +137,12 @@ fn pct(x: Option<f64>) -> String {
 
 /// The push gateway's own story: its instances and fan-out, what pure WebSockets lose,
 /// reconnects, faults and slow clients.
+/// A per-second peak in the 10 s after a fault, grouped; "-" when unread.
+fn peak(v: &Value) -> String {
+    v.as_f64()
+        .map_or("-".into(), |x| super::table::group(x.round() as i64))
+}
+
 /// What each fault did to the pollers: errors, and how long after the service was back
 /// polls still failed.
 fn poll_faults(s: &Value) -> String {
@@ -145,12 +151,12 @@ fn poll_faults(s: &Value) -> String {
         return String::new();
     };
     let mut out = String::from(
-        "### Faults (polling)\n\n| at (s) | action | failed polls | still failing after the service was back (s) | lost | duplicated |\n|---:|---|---:|---:|---:|---:|\n",
+        "### Faults (polling)\n\n| at (s) | action | failed polls | still failing after the service was back (s) | peak DB queries/s | lost | duplicated |\n|---:|---|---:|---:|---:|---:|---:|\n",
     );
     for f in faults {
         let _ = writeln!(
             out,
-            "| {} | {}{} | {} | {} | {} | {} |",
+            "| {} | {}{} | {} | {} | {} | {} | {} |",
             f["at_s"],
             f["action"].as_str().unwrap_or(""),
             f["down_s"]
@@ -160,6 +166,7 @@ fn poll_faults(s: &Value) -> String {
             f["poll_recovered_s"]
                 .as_f64()
                 .map_or("-".into(), |x| format!("{x:.2}")),
+            peak(&f["db_queries_peak_per_s"]),
             f["lost"],
             f["duplicated"],
         );
@@ -245,13 +252,13 @@ fn push_sections(s: &Value) -> String {
         );
         let _ = writeln!(
             out,
-            "| at (s) | action | clients dropped | back | all back after (s) | lost | duplicated |
-|---:|---|---:|---:|---:|---:|---:|"
+            "| at (s) | action | clients dropped | back | all back after (s) | peak reconnects/s | peak DB queries/s | lost | duplicated |
+|---:|---|---:|---:|---:|---:|---:|---:|---:|"
         );
         for f in faults {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 f["at_s"],
                 match (f["down_s"].as_f64(), f["offline_s"].as_f64()) {
                     _ if f["action"] == "kill-gateway" => format!(
@@ -271,6 +278,8 @@ fn push_sections(s: &Value) -> String {
                 f["reconnect_s"]
                     .as_f64()
                     .map_or("never".into(), |x| format!("{x:.2}")),
+                f["reconnects_peak_per_s"],
+                peak(&f["db_queries_peak_per_s"]),
                 f["lost"],
                 f["duplicated"],
             );

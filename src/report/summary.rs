@@ -280,6 +280,9 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
                 "duplicated": f.outcome.duplicated,
                 "poll_errors": f.outcome.poll_errors,
                 "poll_recovered_s": f.outcome.poll_recovered_s.map(|x| round(x, 3)),
+                "reconnects_peak_per_s": f.outcome.reconnects_peak_per_s,
+                "db_queries_peak_per_s": f.db_queries_peak_per_s.map(|x| x.round()),
+                "server_cores_peak": f.server_cores_peak.map(|x| round(x, 3)),
             });
             match f.fault.action {
                 FaultAction::DisconnectClients { offline, .. } => {

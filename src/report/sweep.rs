@@ -106,6 +106,26 @@ const COLUMNS: &[(&str, &str, Option<Fmt>)] = &[
     ("discarded", "gateway.discarded_ratio_mean", Some(Fmt::Pct)),
 ];
 
+/// Added when a run had faults: what the first fault did.
+const FAULT_COLUMNS: &[(&str, &str, Option<Fmt>)] = &[
+    ("all back s", "faults.0.reconnect_s", Some(Fmt::F1)),
+    (
+        "peak reconn./s",
+        "faults.0.reconnects_peak_per_s",
+        Some(Fmt::Int),
+    ),
+    (
+        "peak DB q/s",
+        "faults.0.db_queries_peak_per_s",
+        Some(Fmt::Int),
+    ),
+    (
+        "peak server CPU",
+        "faults.0.server_cores_peak",
+        Some(Fmt::F3),
+    ),
+];
+
 fn cell(mode: &Value, path: &str, f: Option<Fmt>) -> String {
     match f {
         Some(f) => show_figure(lookup(mode, path), f),
@@ -132,7 +152,15 @@ fn table_rows(summary: &Value) -> Vec<Vec<String>> {
         head.push(s.to_string());
     }
     head.push("mode".into());
-    head.extend(COLUMNS.iter().map(|c| c.0.to_string()));
+    let runs = sweep["runs"].as_array().into_iter().flatten();
+    let faulty = runs
+        .flat_map(|r| r["modes"].as_object().into_iter().flatten())
+        .any(|(_, m)| m["faults"].as_array().is_some_and(|f| !f.is_empty()));
+    let columns: Vec<_> = COLUMNS
+        .iter()
+        .chain(if faulty { FAULT_COLUMNS } else { &[] })
+        .collect();
+    head.extend(columns.iter().map(|c| c.0.to_string()));
     let mut rows = vec![head];
     for run in sweep["runs"].as_array().into_iter().flatten() {
         for (mode, m) in run["modes"].as_object().into_iter().flatten() {
@@ -141,7 +169,7 @@ fn table_rows(summary: &Value) -> Vec<Vec<String>> {
                 row.push(show(&run["series_value"]));
             }
             row.push(mode.clone());
-            row.extend(COLUMNS.iter().map(|(_, p, f)| cell(m, p, *f)));
+            row.extend(columns.iter().map(|(_, p, f)| cell(m, p, *f)));
             rows.push(row);
         }
     }

@@ -137,7 +137,11 @@ pub enum Fmt {
 }
 
 pub fn lookup<'a>(v: &'a Value, path: &str) -> &'a Value {
-    path.split('.').fold(v, |v, k| &v[k])
+    path.split('.')
+        .fold(v, |v, k| match (v, k.parse::<usize>()) {
+            (Value::Array(a), Ok(i)) => a.get(i).unwrap_or(&Value::Null),
+            _ => &v[k],
+        })
 }
 
 /// A figure as the tables show it; `-` where it is unknown.

@@ -162,6 +162,23 @@ pub struct FaultResult {
     /// Seconds after the window opened that it fired.
     pub at_s: f64,
     pub outcome: FaultOutcome,
+    /// The highest per-second readings in the 10 s after it: the load of catch-up and
+    /// reconnect storms.
+    pub db_queries_peak_per_s: Option<f64>,
+    pub server_cores_peak: Option<f64>,
+}
+
+/// The highest value of a per-second column over the samples that end in (from, from + 10 s].
+fn peak_after(
+    samples: &[Sample],
+    from_s: f64,
+    col: impl Fn(&Sample) -> Option<f64>,
+) -> Option<f64> {
+    samples
+        .iter()
+        .filter(|s| s.t_s > from_s && s.t_s <= from_s + 10.0)
+        .filter_map(col)
+        .reduce(f64::max)
 }
 
 /// The measured figures of one mode.
@@ -264,14 +281,21 @@ impl RunResult {
                             })
                             .collect(),
                     },
-                    // Every mode's window sees every fault of the plan.
+                    // Every mode's window sees every fault of the plan, but polling has no
+                    // gateway to kill.
                     faults: plan
                         .faults
                         .iter()
+                        .filter(|f| {
+                            mode == Mode::Push
+                                || !matches!(f.action, scenario::FaultAction::KillGateway { .. })
+                        })
                         .map(|f| FaultResult {
                             fault: f.clone(),
                             at_s: 0.0,
                             outcome: Default::default(),
+                            db_queries_peak_per_s: None,
+                            server_cores_peak: None,
                         })
                         .collect(),
                     probe_header_bytes: None,
@@ -734,10 +758,15 @@ async fn run_mode(
     let outcome = collected.outcome(window_start, window_end, slow_users);
     let faults = fired
         .into_iter()
-        .map(|(fault, at, back, users)| FaultResult {
-            at_s: at.duration_since(window_start).as_secs_f64(),
-            outcome: collected.fault(users.as_ref(), at, back),
-            fault,
+        .map(|(fault, at, back, users)| {
+            let at_s = at.duration_since(window_start).as_secs_f64();
+            FaultResult {
+                at_s,
+                outcome: collected.fault(users.as_ref(), at, back),
+                fault,
+                db_queries_peak_per_s: peak_after(&samples, at_s, |s| s.db_queries_per_s),
+                server_cores_peak: peak_after(&samples, at_s, |s| s.server_cores),
+            }
         })
         .collect();
     let cpu = s1.cpu.since(&s0.cpu);

@@ -169,8 +169,9 @@ pub struct ServeArgs {
     #[arg(long, default_value = "0")]
     pub instance_id: String,
 
-    /// How polls authenticate: db looks each token up in Postgres; none trusts the user id
-    /// in the token's prefix (`<user>.<secret>`), as a signed token or session cache would.
+    /// How polls authenticate: db looks each token's SHA-256 up in Postgres; none verifies
+    /// the token's signature (`<user>.<HMAC-SHA256 of user>`) with the key in
+    /// POLLPUSH_TOKEN_KEY, without a lookup.
     #[arg(long, value_enum, default_value = "db")]
     pub poll_auth: crate::scenario::PollAuth,
 

@@ -306,7 +306,7 @@ pub fn kebab<T: Serialize>(v: &T) -> String {
 pub enum PollAuth {
     /// Each poll looks the session token up in Postgres first (the blog post's server).
     Db,
-    /// The token is trusted without a lookup (a cache or a signed token would do this).
+    /// The token's signature is verified without a lookup (a signed token).
     None,
 }
 

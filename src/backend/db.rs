@@ -24,10 +24,12 @@ pub async fn connect(url: &str, size: u32) -> anyhow::Result<PgPool> {
 
 /// The user a bearer token belongs to, if the session exists and has not expired.
 pub async fn user_for_token(pool: &PgPool, token: &str) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT user_id FROM sessions WHERE token = $1 AND expires_at > now()")
-        .bind(token)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT user_id FROM sessions WHERE token_sha256 = $1 AND expires_at > now()",
+    )
+    .bind(super::token::hash(token))
+    .fetch_optional(pool)
+    .await
 }
 
 /// Up to `limit` notifications of `user_id` with id greater than `after`, oldest first,
@@ -97,23 +99,16 @@ pub async fn seed_history(
     Ok(inserted)
 }
 
-/// Creates users 1..=n (if missing) and gives each a fresh session token. Returns the
-/// tokens, index i for user i + 1.
-pub async fn seed_users(pool: &PgPool, n: u64) -> anyhow::Result<Vec<String>> {
-    use rand::RngCore;
+/// Creates users 1..=n (if missing) and gives each a session token signed by `signer`.
+/// Returns the tokens, index i for user i + 1; `sessions` keeps only their hashes.
+pub async fn seed_users(
+    pool: &PgPool,
+    n: u64,
+    signer: &super::token::Signer,
+) -> anyhow::Result<Vec<String>> {
     let ids: Vec<i64> = (1..=n as i64).collect();
-    let mut rng = rand::thread_rng();
-    // `<user>.<256 random bits>`: the prefix lets `auth = none` skip the lookup; the secret
-    // is what `auth = db` checks.
-    let tokens: Vec<String> = ids
-        .iter()
-        .map(|id| {
-            let mut b = [0u8; 32];
-            rng.fill_bytes(&mut b);
-            let secret: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!("{id}.{secret}")
-        })
-        .collect();
+    let tokens: Vec<String> = ids.iter().map(|&id| signer.token(id)).collect();
+    let hashes: Vec<String> = tokens.iter().map(|t| super::token::hash(t)).collect();
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO users (id, name) SELECT id, 'user-' || id FROM UNNEST($1::bigint[]) AS t(id) ON CONFLICT (id) DO NOTHING",
@@ -126,9 +121,9 @@ pub async fn seed_users(pool: &PgPool, n: u64) -> anyhow::Result<Vec<String>> {
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO sessions (token, user_id, expires_at) SELECT t, u, now() + interval '1 day' FROM UNNEST($1::text[], $2::bigint[]) AS x(t, u)",
+        "INSERT INTO sessions (token_sha256, user_id, expires_at) SELECT t, u, now() + interval '1 day' FROM UNNEST($1::text[], $2::bigint[]) AS x(t, u)",
     )
-    .bind(&tokens)
+    .bind(&hashes)
     .bind(&ids)
     .execute(&mut *tx)
     .await?;

@@ -8,6 +8,7 @@ pub mod poll;
 pub mod publisher;
 pub mod push;
 pub mod serve;
+pub mod token;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -137,6 +138,8 @@ pub struct AppState {
     /// Test-only: an added delay per poll (`POLLPUSH_TEST_POLL_DELAY_MS`), to prove that a
     /// regression gate catches a slowed server. Zero unless that variable is set.
     pub poll_delay: std::time::Duration,
+    /// Verifies signed tokens for `--poll-auth none`; None otherwise.
+    pub signer: Option<token::Signer>,
 }
 
 /// How the push gateway of this process routes and protects its connections.
@@ -172,6 +175,7 @@ impl AppState {
             registry: Arc::new(push::Registry::new(push, stats)),
             push,
             poll_delay: std::time::Duration::ZERO,
+            signer: None,
         }
     }
 

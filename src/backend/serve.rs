@@ -20,6 +20,8 @@ pub struct ServerConfig {
     pub push_config: PushConfig,
     /// Test-only added delay per poll; see [`AppState::poll_delay`].
     pub poll_delay: Duration,
+    /// The token key, for `--poll-auth none`.
+    pub signer: Option<super::token::Signer>,
 }
 
 /// Builds the state and router, starts the Redis side, and serves `listener` until
@@ -34,6 +36,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let mut state = AppState::new(pool, config.poll_auth, config.push_config);
     state.poll_delay = config.poll_delay;
+    state.signer = config.signer;
     let client = redis::Client::open(redis_url)?;
     let uses_redis = config.push_config.fanout != Fanout::None;
     if config.ingest && uses_redis {
@@ -83,14 +86,6 @@ pub async fn serve(
 /// The `serve` command.
 pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
     crate::procs::raise_nofile_limit();
-    let services =
-        crate::services::Services::start(args.database_url.clone(), args.redis_url.clone()).await?;
-    let pool = db::connect(&services.database_url, args.pool_size)
-        .await
-        .map_err(|e| environment(format!("cannot open the database pool: {e:#}")))?;
-    let listener = TcpListener::bind((args.bind, args.port))
-        .await
-        .map_err(|e| environment(format!("cannot bind {}:{}: {e}", args.bind, args.port)))?;
     let (poll, ingest, push) = match args.role {
         Role::Poll => (true, false, false),
         Role::Ingest => (false, true, false),
@@ -118,6 +113,30 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
         ping_interval,
     };
     let poll_auth = args.poll_auth;
+    let signer = match std::env::var(super::token::KEY_ENV) {
+        Ok(hex) => Some(super::token::Signer::from_hex(&hex).ok_or_else(|| {
+            input(format!(
+                "{} must be 64 hex digits (a 32-byte key)",
+                super::token::KEY_ENV
+            ))
+        })?),
+        Err(_) => None,
+    };
+    if poll && poll_auth == PollAuth::None && signer.is_none() {
+        return Err(input(format!(
+            "--poll-auth none verifies signed tokens: set {} to the 64-hex-digit key the tokens were signed with",
+            super::token::KEY_ENV
+        )));
+    }
+    // Arguments are checked first: bad input is refused before anything starts.
+    let services =
+        crate::services::Services::start(args.database_url.clone(), args.redis_url.clone()).await?;
+    let pool = db::connect(&services.database_url, args.pool_size)
+        .await
+        .map_err(|e| environment(format!("cannot open the database pool: {e:#}")))?;
+    let listener = TcpListener::bind((args.bind, args.port))
+        .await
+        .map_err(|e| environment(format!("cannot bind {}:{}: {e}", args.bind, args.port)))?;
     let (ready_tx, ready_rx) = oneshot::channel();
     let instance = args.instance_id.clone();
     let announce = tokio::spawn(async move {
@@ -138,6 +157,7 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
             poll_auth,
             push_config,
             poll_delay: test_poll_delay()?,
+            signer,
         },
         ready_tx,
         shutdown_signal(),

@@ -455,6 +455,13 @@ struct FaultTargets<'a> {
     servers: &'a mut Vec<ServerProcess>,
 }
 
+/// The key this process signs its users' tokens with, drawn once; the servers it starts
+/// get it through their environment.
+pub fn token_signer() -> &'static crate::backend::token::Signer {
+    static SIGNER: std::sync::OnceLock<crate::backend::token::Signer> = std::sync::OnceLock::new();
+    SIGNER.get_or_init(crate::backend::token::Signer::random)
+}
+
 /// Older notifications each user has before a run starts (never delivered: clients start
 /// after the newest id).
 pub const HISTORY_PER_USER: u32 = 5;
@@ -469,7 +476,7 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     let pool = db::connect(&services.database_url, 2)
         .await
         .map_err(|e| environment(format!("cannot prepare the database: {e:#}")))?;
-    let tokens = Arc::new(db::seed_users(&pool, plan.users).await?);
+    let tokens = Arc::new(db::seed_users(&pool, plan.users, token_signer()).await?);
     db::seed_history(&pool, plan.users, HISTORY_PER_USER, plan.payload_bytes)
         .await
         .map_err(|e| environment(format!("cannot seed the notifications' history: {e}")))?;

@@ -127,6 +127,10 @@ impl ServerProcess {
             .arg("--redis-url")
             .arg(&services.redis_url)
             .env(
+                crate::backend::token::KEY_ENV,
+                super::token_signer().key_hex(),
+            )
+            .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
             )

@@ -101,6 +101,23 @@ fn baseline() -> serde_json::Value {
 }
 
 #[test]
+fn serve_refuses_unsigned_poll_auth_before_starting_anything() {
+    let start = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args(["serve", "--role", "poll", "--poll-auth", "none"])
+        .env_remove("POLLPUSH_TOKEN_KEY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("POLLPUSH_TOKEN_KEY"), "{err}");
+    assert!(
+        start.elapsed().as_secs() < 2,
+        "refused before any service starts"
+    );
+}
+
+#[test]
 fn compare_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let x = reference();

@@ -42,7 +42,9 @@ pub async fn server_with(users: u64, push: PushConfig) -> TestServer {
         .await
         .expect("ephemeral Postgres and Redis start");
     let pool = db::connect(&services.database_url, 4).await.expect("pool");
-    let tokens = db::seed_users(&pool, users).await.expect("seed");
+    let tokens = db::seed_users(&pool, users, &pollpush::backend::token::Signer::random())
+        .await
+        .expect("seed");
     let (addr, stop) = instance(&services, &pool, push, true).await;
     TestServer {
         addr,
@@ -62,17 +64,31 @@ pub async fn instance(
     push: PushConfig,
     all: bool,
 ) -> (SocketAddr, oneshot::Sender<()>) {
+    instance_with(
+        services,
+        pool,
+        ServerConfig {
+            poll: all,
+            ingest: true,
+            push: true,
+            poll_auth: PollAuth::Db,
+            push_config: push,
+            poll_delay: Duration::ZERO,
+            signer: None,
+        },
+    )
+    .await
+}
+
+/// A server with a given configuration on the same services.
+pub async fn instance_with(
+    services: &Services,
+    pool: &sqlx::PgPool,
+    config: ServerConfig,
+) -> (SocketAddr, oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let config = ServerConfig {
-        poll: all,
-        ingest: true,
-        push: true,
-        poll_auth: PollAuth::Db,
-        push_config: push,
-        poll_delay: Duration::ZERO,
-    };
     let redis_url = services.redis_url.clone();
     let server_pool = pool.clone();
     tokio::spawn(async move {

@@ -15,7 +15,9 @@ async fn readings_count_the_work_done_and_never_themselves() {
     let _heavy = HEAVY.lock().await;
     let services = Services::start(None, None).await.expect("services start");
     let pool = db::connect(&services.database_url, 2).await.expect("pool");
-    db::seed_users(&pool, 10).await.expect("seed");
+    db::seed_users(&pool, 10, &pollpush::backend::token::Signer::random())
+        .await
+        .expect("seed");
     // Autovacuum's visits are real reads of this database by someone other than the systems
     // under test or us; a run keeps it on, this test turns it off so that counts are exact.
     sqlx::query("ALTER SYSTEM SET autovacuum = off")

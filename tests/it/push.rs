@@ -443,7 +443,10 @@ async fn tokens_never_appear_in_the_server_log() {
     let pool = pollpush::backend::db::connect(&services.database_url, 2)
         .await
         .unwrap();
-    let tokens = pollpush::backend::db::seed_users(&pool, 2).await.unwrap();
+    let tokens =
+        pollpush::backend::db::seed_users(&pool, 2, &pollpush::backend::token::Signer::random())
+            .await
+            .unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
         .args(["serve", "--role", "all", "--port", "0"])

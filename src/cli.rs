@@ -196,6 +196,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "20s", value_name = "DURATION")]
     pub ping_interval: String,
 
+    /// How long a client may take to send a request's headers, idle keep-alive time
+    /// included; past it the connection is closed (slow-loris clients cannot hold sockets).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub header_timeout: String,
+
     /// PostgreSQL to use; without it an ephemeral one is started.
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,

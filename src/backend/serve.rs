@@ -22,6 +22,8 @@ pub struct ServerConfig {
     pub poll_delay: Duration,
     /// The token key, for `--poll-auth none`.
     pub signer: Option<super::token::Signer>,
+    /// See [`accept_loop`]; `serve --header-timeout`.
+    pub header_timeout: Duration,
 }
 
 /// Builds the state and router, starts the Redis side, and serves `listener` until
@@ -63,24 +65,58 @@ pub async fn serve(
     let router = app(state, config.poll, config.ingest, config.push);
     let addr = listener.local_addr()?;
     let _ = ready.send(addr);
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stop_tx.send(());
-    });
-    let server = tokio::spawn(async move { server.await });
-    // Graceful, but bounded: open WebSockets would otherwise hold shutdown forever.
-    let result = tokio::select! {
-        res = server => res.map_err(anyhow::Error::from).and_then(|r| r.map_err(Into::into)),
-        _ = async {
-            let _ = stop_rx.await;
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        } => Ok(()),
-    };
+    accept_loop(listener, router, config.header_timeout, shutdown).await;
     if let Some(s) = subscriber {
         s.abort();
     }
-    result
+    Ok(())
+}
+
+/// Serves HTTP/1.1 (with upgrades, for WebSockets) on `listener` until `shutdown`, then
+/// lets open connections finish for at most 2 s: open WebSockets would otherwise hold
+/// shutdown forever. A client that has not sent a whole request head within
+/// `header_timeout` (idle keep-alive time included) is disconnected, so slow-loris
+/// clients cannot hold sockets forever: `axum::serve` installs no timer, which leaves
+/// hyper's own header timeout inert; this loop installs one.
+async fn accept_loop(
+    listener: TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of descriptors, most likely: wait for some to close.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
 }
 
 /// The `serve` command.
@@ -101,6 +137,15 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
             input(format!(
                 "--ping-interval {:?}: write a duration of at least 100ms, e.g. 20s",
                 args.ping_interval
+            ))
+        })?;
+    let header_timeout = humantime::parse_duration(&args.header_timeout)
+        .ok()
+        .filter(|d| *d >= Duration::from_secs(1))
+        .ok_or_else(|| {
+            input(format!(
+                "--header-timeout {:?}: write a duration of at least 1s, e.g. 60s",
+                args.header_timeout
             ))
         })?;
     if args.send_queue == 0 {
@@ -158,6 +203,7 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
             push_config,
             poll_delay: test_poll_delay()?,
             signer,
+            header_timeout,
         },
         ready_tx,
         shutdown_signal(),

@@ -437,6 +437,7 @@ async fn signed_tokens_poll_without_a_lookup_and_cannot_be_forged() {
         push_config: Default::default(),
         poll_delay: Duration::ZERO,
         signer: Some(signer.clone()),
+        header_timeout: Duration::from_secs(60),
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let base = format!("http://{addr}");
@@ -472,4 +473,109 @@ async fn signed_tokens_poll_without_a_lookup_and_cannot_be_forged() {
     ] {
         assert_eq!(poll(bad.clone()).await.0, 401, "{bad}");
     }
+}
+
+/// Slow-loris: clients that dribble a request head and never finish it are disconnected
+/// once the header timeout passes, and everyone else is served meanwhile.
+#[tokio::test]
+async fn slow_loris_clients_are_cut_off_and_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = server(1).await;
+    let config = pollpush::backend::serve::ServerConfig {
+        poll: true,
+        ingest: true,
+        push: true,
+        poll_auth: pollpush::scenario::PollAuth::Db,
+        push_config: Default::default(),
+        poll_delay: Duration::ZERO,
+        signer: None,
+        header_timeout: Duration::from_secs(2),
+    };
+    let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
+    let started = tokio::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /notifications?after=0 HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+    // Keep dribbling one header byte at a time; meanwhile a real poll is answered at once.
+    for round in 0..3 {
+        for c in &mut slow {
+            let _ = c.write_all(b"X").await;
+        }
+        let t = tokio::time::Instant::now();
+        let (status, _) = http(
+            "GET",
+            format!("http://{addr}/notifications?after=0"),
+            Some(&s.tokens[0]),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "round {round}");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "served promptly beside 50 slow clients"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // Every slow client is disconnected soon after the 2 s header timeout.
+    for (i, c) in slow.iter_mut().enumerate() {
+        let mut buf = [0u8; 256];
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue, // a 408, if the server sends one, then the close
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "slow client {i} still connected after {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+/// A WebSocket message over the gateway's 64 KiB limit closes that socket alone.
+#[tokio::test]
+async fn an_oversized_websocket_message_closes_that_socket_only() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let s = server(2).await;
+    let mut big = ws(s.addr, &s.tokens[0]).await.unwrap();
+    let mut other = ws(s.addr, &s.tokens[1]).await.unwrap();
+    let _ = big.send(Message::Text("x".repeat(200 * 1024).into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match big.next().await {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .expect("the oversized socket is closed");
+    // 1009: message too big, when the close frame gets through before the socket drops.
+    assert!(matches!(ended, None | Some(1009)), "{ended:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _) = http(
+        "POST",
+        format!("http://{}/notifications", s.addr),
+        None,
+        Some(&notify_body(2, 9)),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let frame = next_text(&mut other, Duration::from_secs(3)).await;
+    assert!(
+        frame.is_some_and(|f| f.contains("\"event\":9")),
+        "the other client is still served"
+    );
 }

@@ -75,6 +75,7 @@ pub async fn instance(
             push_config: push,
             poll_delay: Duration::ZERO,
             signer: None,
+            header_timeout: Duration::from_secs(60),
         },
     )
     .await

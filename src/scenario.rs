@@ -1756,7 +1756,10 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(3000))]
+        // 3,000 cases each per `cargo test`; POLLPUSH_FUZZ_CASES for a longer run.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("POLLPUSH_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3000)
+        ))]
 
         #[test]
         fn generated_scenarios_are_accepted_or_refused_by_name(text in document()) {

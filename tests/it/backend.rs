@@ -151,14 +151,27 @@ async fn malformed_requests_get_4xx_and_the_server_keeps_serving() {
 /// answer is a 2xx or a 4xx, never a 5xx; the server keeps serving, and a user's
 /// notification still reaches that user alone.
 #[tokio::test]
-async fn generated_requests_and_frames_never_get_a_5xx_and_break_nothing() {
+async fn fuzz_generated_requests_and_frames_never_get_a_5xx_and_break_nothing() {
     use futures_util::SinkExt;
     use rand::{Rng, SeedableRng};
     use tokio_tungstenite::tungstenite::Message;
 
     let s = server(3).await;
     let base = format!("http://{}", s.addr);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    // A longer fuzz run: POLLPUSH_FUZZ_CASES (requests; frames are half as many) and
+    // POLLPUSH_FUZZ_SEED, both printed so that a failure can be replayed.
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (cases, seed) = (
+        env("POLLPUSH_FUZZ_CASES", 400),
+        env("POLLPUSH_FUZZ_SEED", 0x5eed),
+    );
+    eprintln!("fuzzing the server with {cases} requests, seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let safe: Vec<char> = "abcxyzABC0129-_.~=&".chars().collect();
     let word = |rng: &mut rand::rngs::StdRng, max: usize| -> String {
         let n = rng.gen_range(0..=max);
@@ -169,7 +182,7 @@ async fn generated_requests_and_frames_never_get_a_5xx_and_break_nothing() {
             })
             .collect()
     };
-    for i in 0..400 {
+    for i in 0..cases {
         let method = ["GET", "POST", "PUT", "DELETE", "PATCH"][rng.gen_range(0..5)];
         let path = [
             "/notifications",
@@ -220,7 +233,7 @@ async fn generated_requests_and_frames_never_get_a_5xx_and_break_nothing() {
     // Random frames from an authenticated client: the gateway ignores them or closes that
     // socket, and nothing else.
     let mut noisy = ws(s.addr, &s.tokens[0]).await.unwrap();
-    for _ in 0..200 {
+    for _ in 0..cases / 2 {
         let n = rng.gen_range(0..4096);
         let bytes: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
         let frame = if rng.gen_bool(0.5) {

@@ -275,6 +275,10 @@ fn interrupt_run(signal: i32) -> (std::process::ExitStatus, String) {
         kids.len() >= 4,
         "expected Postgres, Redis, ingest and poll servers, found {kids:?}"
     );
+    // Postgres's own processes too (checkpointer, walwriter, a backend per connection).
+    let grandchildren: Vec<u32> = kids.iter().flat_map(|&k| children(k)).collect();
+    assert!(!grandchildren.is_empty(), "Postgres has child processes");
+    let kids: Vec<u32> = kids.into_iter().chain(grandchildren).collect();
     let pg_dirs: Vec<String> = kids
         .iter()
         .filter_map(|k| std::fs::read_to_string(format!("/proc/{k}/cmdline")).ok())

@@ -5,6 +5,7 @@
 pub mod db;
 pub mod ingest;
 pub mod poll;
+pub mod prometheus;
 pub mod publisher;
 pub mod push;
 pub mod serve;
@@ -140,6 +141,7 @@ pub struct AppState {
     pub poll_delay: std::time::Duration,
     /// Verifies signed tokens for `--poll-auth none`; None otherwise.
     pub signer: Option<token::Signer>,
+    pub exporter: Arc<prometheus::Exporter>,
 }
 
 /// How the push gateway of this process routes and protects its connections.
@@ -176,6 +178,7 @@ impl AppState {
             push,
             poll_delay: std::time::Duration::ZERO,
             signer: None,
+            exporter: Arc::default(),
         }
     }
 
@@ -256,9 +259,25 @@ async fn stats(axum::extract::State(state): axum::extract::State<AppState>) -> J
     Json(state.stats.snapshot())
 }
 
+/// `GET /metrics`: the same counters in Prometheus text format, with the send queues' depth.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    let text = state
+        .exporter
+        .render(&state.stats.snapshot(), state.registry.queued_frames());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}
+
 /// The router for a set of roles, sharing one state.
 pub fn app(state: AppState, poll: bool, ingest: bool, push: bool) -> Router {
-    let mut router = Router::new().route("/stats", get(stats));
+    let mut router = Router::new()
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics));
     let mut notifications = axum::routing::MethodRouter::new();
     if poll {
         notifications = notifications.get(poll::handler);

@@ -278,7 +278,7 @@ fn push_sections(s: &Value) -> String {
                 f["reconnect_s"]
                     .as_f64()
                     .map_or("never".into(), |x| format!("{x:.2}")),
-                f["reconnects_peak_per_s"],
+                peak(&f["reconnects_peak_per_s"]),
                 peak(&f["db_queries_peak_per_s"]),
                 f["lost"],
                 f["duplicated"],

@@ -592,3 +592,66 @@ async fn an_oversized_websocket_message_closes_that_socket_only() {
         "the other client is still served"
     );
 }
+
+/// `/metrics` parses as Prometheus text format and agrees with `/stats`.
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text_and_agree_with_stats() {
+    let s = server(2).await;
+    let base = format!("http://{}", s.addr);
+    let _socket = ws(s.addr, &s.tokens[0]).await.unwrap();
+    for _ in 0..3 {
+        http(
+            "GET",
+            format!("{base}/notifications?after=0"),
+            Some(&s.tokens[1]),
+            None,
+        )
+        .await;
+    }
+    http(
+        "GET",
+        format!("{base}/notifications?after=0"),
+        Some("nobody"),
+        None,
+    )
+    .await;
+    http(
+        "POST",
+        format!("{base}/notifications"),
+        None,
+        Some(&notify_body(1, 1)),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, text) = http("GET", format!("{base}/metrics"), None, None).await;
+    assert_eq!(status, 200);
+    let (_, stats) = http("GET", format!("{base}/stats"), None, None).await;
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|x| x.metric == name)
+            .map(|x| match x.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+    };
+    for (field, v) in stats.as_object().unwrap() {
+        let name = if field == "connections" {
+            "pollpush_connections".to_string()
+        } else {
+            format!("pollpush_{field}_total")
+        };
+        assert_eq!(value(&name), v.as_f64().unwrap(), "{name}");
+    }
+    assert_eq!(value("pollpush_poll_requests_total"), 4.0);
+    assert_eq!(value("pollpush_unauthorized_total"), 1.0);
+    assert_eq!(value("pollpush_connections"), 1.0);
+    assert_eq!(value("pollpush_send_queue_frames"), 0.0);
+    assert!(scrape.docs.contains_key("pollpush_db_queries_total"));
+}

@@ -85,6 +85,16 @@ impl Registry {
         }
     }
 
+    /// Frames waiting in the send queues: in all of them, and in the fullest.
+    pub fn queued_frames(&self) -> (u64, u64) {
+        let users = self.users.lock().expect("registry lock");
+        users
+            .values()
+            .flatten()
+            .map(|(_, tx, _)| (tx.max_capacity() - tx.capacity()) as u64)
+            .fold((0, 0), |(sum, max), q| (sum + q, max.max(q)))
+    }
+
     /// Adds a socket of `user`: its id, the receiving end of its send queue, and a signal
     /// that fires once this instance receives the user's messages (None: at once).
     pub fn register(&self, user: i64) -> Registration {

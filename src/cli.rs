@@ -20,11 +20,37 @@ pub enum Command {
     Run(RunArgs),
     /// Run one system under test as a server process (`run` starts these by itself).
     Serve(ServeArgs),
+    /// Drive servers started elsewhere (`pollpush serve`, on this machine or another) with
+    /// a scenario's swarm and workload: the same measurements, table and result folder as
+    /// `run`, with the server-side figures that cannot be read from here left null.
+    Swarm(SwarmArgs),
     /// Compare two runs of one scenario figure by figure; exit 1 on a regression.
     Compare(CompareArgs),
     /// Re-render the plots, report.md and report.html of a result folder from its saved data
     /// (summary.json, scenario.toml, latency-<mode>.hgrm, timeseries.csv).
     Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SwarmArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// The poll API (`serve --role poll` or `all`), e.g. http://10.0.0.5:8080; needed
+    /// when the scenario runs mode poll.
+    #[arg(long, value_name = "URL")]
+    pub poll_url: Option<String>,
+
+    /// A push gateway instance (`serve --role push` or `all`); repeat it, or separate
+    /// with commas, for several: clients are balanced over them round-robin. Needed when
+    /// the scenario runs mode push.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub push_url: Vec<String>,
+
+    /// Where events go in poll mode (`serve --role ingest` or `all`); default: the poll
+    /// URL. In push mode events go through the gateway instances.
+    #[arg(long, value_name = "URL")]
+    pub ingest_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +241,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => crate::run::command(args).await,
         Command::Serve(args) => crate::backend::serve::command(args).await,
+        Command::Swarm(args) => crate::run::swarm_command(args).await,
         Command::Compare(args) => crate::report::compare::command(args),
         Command::Report(args) => {
             crate::report::rerender(&args.dir)?;

@@ -54,6 +54,21 @@ impl Services {
         })
     }
 
+    /// Services someone else runs: Postgres checked, Redis checked when given (its URL is
+    /// empty otherwise). Nothing is started.
+    pub async fn given(database_url: String, redis_url: Option<String>) -> anyhow::Result<Self> {
+        check_postgres(&database_url).await?;
+        if let Some(url) = &redis_url {
+            check_redis(url).await?;
+        }
+        Ok(Services {
+            database_url,
+            redis_url: redis_url.unwrap_or_default(),
+            postgres: None,
+            redis: None,
+        })
+    }
+
     pub fn postgres_pid(&self) -> Option<u32> {
         self.postgres.as_ref().map(|p| p.child.pid())
     }

@@ -176,6 +176,13 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
     // Arguments are checked first: bad input is refused before anything starts.
     let services =
         crate::services::Services::start(args.database_url.clone(), args.redis_url.clone()).await?;
+    if services.postgres.is_some() || services.redis.is_some() {
+        // On stderr: stdout carries the one line `run` reads.
+        eprintln!(
+            "pollpush: ephemeral services for this server: --database-url {} --redis-url {} (for `pollpush swarm`); they stop with it",
+            services.database_url, services.redis_url
+        );
+    }
     let pool = db::connect(&services.database_url, args.pool_size)
         .await
         .map_err(|e| environment(format!("cannot open the database pool: {e:#}")))?;

@@ -42,11 +42,21 @@ use crate::workload::{Workload, WorkloadStats};
 pub struct RunOptions {
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
+    /// Servers started elsewhere to drive (`pollpush swarm`); None: start our own.
+    pub targets: Option<Targets>,
     /// The `pollpush` binary to start servers from (`current_exe` for the CLI).
     pub server_exe: PathBuf,
     /// Where server processes write their logs; None discards them.
     pub log_dir: Option<PathBuf>,
     pub progress: Progress,
+}
+
+/// The servers `pollpush swarm` drives.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    pub poll: Option<std::net::SocketAddr>,
+    pub push: Vec<std::net::SocketAddr>,
+    pub ingest: Option<std::net::SocketAddr>,
 }
 
 /// CPU seconds used by each component over a window; None where it cannot be read.
@@ -77,8 +87,12 @@ pub struct Memory {
 impl Memory {
     pub fn read(p: &Pids) -> Self {
         Memory {
-            server_rss_mb: p.servers.iter().map(|&pid| procs::rss_mb(pid)).sum(),
-            ingest_rss_mb: procs::rss_mb(p.ingest),
+            server_rss_mb: p
+                .servers
+                .iter()
+                .map(|pid| pid.and_then(procs::rss_mb))
+                .sum(),
+            ingest_rss_mb: p.ingest.and_then(procs::rss_mb),
             db_pss_mb: p.postgres.and_then(procs::tree_pss_mb),
             redis_rss_mb: p.redis.and_then(procs::rss_mb),
             swarm_rss_mb: procs::rss_mb(p.swarm),
@@ -89,9 +103,10 @@ impl Memory {
 /// The processes whose CPU a run reads.
 #[derive(Debug, Clone)]
 pub struct Pids {
-    /// The mode's server processes (one per gateway instance).
-    pub servers: Vec<u32>,
-    pub ingest: u32,
+    /// The mode's server processes (one per gateway instance); None for servers we did
+    /// not start.
+    pub servers: Vec<Option<u32>>,
+    pub ingest: Option<u32>,
     pub postgres: Option<u32>,
     pub redis: Option<u32>,
     pub swarm: u32,
@@ -103,12 +118,12 @@ impl CpuSeconds {
         let instances: Vec<Option<f64>> = p
             .servers
             .iter()
-            .map(|&pid| procs::cpu_seconds(pid))
+            .map(|pid| pid.and_then(procs::cpu_seconds))
             .collect();
         CpuSeconds {
             server: instances.iter().copied().sum(),
             instances,
-            ingest: procs::cpu_seconds(p.ingest),
+            ingest: p.ingest.and_then(procs::cpu_seconds),
             db: p.postgres.and_then(procs::tree_cpu_seconds),
             redis: p.redis.and_then(procs::cpu_seconds),
             swarm: procs::cpu_seconds(p.swarm),
@@ -307,7 +322,93 @@ impl RunResult {
 
 /// The `run` command: load, execute, write the result folder, print the table.
 pub async fn command(args: RunArgs) -> anyhow::Result<()> {
-    let plan = scenario::load(args.scenario.as_deref(), &args.overrides())?;
+    command_with(args, None, &[]).await
+}
+
+/// The `swarm` command: `run` against servers started elsewhere.
+pub async fn swarm_command(args: crate::cli::SwarmArgs) -> anyhow::Result<()> {
+    let resolve = |flag: &str, url: &str| {
+        let flag = flag.to_string();
+        let url = url.to_string();
+        async move {
+            let hostport = url
+                .strip_prefix("http://")
+                .unwrap_or(&url)
+                .trim_end_matches('/');
+            let found = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::lookup_host(hostport.to_string()),
+            )
+            .await;
+            match found {
+                Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| {
+                    input(format!("{flag} {url}: the name resolves to no address"))
+                }),
+                _ => Err(input(format!(
+                    "{flag} {url}: not an http://host:port URL that resolves; e.g. http://127.0.0.1:8080"
+                ))),
+            }
+        }
+    };
+    let poll = match &args.poll_url {
+        Some(u) => Some(resolve("--poll-url", u).await?),
+        None => None,
+    };
+    let mut push = Vec::new();
+    for u in &args.push_url {
+        push.push(resolve("--push-url", u).await?);
+    }
+    let ingest = match &args.ingest_url {
+        Some(u) => Some(resolve("--ingest-url", u).await?),
+        None => None,
+    };
+    // The clients spread over the instances given: the plan says how many there are.
+    let extra = if push.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!("push.instances={}", push.len())]
+    };
+    let targets = Targets { poll, push, ingest };
+    command_with(args.run, Some(targets), &extra).await
+}
+
+async fn command_with(
+    args: RunArgs,
+    targets: Option<Targets>,
+    extra: &[String],
+) -> anyhow::Result<()> {
+    let overrides: Vec<String> = args
+        .overrides()
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .collect();
+    let plan = scenario::load(args.scenario.as_deref(), &overrides)?;
+    if let Some(t) = &targets {
+        if plan.modes.contains(&Mode::Poll) && t.poll.is_none() {
+            return Err(input(
+                "the scenario runs mode poll: give the poll API with --poll-url",
+            ));
+        }
+        if plan.modes.contains(&Mode::Push) && t.push.is_empty() {
+            return Err(input(
+                "the scenario runs mode push: give the gateway instances with --push-url",
+            ));
+        }
+        if let Some(f) = plan
+            .faults
+            .iter()
+            .find(|f| !matches!(f.action, scenario::FaultAction::DisconnectClients { .. }))
+        {
+            return Err(input(format!(
+                "the fault {} at {} acts on processes `pollpush run` starts; swarm drives servers it did not start: use run, or remove the fault",
+                f.action.name(),
+                scenario::fmt_duration(f.at)
+            )));
+        }
+        if args.database_url.is_none() {
+            return Err(input("swarm needs --database-url (or DATABASE_URL): the deployment's database, where it creates its users' sessions and reads Postgres's own counters"));
+        }
+    }
     // A check on a figure that does not exist is a scenario error, caught before anything
     // starts.
     crate::report::checks::validate(&plan)?;
@@ -331,6 +432,7 @@ pub async fn command(args: RunArgs) -> anyhow::Result<()> {
         out.display()
     ));
     let mut opts = RunOptions {
+        targets,
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
         server_exe: std::env::current_exe()?,
@@ -470,9 +572,21 @@ pub const HISTORY_PER_USER: u32 = 5;
 pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult> {
     let started_at = SystemTime::now();
     procs::raise_nofile_limit();
-    opts.progress.note("starting Postgres and Redis");
+    opts.progress.note(match opts.targets {
+        Some(_) => "connecting to Postgres and Redis",
+        None => "starting Postgres and Redis",
+    });
     faults_need_own_services(&plan, opts.database_url.is_some(), opts.redis_url.is_some())?;
-    let mut services = Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?;
+    let mut services = match &opts.targets {
+        // Another deployment's services: read, never started or faulted.
+        Some(_) => {
+            let url = opts.database_url.clone().ok_or_else(|| {
+                input("swarm needs --database-url: the deployment's database, where it creates its users' sessions and reads Postgres's own counters")
+            })?;
+            Services::given(url, opts.redis_url.clone()).await?
+        }
+        None => Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?,
+    };
     let pool = db::connect(&services.database_url, 2)
         .await
         .map_err(|e| environment(format!("cannot prepare the database: {e:#}")))?;
@@ -481,12 +595,25 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
         .await
         .map_err(|e| environment(format!("cannot seed the notifications' history: {e}")))?;
     let mut counter = DbCounter::new(pool.clone()).await;
-    let mut redis = RedisCounter::connect(&services.redis_url)
-        .await
-        .map_err(|e| tracing::warn!("cannot read Redis INFO: {e:#}"))
-        .ok();
+    let mut redis = match services.redis_url.as_str() {
+        "" => None,
+        url => RedisCounter::connect(url)
+            .await
+            .map_err(|e| tracing::warn!("cannot read Redis INFO: {e:#}"))
+            .ok(),
+    };
     let machine = read_machine(&pool, &services).await;
-    let ingest = ServerProcess::start(opts, "ingest", 0, &services, &plan).await?;
+    let ingest = match &opts.targets {
+        Some(t) => ServerProcess::remote(
+            "ingest",
+            0,
+            t.ingest
+                .or(t.poll)
+                .or(t.push.first().copied())
+                .ok_or_else(|| input("no ingest URL"))?,
+        ),
+        None => ServerProcess::start(opts, "ingest", 0, &services, &plan).await?,
+    };
     let mut modes = Vec::new();
     let mut first_event = 1;
     for &mode in &plan.modes {
@@ -535,12 +662,27 @@ async fn run_mode(
 ) -> anyhow::Result<ModeResult> {
     let progress = &opts.progress;
     let mut servers = Vec::new();
-    match mode {
-        Mode::Poll => {
+    match (mode, &opts.targets) {
+        (Mode::Poll, Some(t)) => {
+            let addr = t.poll.ok_or_else(|| input("mode poll needs --poll-url"))?;
+            servers.push(ServerProcess::remote("poll", 0, addr));
+        }
+        (Mode::Push, Some(t)) if t.push.is_empty() => {
+            return Err(input("mode push needs --push-url"));
+        }
+        (Mode::Push, Some(t)) => {
+            servers = t
+                .push
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| ServerProcess::remote("push", i, a))
+                .collect();
+        }
+        (Mode::Poll, None) => {
             progress.note("poll: starting the server");
             servers.push(ServerProcess::start(opts, "poll", 0, services, plan).await?);
         }
-        Mode::Push => {
+        (Mode::Push, None) => {
             progress.note(&format!(
                 "push: starting {} gateway instance(s), fanout {}, {}",
                 plan.push.instances,
@@ -745,7 +887,10 @@ async fn run_mode(
     let (fired, ()) = tokio::join!(faults, window);
     let s1 = snapshot(counter, redis, &servers, ingest, &pids, &meter).await?;
     let samples = sampler.await?;
-    let rss: Vec<Option<f64>> = servers.iter().map(|s| procs::rss_mb(s.pid())).collect();
+    let rss: Vec<Option<f64>> = servers
+        .iter()
+        .map(|s| s.pid().and_then(procs::rss_mb))
+        .collect();
     let memory = Memory::read(&pids);
     let workload = main_workload.await?;
     if let Some(w) = slow_workload {
@@ -756,6 +901,9 @@ async fn run_mode(
         .await;
     swarm.stop(Duration::from_secs(10)).await;
     let collected = collector.await?;
+    // A server driven by `swarm` may be the ingest API too (`serve --role all`): its
+    // counters then count once.
+    let ingest_apart = !servers.iter().any(|s| s.addr == ingest.addr);
     drop(servers);
     let slow_users = if mode == Mode::Push {
         plan.push.slow_clients
@@ -797,11 +945,14 @@ async fn run_mode(
             })
             .collect(),
     };
+    let ingest_delta = if ingest_apart {
+        stats_delta(&s0.ingest, &s1.ingest)
+    } else {
+        StatsSnapshot::default()
+    };
     let server_stats = instance_stats
         .iter()
-        .fold(stats_delta(&s0.ingest, &s1.ingest), |acc, s| {
-            add_stats(&acc, s)
-        });
+        .fold(ingest_delta, |acc, s| add_stats(&acc, s));
     Ok(ModeResult {
         mode,
         users: plan.users,

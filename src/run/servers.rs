@@ -23,7 +23,8 @@ pub struct ServerProcess {
     /// `poll-0`, `push-2`, ...
     name: String,
     log: Option<std::path::PathBuf>,
-    child: OwnedChild,
+    /// None for a server we drive but did not start (`pollpush swarm`).
+    child: Option<OwnedChild>,
     client: Client<HttpConnector, Empty<Bytes>>,
     /// Counters of this instance's earlier processes (killed by a fault), so that its
     /// figures cover the whole window; its connection gauge is 0.
@@ -47,8 +48,25 @@ impl ServerProcess {
         Self::start_on(opts, role, index, services, plan, 0).await
     }
 
+    /// A server at `addr` that someone else runs: its `/stats` are read, but it has no
+    /// process of ours to measure or kill.
+    pub fn remote(role: &str, index: usize, addr: SocketAddr) -> Self {
+        ServerProcess {
+            addr,
+            name: format!("{role}-{index}"),
+            log: None,
+            child: None,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            carried: StatsSnapshot::default(),
+            dead: false,
+        }
+    }
+
     /// Kills the process (SIGKILL: its sockets just go), keeping the counters it had.
     pub async fn kill(&mut self) {
+        if self.child.is_none() {
+            return;
+        }
         let last = tokio::time::timeout(Duration::from_millis(500), self.stats()).await;
         if let Ok(Ok(last)) = last {
             self.carried = crate::run::snapshot::add_stats(
@@ -59,7 +77,9 @@ impl ServerProcess {
                 },
             );
         }
-        self.child.stop_async(libc::SIGKILL).await;
+        if let Some(child) = self.child.as_mut() {
+            child.stop_async(libc::SIGKILL).await;
+        }
         self.dead = true;
     }
 
@@ -192,15 +212,16 @@ impl ServerProcess {
                 .as_ref()
                 .map(|d| d.join(format!("server-{name}.log"))),
             name,
-            child,
+            child: Some(child),
             client: Client::builder(TokioExecutor::new()).build_http(),
             carried: StatsSnapshot::default(),
             dead: false,
         })
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.pid()
+    /// The process's pid; None for a remote server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.pid())
     }
 
     /// The server's own counters.
@@ -217,11 +238,10 @@ impl ServerProcess {
                 .as_ref()
                 .map(|l| format!("; see {}", l.display()))
                 .unwrap_or_default();
-            if crate::procs::is_gone(self.pid()) {
+            if let Some(pid) = self.pid().filter(|&p| crate::procs::is_gone(p)) {
                 environment(format!(
-                    "the {} server (pid {}) died during the run{log}",
-                    self.name,
-                    self.pid()
+                    "the {} server (pid {pid}) died during the run{log}",
+                    self.name
                 ))
             } else {
                 environment(format!(

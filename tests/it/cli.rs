@@ -118,6 +118,65 @@ fn serve_refuses_unsigned_poll_auth_before_starting_anything() {
 }
 
 #[test]
+fn swarm_refuses_missing_or_bad_targets_and_faults_it_cannot_make() {
+    let start = std::time::Instant::now();
+    // (arguments, what the message must name)
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "swarm",
+                "scenarios/ci.toml",
+                "--push-url",
+                "http://127.0.0.1:9",
+            ],
+            "--poll-url",
+        ),
+        (
+            &[
+                "swarm",
+                "scenarios/ci.toml",
+                "--poll-url",
+                "nonsense url",
+                "--push-url",
+                "127.0.0.1:9",
+            ],
+            "--poll-url nonsense url",
+        ),
+        (
+            &[
+                "swarm",
+                "scenarios/ci.toml",
+                "--poll-url",
+                "127.0.0.1:9",
+                "--push-url",
+                "127.0.0.1:9",
+            ],
+            "--database-url",
+        ),
+        (
+            &[
+                "swarm",
+                "scenarios/faults-gateway.toml",
+                "--push-url",
+                "127.0.0.1:9,127.0.0.1:10,127.0.0.1:11",
+                "--database-url",
+                "postgres://x@127.0.0.1:9/x",
+            ],
+            "kill-gateway",
+        ),
+    ];
+    for (args, named) in cases {
+        let (code, err) = pollpush(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
+    assert!(
+        start.elapsed().as_secs() < 10,
+        "refused before anything starts"
+    );
+}
+
+#[test]
 fn compare_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let x = reference();

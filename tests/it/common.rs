@@ -205,6 +205,7 @@ pub fn run_options() -> pollpush::run::RunOptions {
     pollpush::run::RunOptions {
         database_url: None,
         redis_url: None,
+        targets: None,
         server_exe: env!("CARGO_BIN_EXE_pollpush").into(),
         log_dir: None,
         progress: pollpush::run::Progress::silent(),

@@ -352,3 +352,90 @@ async fn a_violated_check_exits_1_after_writing_the_results() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["checks"].as_array().unwrap().len(), 2);
 }
+
+/// `pollpush serve --role all` as its own process and `pollpush swarm` against it: the
+/// same result folder as `run`, every event delivered once, and the figures that need the
+/// server's process (its CPU) left null instead of guessed.
+#[tokio::test]
+async fn swarm_drives_a_server_started_elsewhere() {
+    let _heavy = HEAVY.lock().await;
+    let services = pollpush::services::Services::start(None, None)
+        .await
+        .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args(["serve", "--role", "all", "--port", "0", "--database-url"])
+        .arg(&services.database_url)
+        .arg("--redis-url")
+        .arg(&services.redis_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("pollpush: listening on ")
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"it-swarm\"\nduration = \"4s\"\nwarmup = \"1s\"\nmodes = [\"poll\", \"push\"]\n\
+         [users]\ncount = 200\n[poll]\ninterval = \"1s\"\n[workload]\nevents_per_s = 50\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (db, redis) = (services.database_url.clone(), services.redis_url.clone());
+    let (scenario_s, out_s, url_s) = (
+        scenario.to_str().unwrap().to_string(),
+        out.to_str().unwrap().to_string(),
+        url.clone(),
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_pollpush"))
+            .args(["swarm", &scenario_s, "--quiet", "--out", &out_s])
+            .args(["--poll-url", &url_s, "--push-url", &url_s])
+            .args(["--database-url", &db, "--redis-url", &redis])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for mode in ["poll", "push"] {
+        let m = &s["modes"][mode];
+        let e = &m["events"];
+        assert!(f(e, "sent") > 50.0, "{mode}: {e}");
+        assert_eq!(e["delivered"], e["sent"], "{mode}: {e}");
+        assert_eq!(
+            (e["lost"].clone(), e["duplicated"].clone()),
+            (0.into(), 0.into()),
+            "{mode}"
+        );
+        assert!(
+            m["cpu"]["server_cores"].is_null(),
+            "{mode}: not our process"
+        );
+        // Postgres's own count, and the server's own (its ingest counted once).
+        let (pg, own) = (f(m, "db.queries_total"), f(m, "db.backend_queries_total"));
+        assert!(
+            pg > 0.0 && (own / pg - 1.0).abs() < 0.1,
+            "{mode}: {pg} vs {own}"
+        );
+    }
+    assert!(f(&s["modes"]["poll"], "http.requests_per_min") > 10_000.0);
+    assert_eq!(s["machine"]["ephemeral_services"], false);
+    assert!(out.join("report.md").is_file() && out.join("latency-cdf.png").is_file());
+}

@@ -281,6 +281,11 @@ impl FaultAction {
         }
     }
 
+    /// Whether the fault acts in a window of `mode`: polling has no gateway to kill.
+    pub fn applies_to(&self, mode: Mode) -> bool {
+        mode == Mode::Push || !matches!(self, FaultAction::KillGateway { .. })
+    }
+
     /// The service the fault acts on, which must be the one `run` started itself.
     pub fn needs_own(&self) -> Option<&'static str> {
         match self {

@@ -296,15 +296,11 @@ impl RunResult {
                             })
                             .collect(),
                     },
-                    // Every mode's window sees every fault of the plan, but polling has no
-                    // gateway to kill.
+                    // Every mode's window sees every fault of the plan that applies to it.
                     faults: plan
                         .faults
                         .iter()
-                        .filter(|f| {
-                            mode == Mode::Push
-                                || !matches!(f.action, scenario::FaultAction::KillGateway { .. })
-                        })
+                        .filter(|f| f.action.applies_to(mode))
                         .map(|f| FaultResult {
                             fault: f.clone(),
                             at_s: 0.0,
@@ -406,7 +402,15 @@ async fn command_with(
             )));
         }
         if args.database_url.is_none() {
-            return Err(input("swarm needs --database-url (or DATABASE_URL): the deployment's database, where it creates its users' sessions and reads Postgres's own counters"));
+            return Err(input(SWARM_NEEDS_DB));
+        }
+        if let Ok(k) = std::env::var(crate::backend::token::KEY_ENV) {
+            if crate::backend::token::Signer::from_hex(&k).is_none() {
+                return Err(input(format!(
+                    "{} must be 64 hex digits (a 32-byte key)",
+                    crate::backend::token::KEY_ENV
+                )));
+            }
         }
     }
     // A check on a figure that does not exist is a scenario error, caught before anything
@@ -557,12 +561,21 @@ struct FaultTargets<'a> {
     servers: &'a mut Vec<ServerProcess>,
 }
 
-/// The key this process signs its users' tokens with, drawn once; the servers it starts
-/// get it through their environment.
+/// The key this process signs its users' tokens with: POLLPUSH_TOKEN_KEY when set (so
+/// that `swarm` and a `serve --poll-auth none` started elsewhere share it), else drawn
+/// once at random. The servers `run` starts get it through their environment.
 pub fn token_signer() -> &'static crate::backend::token::Signer {
-    static SIGNER: std::sync::OnceLock<crate::backend::token::Signer> = std::sync::OnceLock::new();
-    SIGNER.get_or_init(crate::backend::token::Signer::random)
+    use crate::backend::token::{Signer, KEY_ENV};
+    static SIGNER: std::sync::OnceLock<Signer> = std::sync::OnceLock::new();
+    SIGNER.get_or_init(|| {
+        std::env::var(KEY_ENV)
+            .ok()
+            .and_then(|k| Signer::from_hex(&k))
+            .unwrap_or_else(Signer::random)
+    })
 }
+
+const SWARM_NEEDS_DB: &str = "swarm needs --database-url (or DATABASE_URL): the deployment's database, where it creates its users' sessions and reads Postgres's own counters";
 
 /// Older notifications each user has before a run starts (never delivered: clients start
 /// after the newest id).
@@ -580,9 +593,10 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     let mut services = match &opts.targets {
         // Another deployment's services: read, never started or faulted.
         Some(_) => {
-            let url = opts.database_url.clone().ok_or_else(|| {
-                input("swarm needs --database-url: the deployment's database, where it creates its users' sessions and reads Postgres's own counters")
-            })?;
+            let url = opts
+                .database_url
+                .clone()
+                .ok_or_else(|| input(SWARM_NEEDS_DB))?;
             Services::given(url, opts.redis_url.clone()).await?
         }
         None => Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?,
@@ -1013,15 +1027,18 @@ async fn inject_faults(
     let (users, slow_clients) = (plan.users, plan.push.slow_clients);
     let mut rng = rand::rngs::StdRng::seed_from_u64(plan.seed.wrapping_add(0xfa17));
     let mut fired = Vec::new();
-    for mut fault in plan.faults.clone() {
+    for mut fault in plan
+        .faults
+        .iter()
+        .filter(|f| f.action.applies_to(mode))
+        .cloned()
+    {
         tokio::time::sleep_until(window_start + fault.at).await;
         let at = Instant::now();
         let mut taken = std::collections::HashSet::new();
         // A service fault hits whoever it hits: the clients that reconnect after it.
         let whoever = fault.action.needs_own().is_some();
         match fault.action {
-            // Polling has no gateway to kill.
-            scenario::FaultAction::KillGateway { .. } if mode == Mode::Poll => continue,
             scenario::FaultAction::KillGateway { instance, down } => {
                 let n = servers.len();
                 let i = instance.unwrap_or_else(|| rng.gen_range(0..n)).min(n - 1);

@@ -166,6 +166,11 @@ pub enum Transport {
     Ws,
     /// Server-sent events at GET /sse
     Sse,
+    /// Socket.IO v4 over WebSocket (a Socket.IO server driven by `pollpush swarm`): the
+    /// token in the auth payload, notifications as `notification` events on "/".
+    #[serde(rename = "socketio")]
+    #[value(name = "socketio")]
+    SocketIo,
 }
 
 /// How a notification finds the gateway instance that holds its user.
@@ -1114,10 +1119,11 @@ fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<Pus
         "push.transport",
         raw.transport.as_deref(),
         "ws",
-        &["ws", "sse"],
+        &["ws", "sse", "socketio"],
         &[],
     )? {
         "ws" => Transport::Ws,
+        "socketio" => Transport::SocketIo,
         _ => Transport::Sse,
     };
     let fanout = match ctx.choice(
@@ -1184,6 +1190,12 @@ fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<Pus
     let ping_interval = ctx.duration("push.ping_interval", raw.ping_interval.as_deref(), "20s")?;
     if ping_interval < Duration::from_millis(100) || ping_interval > Duration::from_secs(3600) {
         return Err(ctx.err("push.ping_interval", "must be between 100ms and 1h"));
+    }
+    if transport == Transport::SocketIo && raw.catch_up == Some(true) {
+        return Err(ctx.err(
+            "push.catch_up",
+            "a Socket.IO client has no last id to resume from; set catch_up = false with transport = \"socketio\"",
+        ));
     }
     let slow_clients = raw.slow_clients.unwrap_or(0);
     if slow_clients >= users && slow_clients > 0 {

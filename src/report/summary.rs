@@ -68,6 +68,38 @@ pub fn poll_prediction(plan: &Plan, header_bytes_per_poll: Option<u64>) -> Value
     })
 }
 
+/// A server driven by `swarm` without pollpush's `/stats` (a Socket.IO server): every
+/// figure made of servers' own counters is unknown, so null, never 0.
+fn unknown_server_counters(v: &mut Value) {
+    // Only keys that exist: indexing a missing one would add it.
+    let null_all = |o: Option<&mut Value>, keep: &[&str]| {
+        for (k, x) in o.and_then(Value::as_object_mut).into_iter().flatten() {
+            if !keep.contains(&k.as_str()) {
+                *x = Value::Null;
+            }
+        }
+    };
+    null_all(v.get_mut("server"), &[]);
+    null_all(v.get_mut("gateway"), &["instances"]);
+    for i in v
+        .get_mut("instances")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        null_all(Some(i), &["index", "cpu_cores", "rss_mb"]);
+    }
+    if let Some(db) = v.get_mut("db").and_then(Value::as_object_mut) {
+        for k in ["backend_queries_total", "backend_queries_per_min"] {
+            db.insert(k.into(), Value::Null);
+        }
+    }
+    null_all(
+        v.get_mut("slow_clients"),
+        &["clients", "events_sent", "events_delivered"],
+    );
+}
+
 fn mode(m: &ModeResult, plan: &Plan) -> Value {
     let o = &m.outcome;
     let secs = m.window_s;
@@ -301,6 +333,9 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             entry
         })
         .collect();
+    if !m.server_counters {
+        unknown_server_counters(&mut v);
+    }
     v
 }
 

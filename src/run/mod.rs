@@ -224,6 +224,9 @@ pub struct ModeResult {
     pub connections: i64,
     /// Server-side counters over the window (mode server and ingest together).
     pub server: StatsSnapshot,
+    /// False when a server driven by `swarm` has no `/stats`: `server`, the instances'
+    /// counters and the servers' query count are unknown (written as null).
+    pub server_counters: bool,
     pub workload: WorkloadStats,
     /// One sample per second through the window.
     pub samples: Vec<Sample>,
@@ -265,6 +268,7 @@ impl RunResult {
                 .modes
                 .iter()
                 .map(|&mode| ModeResult {
+                    server_counters: true,
                     mode,
                     users: plan.users,
                     window_start: SystemTime::UNIX_EPOCH,
@@ -379,7 +383,19 @@ async fn command_with(
         .chain(extra.iter().cloned())
         .collect();
     let plan = scenario::load(args.scenario.as_deref(), &overrides)?;
+    let socketio =
+        plan.modes.contains(&Mode::Push) && plan.push.transport == scenario::Transport::SocketIo;
+    if socketio && targets.is_none() {
+        return Err(input(
+            "push.transport = \"socketio\" drives a Socket.IO server, which `run` does not start: use `pollpush swarm --push-url URL-of-it --ingest-url URL`",
+        ));
+    }
     if let Some(t) = &targets {
+        if socketio && t.ingest.is_none() {
+            return Err(input(
+                "with push.transport = \"socketio\" events go to an ingest API that publishes to the Socket.IO server's Redis: give it with --ingest-url",
+            ));
+        }
         if plan.modes.contains(&Mode::Poll) && t.poll.is_none() {
             return Err(input(
                 "the scenario runs mode poll: give the poll API with --poll-url",
@@ -782,6 +798,9 @@ async fn run_mode(
     // instance, so the sender is usually not the instance that holds the user.
     let ingress: Vec<std::net::SocketAddr> = match mode {
         Mode::Poll => vec![ingest.addr],
+        // A Socket.IO server takes no POSTs: events go to the ingest API, which publishes
+        // to the Redis it listens on.
+        Mode::Push if plan.push.transport == scenario::Transport::SocketIo => vec![ingest.addr],
         Mode::Push => servers.iter().map(|s| s.addr).collect(),
     };
     let slow =
@@ -968,6 +987,7 @@ async fn run_mode(
         .iter()
         .fold(ingest_delta, |acc, s| add_stats(&acc, s));
     Ok(ModeResult {
+        server_counters: s0.counters_known && s1.counters_known,
         mode,
         users: plan.users,
         window_start: s0.wall,

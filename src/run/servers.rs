@@ -100,13 +100,17 @@ impl ServerProcess {
     }
 
     /// The counters of this instance over all its processes; those it had when killed if
-    /// it is down.
-    pub async fn total_stats(&self) -> anyhow::Result<StatsSnapshot> {
+    /// it is down. None for a remote server without pollpush's `/stats` (a Socket.IO
+    /// server, say).
+    pub async fn total_stats(&self) -> anyhow::Result<Option<StatsSnapshot>> {
         if self.dead {
-            return Ok(self.carried);
+            return Ok(Some(self.carried));
         }
-        let now = self.stats().await?;
-        Ok(crate::run::snapshot::add_stats(&self.carried, &now))
+        match self.stats().await {
+            Ok(now) => Ok(Some(crate::run::snapshot::add_stats(&self.carried, &now))),
+            Err(_) if self.child.is_none() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn start_on(

@@ -20,6 +20,9 @@ pub struct Snapshot {
     /// The mode's server processes, in index order.
     pub servers: Vec<StatsSnapshot>,
     pub ingest: StatsSnapshot,
+    /// False when a server we drive but did not start has no `/stats`: its counters (and
+    /// every figure made of them) are unknown, not zero.
+    pub counters_known: bool,
     pub cpu: CpuSeconds,
     pub bytes: (u64, u64),
     pub redis: Option<RedisReading>,
@@ -44,14 +47,16 @@ pub async fn snapshot(
     };
     let (servers, ingest) = tokio::try_join!(
         futures_util::future::try_join_all(servers.iter().map(|s| s.total_stats())),
-        ingest.stats()
+        ingest.total_stats()
     )?;
+    let counters_known = ingest.is_some() && servers.iter().all(Option::is_some);
     Ok(Snapshot {
         at,
         wall,
         db,
-        servers,
-        ingest,
+        servers: servers.into_iter().map(Option::unwrap_or_default).collect(),
+        ingest: ingest.unwrap_or_default(),
+        counters_known,
         cpu,
         bytes,
         redis,

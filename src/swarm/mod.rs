@@ -6,6 +6,7 @@ pub mod headers;
 pub mod metered;
 pub mod poller;
 pub mod push;
+pub mod socketio;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64};

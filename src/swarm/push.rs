@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -204,6 +204,10 @@ impl PushClient {
                 .await
                 .map(|ws| Conn::Ws(Box::new(ws))),
             Transport::Sse => self.open_sse(shared, resume).await.map(Conn::Sse),
+            Transport::SocketIo => self
+                .open_socketio(shared)
+                .await
+                .map(|ws| Conn::SocketIo(Box::new(ws))),
         };
         let mut conn = match opened {
             Ok(c) => c,
@@ -250,13 +254,52 @@ impl PushClient {
     }
 
     async fn open_ws(&self, shared: &Shared, resume: Option<i64>) -> anyhow::Result<WsStream> {
-        let url = match resume {
-            Some(id) => format!("ws://{}/ws?last_id={id}", self.target),
-            None => format!("ws://{}/ws", self.target),
+        let path = match resume {
+            Some(id) => format!("/ws?last_id={id}"),
+            None => "/ws".to_string(),
         };
-        let mut request = url.into_client_request()?;
+        self.upgrade(shared, &path, true).await
+    }
+
+    /// A Socket.IO session: the Engine.IO handshake, then CONNECT on "/" with the token in
+    /// the auth payload, until the server acknowledges it.
+    async fn open_socketio(&self, shared: &Shared) -> anyhow::Result<WsStream> {
+        use super::socketio::{self, Packet};
+        let mut ws = self.upgrade(shared, socketio::PATH, false).await?;
+        let auth = serde_json::json!({ "token": self.token });
+        let mut sent_connect = false;
+        loop {
+            let text = match ws.next().await {
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(Message::Close(_))) | None => anyhow::bail!("closed during the handshake"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+            };
+            match socketio::parse(&text) {
+                Packet::Open(_) if !sent_connect => {
+                    ws.send(Message::Text(socketio::connect("/", &auth).into()))
+                        .await?;
+                    sent_connect = true;
+                }
+                Packet::Ping => ws.send(Message::Text(socketio::PONG.into())).await?,
+                Packet::Connected { .. } if sent_connect => return Ok(ws),
+                Packet::ConnectError { data, .. } => {
+                    anyhow::bail!("the Socket.IO server refused the connection: {data}")
+                }
+                Packet::Disconnect => anyhow::bail!("disconnected during the handshake"),
+                _ => {}
+            }
+        }
+    }
+
+    /// A WebSocket upgrade to `path` on the target, with the swarm's headers (and the
+    /// bearer token when `bearer`).
+    async fn upgrade(&self, shared: &Shared, path: &str, bearer: bool) -> anyhow::Result<WsStream> {
+        let mut request = format!("ws://{}{path}", self.target).into_client_request()?;
         let headers = request.headers_mut();
-        headers.insert("authorization", format!("Bearer {}", self.token).parse()?);
+        if bearer {
+            headers.insert("authorization", format!("Bearer {}", self.token).parse()?);
+        }
         for (k, v) in shared.headers.iter() {
             // A browser's WebSocket upgrade carries no Accept; the rest it sends.
             if k != hyper::header::ACCEPT {
@@ -336,6 +379,7 @@ impl Drop for SseStream {
 enum Conn {
     Ws(Box<WsStream>),
     Sse(SseStream),
+    SocketIo(Box<WsStream>),
 }
 
 impl Conn {
@@ -350,6 +394,22 @@ impl Conn {
                     Some(Err(e)) => return Err(e.into()),
                 }
             },
+            Conn::SocketIo(ws) => loop {
+                use super::socketio::{self, Packet};
+                match ws.next().await {
+                    Some(Ok(Message::Text(text))) => match socketio::parse(&text) {
+                        Packet::Ping => ws.send(Message::Text(socketio::PONG.into())).await?,
+                        Packet::Event { name, data, .. } if name == "notification" => {
+                            return Ok(Some(data.to_string()))
+                        }
+                        Packet::Disconnect => return Ok(None),
+                        _ => {}
+                    },
+                    Some(Ok(Message::Close(_))) | None => return Ok(None),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                }
+            },
             Conn::Sse(sse) => match sse.events.next().await {
                 Some(Ok(event)) => Ok(Some(event.data)),
                 Some(Err(e)) => Err(anyhow::anyhow!("{e}")),
@@ -359,8 +419,8 @@ impl Conn {
     }
 
     async fn close(&mut self) {
-        if let Conn::Ws(ws) = self {
-            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+        if let Conn::Ws(ws) | Conn::SocketIo(ws) = self {
+            let _ = tokio::time::timeout(Duration::from_secs(1), WsStream::close(ws, None)).await;
         }
     }
 }

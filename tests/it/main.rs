@@ -7,3 +7,4 @@ mod measure;
 mod push;
 mod push_runs;
 mod run;
+mod socketio;

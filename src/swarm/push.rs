@@ -268,8 +268,14 @@ impl PushClient {
         let mut ws = self.upgrade(shared, socketio::PATH, false).await?;
         let auth = serde_json::json!({ "token": self.token });
         let mut sent_connect = false;
+        // A server that never finishes the handshake is an error, not a wait.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let text = match ws.next().await {
+            let next = tokio::time::timeout_at(deadline, ws.next());
+            let Ok(next) = next.await else {
+                anyhow::bail!("no Socket.IO handshake within 10 s");
+            };
+            let text = match next {
                 Some(Ok(Message::Text(t))) => t,
                 Some(Ok(Message::Close(_))) | None => anyhow::bail!("closed during the handshake"),
                 Some(Ok(_)) => continue,

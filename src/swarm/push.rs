@@ -317,8 +317,11 @@ impl PushClient {
         let config = WebSocketConfig::default()
             .read_buffer_size(4096)
             .write_buffer_size(4096);
-        let (ws, _) =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
+        // A server that accepts the connection but never answers the upgrade is an error.
+        let upgrade = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
+        let (ws, _) = tokio::time::timeout(Duration::from_secs(10), upgrade)
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer to the WebSocket upgrade within 10 s"))??;
         Ok(ws)
     }
 

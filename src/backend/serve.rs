@@ -119,6 +119,19 @@ async fn accept_loop(
     let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
 }
 
+/// A duration flag of at least `min`; a clear error otherwise.
+fn duration_flag(flag: &str, text: &str, min: &str, example: &str) -> anyhow::Result<Duration> {
+    let least = humantime::parse_duration(min).expect("a valid minimum");
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|d| *d >= least)
+        .ok_or_else(|| {
+            input(format!(
+                "{flag} {text:?}: write a duration of at least {min}, e.g. {example}"
+            ))
+        })
+}
+
 /// The `serve` command.
 pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
     crate::procs::raise_nofile_limit();
@@ -130,24 +143,8 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
         Role::Push => (false, true, true),
         Role::All => (true, true, true),
     };
-    let ping_interval = humantime::parse_duration(&args.ping_interval)
-        .ok()
-        .filter(|d| *d >= Duration::from_millis(100))
-        .ok_or_else(|| {
-            input(format!(
-                "--ping-interval {:?}: write a duration of at least 100ms, e.g. 20s",
-                args.ping_interval
-            ))
-        })?;
-    let header_timeout = humantime::parse_duration(&args.header_timeout)
-        .ok()
-        .filter(|d| *d >= Duration::from_secs(1))
-        .ok_or_else(|| {
-            input(format!(
-                "--header-timeout {:?}: write a duration of at least 1s, e.g. 60s",
-                args.header_timeout
-            ))
-        })?;
+    let ping_interval = duration_flag("--ping-interval", &args.ping_interval, "100ms", "20s")?;
+    let header_timeout = duration_flag("--header-timeout", &args.header_timeout, "1s", "60s")?;
     if args.send_queue == 0 {
         return Err(input("--send-queue must be at least 1 frame"));
     }

@@ -121,7 +121,7 @@ impl CpuSeconds {
             .map(|pid| pid.and_then(procs::cpu_seconds))
             .collect();
         CpuSeconds {
-            server: instances.iter().copied().sum(),
+            server: known_sum(&instances),
             instances,
             ingest: p.ingest.and_then(procs::cpu_seconds),
             db: p.postgres.and_then(procs::tree_cpu_seconds),
@@ -139,11 +139,7 @@ impl CpuSeconds {
             .map(|(i, &b)| delta(earlier.instances.get(i).copied().flatten(), b))
             .collect();
         CpuSeconds {
-            // The instances that could be read at both ends (one killed by a fault cannot).
-            server: instances
-                .iter()
-                .any(Option::is_some)
-                .then(|| instances.iter().flatten().sum()),
+            server: known_sum(&instances),
             instances,
             ingest: delta(earlier.ingest, self.ingest),
             db: delta(earlier.db, self.db),
@@ -151,6 +147,15 @@ impl CpuSeconds {
             swarm: delta(earlier.swarm, self.swarm),
         }
     }
+}
+
+/// The instances that could be read together (one killed by a fault cannot); None when
+/// none could (servers we did not start).
+fn known_sum(instances: &[Option<f64>]) -> Option<f64> {
+    instances
+        .iter()
+        .any(Option::is_some)
+        .then(|| instances.iter().flatten().sum())
 }
 
 /// The change from `a` to `b`, when both could be read.

@@ -235,3 +235,43 @@ pub async fn run_binary(
         String::from_utf8_lossy(&result.stderr).into_owned(),
     )
 }
+
+/// A child process killed when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads the child's stdout until a line containing `marker`; returns what follows it.
+pub fn url_after(child: &mut std::process::Child, marker: &str) -> String {
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.split(marker).nth(1) {
+            return rest.trim().to_string();
+        }
+        line.clear();
+    }
+    panic!("no {marker:?} line");
+}
+
+/// `pollpush serve --role ROLE --port 0` on `services`, as its own process: the process
+/// (killed when dropped) and its URL.
+pub fn serve_process(role: &str, services: &Services) -> (Killed, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args(["serve", "--role", role, "--port", "0", "--database-url"])
+        .arg(&services.database_url)
+        .arg("--redis-url")
+        .arg(&services.redis_url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = url_after(&mut child, "pollpush: listening on ");
+    (Killed(child), url)
+}

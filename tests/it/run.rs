@@ -362,24 +362,7 @@ async fn swarm_drives_a_server_started_elsewhere() {
     let services = pollpush::services::Services::start(None, None)
         .await
         .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_pollpush"))
-        .args(["serve", "--role", "all", "--port", "0", "--database-url"])
-        .arg(&services.database_url)
-        .arg("--redis-url")
-        .arg(&services.redis_url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("pollpush: listening on ")
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (server, url) = crate::common::serve_process("all", &services);
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("s.toml");
     std::fs::write(
@@ -405,8 +388,7 @@ async fn swarm_drives_a_server_started_elsewhere() {
     })
     .await
     .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(
         status.status.success(),
         "{}",

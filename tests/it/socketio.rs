@@ -3,34 +3,10 @@
 //! by Redis pub/sub). Needs node and npm; without them the test says so and passes, unless
 //! POLLPUSH_REQUIRE_NODE=1 (set by `.ci/run` where node exists).
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use crate::common::HEAVY;
-
-/// Kills a child process when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Reads the child's stdout until a line containing `marker`; returns the URL after it.
-fn url_after(child: &mut Child, marker: &str) -> String {
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while out.read_line(&mut line).unwrap() > 0 {
-        if let Some(rest) = line.split(marker).nth(1) {
-            return rest.trim().to_string();
-        }
-        line.clear();
-    }
-    panic!("no {marker:?} line");
-}
+use crate::common::{serve_process, url_after, Killed, HEAVY};
 
 fn node_available() -> bool {
     let ok = |bin: &str| {
@@ -67,17 +43,7 @@ async fn the_swarm_drives_a_socketio_server_and_every_notification_arrives_once(
         .await
         .unwrap();
     let key = pollpush::backend::token::Signer::random().key_hex();
-    let mut ingest = Command::new(env!("CARGO_BIN_EXE_pollpush"))
-        .args(["serve", "--role", "ingest", "--port", "0", "--database-url"])
-        .arg(&services.database_url)
-        .arg("--redis-url")
-        .arg(&services.redis_url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ingest_url = url_after(&mut ingest, "listening on ");
-    let _ingest = Killed(ingest);
+    let (_ingest, ingest_url) = serve_process("ingest", &services);
     let mut node = Command::new("node")
         .arg("server.js")
         .current_dir(&fixture)

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::input;
 
+pub mod target;
+pub use target::{RawTarget, Target};
+
 /// The built-in default scenario, the same text as `scenarios/seed.toml`.
 pub const SEED_TOML: &str = include_str!("../scenarios/seed.toml");
 
@@ -52,6 +55,8 @@ pub struct RawScenario {
     pub faults: Option<Vec<RawFault>>,
     /// Run the scenario once per value of a key (and per value of a second one).
     pub sweep: Option<RawSweep>,
+    /// A system `pollpush swarm` drives that is not pollpush (see target.rs).
+    pub target: Option<RawTarget>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -420,6 +425,8 @@ pub struct Plan {
     /// Regression thresholds (percent) by figure name or pattern, for `compare`.
     pub compare: Vec<(String, f64)>,
     pub sweep: Option<Sweep>,
+    /// The `[target]` table, validated; None: pollpush's own API.
+    pub target: Option<Target>,
 }
 
 /// A sweep: the plan once per value of `param` (times each value of `series`).
@@ -452,6 +459,14 @@ pub fn value_text(v: &toml::Value) -> String {
 }
 
 impl Plan {
+    /// How the swarm talks to the system under test: the `[target]` table, or pollpush's
+    /// own API.
+    pub fn api(&self) -> Target {
+        self.target
+            .clone()
+            .unwrap_or_else(|| Target::pollpush(self.push.transport))
+    }
+
     /// Drain period after the window for one mode: at least one poll interval for polling.
     pub fn drain_for(&self, mode: Mode) -> Duration {
         self.drain.unwrap_or(match mode {
@@ -560,6 +575,7 @@ impl Plan {
                 series: sw.series.clone(),
                 series_values: sw.series.as_ref().map(|_| sw.series_values.clone()),
             }),
+            target: self.target.as_ref().map(|t| t.raw.clone()),
         };
         toml::to_string_pretty(&raw).unwrap_or_default()
     }
@@ -1046,6 +1062,11 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
             Headers::Minimal
         }
     };
+    let target = raw
+        .target
+        .as_ref()
+        .map(|t| target::validate(t, push.transport, Some(ctx)))
+        .transpose()?;
     let faults = validate_faults(
         raw.faults.as_deref().unwrap_or_default(),
         duration,
@@ -1110,6 +1131,7 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         checks,
         compare,
         sweep: None,
+        target,
     })
 }
 
@@ -1466,6 +1488,86 @@ mod tests {
         assert!(e.contains("intervall"), "{e}");
         let e = err(SEED_TOML, &["nonsense"]);
         assert!(e.contains("KEY=VALUE"), "{e}");
+    }
+
+    #[test]
+    fn target_tables_parse_round_trip_and_name_bad_keys() {
+        let text = r#"
+modes = ["push"]
+[push]
+transport = "socketio"
+catch_up = false
+[target.push]
+urls = ["http://10.0.0.5:3000"]
+namespace = "/live"
+query = "room=u{user}"
+event = "inbox"
+auth = { via = "query", name = "token", value = "{token}" }
+[target.notification]
+event = "/data/n"
+emit_us = "/data/t"
+[target.emit]
+via = "redis"
+channel = "user:{user}"
+message = '{"n":{event},"t":{emit_us}}'
+"#;
+        let p = plan(text, &[]).unwrap();
+        let t = p.target.clone().unwrap();
+        assert!(t.described);
+        assert_eq!(t.namespace, "/live");
+        assert_eq!(t.event.as_deref(), Some("inbox"));
+        assert_eq!(t.push_urls, vec!["http://10.0.0.5:3000".to_string()]);
+        assert!(matches!(t.push_auth, target::Auth::Query { ref name, .. } if name == "token"));
+        assert!(matches!(t.emit, target::Emit::Redis { .. }));
+        let again = plan(&p.to_toml(), &[]).unwrap();
+        assert_eq!(again.target, p.target);
+
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "[target.notification]\nevent = \"payload.event\"\n",
+                "key `target.notification.event`",
+                "not a JSON pointer",
+            ),
+            (
+                "[target.poll]\npath = \"/inbox?since={last}\"\n",
+                ":3: key `target.poll.path`",
+                "{last} is not a placeholder here; use {after}, {user}, {token}",
+            ),
+            (
+                "[target.push]\nnamespace = \"/n\"\n",
+                "key `target.push.namespace`",
+                "applies only to push.transport = \"socketio\"",
+            ),
+            (
+                "[target.push]\nauth = { via = \"socketio\" }\n",
+                "key `target.push.auth.via`",
+                "applies only to push.transport = \"socketio\"",
+            ),
+            (
+                "[target.emit]\nvia = \"http\"\nbody = '{\"user\":{user}}'\n",
+                "key `target.emit.body`",
+                "must carry {payload}",
+            ),
+            (
+                "[target.emit]\nvia = \"kafka\"\n",
+                "key `target.emit.via`",
+                "not one of pollpush, http, redis",
+            ),
+            (
+                "[target.poll]\nurl = \"http://h:1/api\"\n",
+                "key `target.poll.url`",
+                "not a base URL",
+            ),
+            (
+                "[target.push]\nurl = \"x\"\n",
+                "unknown field `url`",
+                "urls",
+            ),
+        ];
+        for (body, at, what) in cases {
+            let e = err(&format!("modes = [\"push\"]\n{body}"), &[]);
+            assert!(e.contains(at) && e.contains(what), "{body}: {e}");
+        }
     }
 
     #[test]

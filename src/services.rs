@@ -54,15 +54,20 @@ impl Services {
         })
     }
 
-    /// Services someone else runs: Postgres checked, Redis checked when given (its URL is
-    /// empty otherwise). Nothing is started.
-    pub async fn given(database_url: String, redis_url: Option<String>) -> anyhow::Result<Self> {
-        check_postgres(&database_url).await?;
+    /// Services someone else runs, each checked when given (its URL is empty otherwise).
+    /// Nothing is started.
+    pub async fn given(
+        database_url: Option<String>,
+        redis_url: Option<String>,
+    ) -> anyhow::Result<Self> {
+        if let Some(url) = &database_url {
+            check_postgres(url).await?;
+        }
         if let Some(url) = &redis_url {
             check_redis(url).await?;
         }
         Ok(Services {
-            database_url,
+            database_url: database_url.unwrap_or_default(),
             redis_url: redis_url.unwrap_or_default(),
             postgres: None,
             redis: None,

@@ -1,6 +1,7 @@
 //! The event generator: Poisson arrivals at `events_per_s`, each aimed at a uniformly drawn
-//! user, stamped with a unique id and its emit time (µs since the epoch), and sent through
-//! the ingest API the way "something happened" would call it.
+//! user, stamped with a unique id and its emit time (µs since the epoch), and sent the way
+//! "something happened" would: through pollpush's ingest API, or as the `[target.emit]`
+//! table says (an HTTP request or a Redis PUBLISH built from templates).
 
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::scenario::target::{Template, Vars};
+
 /// What the workload tells the aggregator.
 #[derive(Debug, Clone)]
 pub enum Emitted {
@@ -22,9 +25,30 @@ pub enum Emitted {
     Failed { event: u64 },
 }
 
+/// Where events go in.
+#[derive(Clone)]
+pub enum Emitter {
+    /// pollpush's ingest API or gateway instances: `POST /notifications` to one picked at
+    /// random (the next one when it refuses the connection).
+    Pollpush(Vec<std::net::SocketAddr>),
+    /// A request to another system's API; any 2xx answer means it took the event.
+    Http {
+        addr: std::net::SocketAddr,
+        method: hyper::Method,
+        path: Template,
+        body: Template,
+    },
+    /// A PUBLISH to the Redis another system listens on.
+    Redis {
+        conn: redis::aio::MultiplexedConnection,
+        channel: Template,
+        message: Template,
+    },
+}
+
 pub struct Workload {
-    /// Where events go in: each is sent through one of these, picked at random.
-    pub ingress: Vec<std::net::SocketAddr>,
+    /// Where events go in.
+    pub emitter: Emitter,
     /// Targets are drawn uniformly from these users.
     pub users: std::ops::RangeInclusive<u64>,
     pub events_per_s: f64,
@@ -61,16 +85,7 @@ impl Workload {
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build_http();
-        let urls: std::sync::Arc<Vec<hyper::Uri>> = self
-            .ingress
-            .iter()
-            .map(|a| {
-                format!("http://{a}/notifications")
-                    .parse()
-                    .expect("socket address makes a valid URI")
-            })
-            .collect::<Vec<_>>()
-            .into();
+        let emitter = std::sync::Arc::new(self.emitter.clone());
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
         let mut stats = WorkloadStats::default();
         let mut inflight = JoinSet::new();
@@ -88,31 +103,19 @@ impl Workload {
             let lateness = Instant::now().saturating_duration_since(due).as_micros() as u64;
             stats.max_lateness_us = stats.max_lateness_us.max(lateness);
             let user = rng.gen_range(self.users.clone());
-            let first = rng.gen_range(0..urls.len());
-            let body = Bytes::from(format!(
-                "{{\"user_id\":{user},\"payload\":{}}}",
-                payload(event, crate::now_us(), self.payload_bytes)
-            ));
+            let first: usize = rng.gen();
             let client = client.clone();
             let out = out.clone();
-            let urls = urls.clone();
+            let emitter = emitter.clone();
             let this_event = event;
+            let payload_bytes = self.payload_bytes;
             inflight.spawn(async move {
-                // An address that refuses the connection (a killed gateway instance) is
-                // skipped for the next, as a load balancer would; any other failure is final.
-                let mut ok = false;
-                for k in 0..urls.len() {
-                    let req = hyper::Request::post(urls[(first + k) % urls.len()].clone())
-                        .header(hyper::header::CONTENT_TYPE, "application/json")
-                        .body(Full::new(body.clone()))
-                        .expect("static request parts are valid");
-                    match tokio::time::timeout(Duration::from_secs(10), client.request(req)).await {
-                        Ok(Ok(resp)) => ok = resp.status() == hyper::StatusCode::CREATED,
-                        Ok(Err(e)) if e.is_connect() => continue,
-                        _ => {}
-                    }
-                    break;
-                }
+                let emit_us = crate::now_us();
+                let payload = payload(this_event, emit_us, payload_bytes);
+                let ok = emit(
+                    &emitter, &client, first, user, this_event, emit_us, &payload,
+                )
+                .await;
                 let _ = out.send(if ok {
                     Emitted::Sent {
                         event: this_event,
@@ -129,6 +132,87 @@ impl Workload {
         }
         while inflight.join_next().await.is_some() {}
         stats
+    }
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// Sends one event; true when the receiving side took it.
+async fn emit(
+    emitter: &Emitter,
+    client: &HttpClient,
+    first: usize,
+    user: u64,
+    event: u64,
+    emit_us: u64,
+    payload: &str,
+) -> bool {
+    let limit = Duration::from_secs(10);
+    match emitter {
+        Emitter::Pollpush(addrs) => {
+            let body = Bytes::from(format!("{{\"user_id\":{user},\"payload\":{payload}}}"));
+            // An address that refuses the connection (a killed gateway instance) is
+            // skipped for the next, as a load balancer would; any other failure is final.
+            for k in 0..addrs.len() {
+                let addr = addrs[(first + k) % addrs.len()];
+                let req = hyper::Request::post(format!("http://{addr}/notifications"))
+                    .header(hyper::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(body.clone()))
+                    .expect("a socket address makes a valid URI");
+                match tokio::time::timeout(limit, client.request(req)).await {
+                    Ok(Ok(resp)) => return resp.status() == hyper::StatusCode::CREATED,
+                    Ok(Err(e)) if e.is_connect() => continue,
+                    _ => return false,
+                }
+            }
+            false
+        }
+        Emitter::Http {
+            addr,
+            method,
+            path,
+            body,
+        } => {
+            let token = crate::run::token_signer().token(user as i64);
+            let vars = Vars {
+                user,
+                token: &token,
+                event,
+                emit_us,
+                payload,
+                ..Vars::default()
+            };
+            let req = hyper::Request::builder()
+                .method(method.clone())
+                .uri(format!("http://{addr}{}", path.render(&vars)))
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.render(&vars))));
+            let Ok(req) = req else { return false };
+            matches!(
+                tokio::time::timeout(limit, client.request(req)).await,
+                Ok(Ok(resp)) if resp.status().is_success()
+            )
+        }
+        Emitter::Redis {
+            conn,
+            channel,
+            message,
+        } => {
+            let token = crate::run::token_signer().token(user as i64);
+            let vars = Vars {
+                user,
+                token: &token,
+                event,
+                emit_us,
+                payload,
+                ..Vars::default()
+            };
+            let mut conn = conn.clone();
+            let mut cmd = redis::cmd("PUBLISH");
+            cmd.arg(channel.render(&vars)).arg(message.render(&vars));
+            let publish = cmd.query_async::<i64>(&mut conn);
+            matches!(tokio::time::timeout(limit, publish).await, Ok(Ok(_)))
+        }
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Collected {
     deliveries: Vec<(u64, u64, u64)>,
     polls: Vec<PollRecord>,
     pub connect_errors: u64,
+    /// Messages that did not carry a notification's fields, and the first of them.
+    unreadable: u64,
+    unreadable_sample: Option<String>,
     /// (user, when connected again, downtime µs).
     reconnects: Vec<(u64, Instant, u64)>,
 }
@@ -77,6 +80,11 @@ pub struct Outcome {
     /// Round trip of each successful poll, request sent to body read, µs.
     pub poll_response: Histogram<u64>,
     pub connect_errors: u64,
+    /// Messages from the target that did not carry a notification's event number and emit
+    /// time where the scenario says (a wrong `[target.notification]`, or another format).
+    pub unreadable: u64,
+    /// The first such message (up to 200 bytes), for the warning.
+    pub unreadable_sample: Option<String>,
     /// Push clients that connected again after losing their connection.
     pub reconnects: u64,
     /// Time from losing a connection to having one again, µs.
@@ -102,6 +110,10 @@ pub async fn collect(
                     c.polls.push(PollRecord { scheduled, lateness_us, response_us, outcome, body_bytes })
                 }
                 Some(Report::ConnectError) => c.connect_errors += 1,
+                Some(Report::Unreadable { sample }) => {
+                    c.unreadable += 1;
+                    c.unreadable_sample.get_or_insert(sample);
+                }
                 Some(Report::Reconnected { user, at, downtime_us }) => c.reconnects.push((user, at, downtime_us)),
                 None => reports_open = false,
             },
@@ -278,6 +290,8 @@ impl Collected {
             poll_lateness,
             poll_response,
             connect_errors: self.connect_errors,
+            unreadable: self.unreadable,
+            unreadable_sample: self.unreadable_sample.clone(),
             reconnects: self.reconnects.len() as u64,
             reconnect_downtime,
             slow_sent,

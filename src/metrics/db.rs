@@ -14,6 +14,8 @@ use sqlx::postgres::PgPool;
 pub enum Source {
     StatStatements,
     XactCommit,
+    /// No database to read (`swarm` without `--database-url`): every figure is unknown.
+    None,
 }
 
 impl Source {
@@ -21,6 +23,7 @@ impl Source {
         match self {
             Source::StatStatements => "pg_stat_statements",
             Source::XactCommit => "pg_stat_database.xact_commit",
+            Source::None => "none",
         }
     }
 }
@@ -68,7 +71,7 @@ impl DbActivity {
 /// transaction of ours (the run's snapshots and the sampler's) is taken out of the count.
 #[derive(Clone)]
 pub struct DbCounter {
-    pool: PgPool,
+    pool: Option<PgPool>,
     pub source: Source,
     /// Transactions our readings committed so far, this counter's and its clones'.
     commits: Arc<AtomicU64>,
@@ -94,7 +97,7 @@ impl DbCounter {
         .ok()
         .flatten();
         DbCounter {
-            pool,
+            pool: Some(pool),
             source: if ok {
                 Source::StatStatements
             } else {
@@ -105,9 +108,23 @@ impl DbCounter {
         }
     }
 
+    /// A counter with no database: readings are empty and the source says `none`.
+    pub fn absent() -> Self {
+        DbCounter {
+            pool: None,
+            source: Source::None,
+            commits: Arc::new(AtomicU64::new(0)),
+            dbid: None,
+        }
+    }
+
     /// The database's counters; our statement is one commit, taken out with the rest of
     /// ours.
     async fn activity(&self) -> anyhow::Result<DbActivity> {
+        let pool = self
+            .pool
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no database"))?;
         let dbid = self
             .dbid
             .ok_or_else(|| anyhow::anyhow!("the database's oid is unknown"))?;
@@ -118,7 +135,7 @@ impl DbCounter {
              pg_stat_get_db_blocks_hit($1::oid)",
         )
         .bind(dbid as i64)
-        .fetch_one(&self.pool)
+        .fetch_one(pool)
         .await?;
         Ok(DbActivity {
             commits: (commits as u64).saturating_sub(ours),
@@ -131,7 +148,11 @@ impl DbCounter {
 
     pub async fn read(&mut self) -> anyhow::Result<DbReading> {
         let activity = self.activity().await.ok();
+        let Some(pool) = &self.pool else {
+            return Ok(DbReading::default());
+        };
         match self.source {
+            Source::None => Ok(DbReading::default()),
             Source::StatStatements => {
                 // Our own statements all mention pg_stat: leaving them out keeps the count to
                 // what the systems under test asked for.
@@ -142,7 +163,7 @@ impl DbCounter {
                      AND query NOT ILIKE '%pg_stat%' GROUP BY query",
                 )
                 .bind(self.dbid.unwrap_or(0) as i64)
-                .fetch_all(&self.pool)
+                .fetch_all(pool)
                 .await?;
                 let statements: HashMap<String, (u64, f64)> = rows
                     .into_iter()

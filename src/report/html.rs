@@ -99,6 +99,19 @@ pub fn write_reports(dir: &Path, markdown: &str) -> anyhow::Result<()> {
     let fail = |what: &str, e: std::io::Error| {
         input(format!("cannot write {what} in {}: {e}", dir.display()))
     };
+    // A plot that was not drawn (no database read, no delivery to draw) is not linked.
+    let markdown: String = markdown
+        .lines()
+        .filter(|l| {
+            let image = l
+                .strip_prefix("![")
+                .and_then(|r| r.split_once("]("))
+                .and_then(|(_, r)| r.strip_suffix(')'));
+            image.is_none_or(|name| name.contains("://") || dir.join(name).exists())
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let markdown = markdown.as_str();
     std::fs::write(dir.join("report.md"), markdown).map_err(|e| fail("report.md", e))?;
     let title = markdown
         .lines()

@@ -46,6 +46,7 @@ pub const MUST_NOT_RISE: &[&str] = &[
     "send_failed",
     "errors",
     "connect_errors",
+    "unreadable",
 ];
 
 /// Merges the summaries of repeats: numbers become their median (the worst for losses and

@@ -136,6 +136,7 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "duplicated": o.duplicated,
             "misrouted": o.misrouted,
             "send_failed": o.send_failed,
+            "unreadable": o.unreadable,
         },
         "latency_ms": latency(&o.latency),
         "db": {
@@ -333,6 +334,19 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             entry
         })
         .collect();
+    if !m.db_known {
+        // Only keys that exist: indexing a missing one would add it.
+        for (k, x) in v
+            .get_mut("db")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flatten()
+        {
+            if k != "statements" {
+                *x = Value::Null;
+            }
+        }
+    }
     if !m.server_counters {
         unknown_server_counters(&mut v);
     }

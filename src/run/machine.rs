@@ -15,11 +15,14 @@ pub struct Machine {
     pub ephemeral_services: bool,
 }
 
-pub async fn read_machine(pool: &sqlx::PgPool, services: &Services) -> Machine {
-    let postgres_version = sqlx::query_scalar::<_, String>("SHOW server_version")
-        .fetch_one(pool)
-        .await
-        .ok();
+pub async fn read_machine(pool: Option<&sqlx::PgPool>, services: &Services) -> Machine {
+    let postgres_version = match pool {
+        Some(pool) => sqlx::query_scalar::<_, String>("SHOW server_version")
+            .fetch_one(pool)
+            .await
+            .ok(),
+        None => None,
+    };
     let redis_version = async {
         let client = redis::Client::open(services.redis_url.as_str()).ok()?;
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;

@@ -32,11 +32,12 @@ use crate::metrics::aggregator::{collect, FaultOutcome, Outcome};
 use crate::metrics::db::{statement_deltas, DbCounter};
 use crate::metrics::redis_info::{RedisCounter, RedisReading};
 use crate::procs;
+use crate::scenario::target::Emit;
 use crate::scenario::{self, Mode, Plan};
 use crate::services::Services;
 use crate::swarm::push::{ClientFaults, PushClient};
 use crate::swarm::{poller::Poller, Live, Meter, Shared, Swarm};
-use crate::workload::{Workload, WorkloadStats};
+use crate::workload::{Emitter, Workload, WorkloadStats};
 
 /// What `execute` needs besides the plan.
 pub struct RunOptions {
@@ -57,6 +58,34 @@ pub struct Targets {
     pub poll: Option<std::net::SocketAddr>,
     pub push: Vec<std::net::SocketAddr>,
     pub ingest: Option<std::net::SocketAddr>,
+    /// Each address as the user gave it (flag or scenario key, and URL), for messages.
+    pub given: Vec<(String, std::net::SocketAddr)>,
+}
+
+impl Targets {
+    /// Says at once when a target is not there, rather than after a run of failed
+    /// connections.
+    async fn probe(&self) -> anyhow::Result<()> {
+        for (what, addr) in &self.given {
+            let reached =
+                tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+                    .await;
+            match reached {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(environment(format!(
+                        "{what}: cannot connect to {addr}: {e}; is the target running?"
+                    )))
+                }
+                Err(_) => {
+                    return Err(environment(format!(
+                        "{what}: no answer from {addr} within 5 s; is the target running, and reachable from here?"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// CPU seconds used by each component over a window; None where it cannot be read.
@@ -232,6 +261,8 @@ pub struct ModeResult {
     /// False when a server driven by `swarm` has no `/stats`: `server`, the instances'
     /// counters and the servers' query count are unknown (written as null).
     pub server_counters: bool,
+    /// False when `swarm` has no database to read: every database figure is unknown.
+    pub db_known: bool,
     pub workload: WorkloadStats,
     /// One sample per second through the window.
     pub samples: Vec<Sample>,
@@ -274,6 +305,7 @@ impl RunResult {
                 .iter()
                 .map(|&mode| ModeResult {
                     server_counters: true,
+                    db_known: true,
                     mode,
                     users: plan.users,
                     window_start: SystemTime::UNIX_EPOCH,
@@ -332,12 +364,15 @@ pub async fn command(args: RunArgs) -> anyhow::Result<()> {
 
 /// The `swarm` command: `run` against servers started elsewhere.
 pub async fn swarm_command(args: crate::cli::SwarmArgs) -> anyhow::Result<()> {
+    // The scenario's `[target]` may give the URLs; flags win.
+    let api = scenario::load(args.run.scenario.as_deref(), &args.run.overrides())?.api();
     let resolve = |flag: &str, url: &str| {
         let flag = flag.to_string();
         let url = url.to_string();
         async move {
-            let hostport = url
-                .strip_prefix("http://")
+            let hostport = ["http://", "ws://"]
+                .iter()
+                .find_map(|p| url.strip_prefix(p))
                 .unwrap_or(&url)
                 .trim_end_matches('/');
             let found = tokio::time::timeout(
@@ -345,35 +380,59 @@ pub async fn swarm_command(args: crate::cli::SwarmArgs) -> anyhow::Result<()> {
                 tokio::net::lookup_host(hostport.to_string()),
             )
             .await;
-            match found {
+            let addr = match found {
                 Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| {
                     input(format!("{flag} {url}: the name resolves to no address"))
-                }),
-                _ => Err(input(format!(
-                    "{flag} {url}: not an http://host:port URL that resolves; e.g. http://127.0.0.1:8080"
-                ))),
-            }
+                })?,
+                _ => {
+                    return Err(input(format!(
+                        "{flag} {url}: not an http://host:port URL that resolves; e.g. http://127.0.0.1:8080"
+                    )))
+                }
+            };
+            Ok((format!("{flag} {url}"), addr))
         }
     };
-    let poll = match &args.poll_url {
-        Some(u) => Some(resolve("--poll-url", u).await?),
-        None => None,
+    let mut given = Vec::new();
+    let poll = match (&args.poll_url, &api.poll_url) {
+        (Some(u), _) => Some(resolve("--poll-url", u).await?),
+        (None, Some(u)) => Some(resolve("target.poll.url", u).await?),
+        (None, None) => None,
     };
+    given.extend(poll.clone());
     let mut push = Vec::new();
     for u in &args.push_url {
         push.push(resolve("--push-url", u).await?);
     }
-    let ingest = match &args.ingest_url {
-        Some(u) => Some(resolve("--ingest-url", u).await?),
-        None => None,
+    if push.is_empty() {
+        for u in &api.push_urls {
+            push.push(resolve("target.push.urls", u).await?);
+        }
+    }
+    given.extend(push.iter().cloned());
+    let ingest = match (&args.ingest_url, api.emit.url()) {
+        (Some(u), _) => Some(resolve("--ingest-url", u).await?),
+        (None, Some(u)) => Some(resolve("target.emit.url", u).await?),
+        (None, None) => None,
     };
+    given.extend(ingest.clone());
+    let (poll, push, ingest) = (
+        poll.map(|p| p.1),
+        push.into_iter().map(|p| p.1).collect::<Vec<_>>(),
+        ingest.map(|p| p.1),
+    );
     // The clients spread over the instances given: the plan says how many there are.
     let extra = if push.is_empty() {
         Vec::new()
     } else {
         vec![format!("push.instances={}", push.len())]
     };
-    let targets = Targets { poll, push, ingest };
+    let targets = Targets {
+        poll,
+        push,
+        ingest,
+        given,
+    };
     command_with(args.run, Some(targets), &extra).await
 }
 
@@ -395,11 +454,25 @@ async fn command_with(
             "push.transport = \"socketio\" drives a Socket.IO server, which `run` does not start: use `pollpush swarm --push-url URL-of-it --ingest-url URL`",
         ));
     }
+    if plan.target.is_some() && targets.is_none() {
+        return Err(input(
+            "the scenario's [target] table describes a system `pollpush swarm` drives; `run` starts pollpush's own servers: use swarm, or remove the table",
+        ));
+    }
     if let Some(t) = &targets {
-        if socketio && t.ingest.is_none() {
-            return Err(input(
-                "with push.transport = \"socketio\" events go to an ingest API that publishes to the Socket.IO server's Redis: give it with --ingest-url",
-            ));
+        let api = plan.api();
+        match &api.emit {
+            Emit::Pollpush { .. } if socketio && t.ingest.is_none() => {
+                return Err(input(
+                    "with push.transport = \"socketio\" events go to an ingest API that publishes to the Socket.IO server's Redis: give it with --ingest-url (or publish to that Redis yourself: [target.emit] via = \"redis\")",
+                ));
+            }
+            Emit::Http { .. } if t.ingest.is_none() => {
+                return Err(input(
+                    "target.emit.via = \"http\": give the API events go to, with target.emit.url or --ingest-url",
+                ));
+            }
+            _ => {}
         }
         if plan.modes.contains(&Mode::Poll) && t.poll.is_none() {
             return Err(input(
@@ -422,9 +495,6 @@ async fn command_with(
                 scenario::fmt_duration(f.at)
             )));
         }
-        if args.database_url.is_none() {
-            return Err(input(SWARM_NEEDS_DB));
-        }
         if let Ok(k) = std::env::var(crate::backend::token::KEY_ENV) {
             if crate::backend::token::Signer::from_hex(&k).is_none() {
                 return Err(input(format!(
@@ -437,6 +507,9 @@ async fn command_with(
     // A check on a figure that does not exist is a scenario error, caught before anything
     // starts.
     crate::report::checks::validate(&plan)?;
+    if let Some(t) = &targets {
+        t.probe().await?;
+    }
     // Refused before the result folder is made, so that bad input leaves nothing behind.
     faults_need_own_services(&plan, args.database_url.is_some(), args.redis_url.is_some())?;
     let started = SystemTime::now();
@@ -596,8 +669,6 @@ pub fn token_signer() -> &'static crate::backend::token::Signer {
     })
 }
 
-const SWARM_NEEDS_DB: &str = "swarm needs --database-url (or DATABASE_URL): the deployment's database, where it creates its users' sessions and reads Postgres's own counters";
-
 /// Older notifications each user has before a run starts (never delivered: clients start
 /// after the newest id).
 pub const HISTORY_PER_USER: u32 = 5;
@@ -607,29 +678,41 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     let started_at = SystemTime::now();
     procs::raise_nofile_limit();
     opts.progress.note(match opts.targets {
-        Some(_) => "connecting to Postgres and Redis",
+        Some(_) => "connecting to the services given",
         None => "starting Postgres and Redis",
     });
     faults_need_own_services(&plan, opts.database_url.is_some(), opts.redis_url.is_some())?;
     let mut services = match &opts.targets {
         // Another deployment's services: read, never started or faulted.
-        Some(_) => {
-            let url = opts
-                .database_url
-                .clone()
-                .ok_or_else(|| input(SWARM_NEEDS_DB))?;
-            Services::given(url, opts.redis_url.clone()).await?
-        }
+        Some(_) => Services::given(opts.database_url.clone(), opts.redis_url.clone()).await?,
         None => Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?,
     };
-    let pool = db::connect(&services.database_url, 2)
-        .await
-        .map_err(|e| environment(format!("cannot prepare the database: {e:#}")))?;
-    let tokens = Arc::new(db::seed_users(&pool, plan.users, token_signer()).await?);
-    db::seed_history(&pool, plan.users, HISTORY_PER_USER, plan.payload_bytes)
-        .await
-        .map_err(|e| environment(format!("cannot seed the notifications' history: {e}")))?;
-    let mut counter = DbCounter::new(pool.clone()).await;
+    // Without a database (`swarm` against a system whose database we do not read) the
+    // users' tokens are only signed, and every database figure is unknown.
+    let pool = match services.database_url.as_str() {
+        "" => None,
+        url => Some(
+            db::connect(url, 2)
+                .await
+                .map_err(|e| environment(format!("cannot prepare the database: {e:#}")))?,
+        ),
+    };
+    let tokens = match &pool {
+        Some(pool) => db::seed_users(pool, plan.users, token_signer()).await?,
+        None => (1..=plan.users as i64)
+            .map(|u| token_signer().token(u))
+            .collect(),
+    };
+    let tokens = Arc::new(tokens);
+    let mut counter = match &pool {
+        Some(pool) => {
+            db::seed_history(pool, plan.users, HISTORY_PER_USER, plan.payload_bytes)
+                .await
+                .map_err(|e| environment(format!("cannot seed the notifications' history: {e}")))?;
+            DbCounter::new(pool.clone()).await
+        }
+        None => DbCounter::absent(),
+    };
     let mut redis = match services.redis_url.as_str() {
         "" => None,
         url => RedisCounter::connect(url)
@@ -637,7 +720,36 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
             .map_err(|e| tracing::warn!("cannot read Redis INFO: {e:#}"))
             .ok(),
     };
-    let machine = read_machine(&pool, &services).await;
+    let machine = read_machine(pool.as_ref(), &services).await;
+    // `[target.emit] via = "redis"`: one multiplexed connection publishes every event.
+    let emit_redis = match plan.api().emit {
+        Emit::Redis { url, .. } => {
+            // --redis-url wins over the scenario's URL, as flags do.
+            let url = (!services.redis_url.is_empty())
+                .then(|| services.redis_url.clone())
+                .or(url)
+                .ok_or_else(|| {
+                    input("target.emit.via = \"redis\": give the Redis the target listens on, with target.emit.url or --redis-url")
+                })?;
+            let conn = async {
+                let client = redis::Client::open(url.as_str())?;
+                tokio::time::timeout(
+                    Duration::from_secs(5),
+                    client.get_multiplexed_async_connection(),
+                )
+                .await
+                .map_err(|_| anyhow::anyhow!("no answer within 5 s"))?
+                .map_err(anyhow::Error::from)
+            };
+            Some(conn.await.map_err(|e| {
+                environment(format!(
+                    "cannot connect to the Redis of target.emit ({}): {e:#}",
+                    crate::services::redact(&url)
+                ))
+            })?)
+        }
+        _ => None,
+    };
     let ingest = match &opts.targets {
         Some(t) => ServerProcess::remote(
             "ingest",
@@ -662,6 +774,7 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
             &mut redis,
             &ingest,
             &tokens,
+            &emit_redis,
             first_event,
         )
         .await?;
@@ -669,7 +782,9 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
         modes.push(result);
     }
     drop(ingest);
-    pool.close().await;
+    if let Some(pool) = pool {
+        pool.close().await;
+    }
     Ok(RunResult {
         plan,
         started_at,
@@ -677,6 +792,27 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
         db_source: counter.source.as_str(),
         modes,
     })
+}
+
+/// Says plainly when the target did not behave as the scenario describes it: messages the
+/// clients could not read, or no notification at all.
+fn warn_about_target(mode: Mode, o: &Outcome, api: &scenario::Target, progress: &Progress) {
+    if o.unreadable > 0 {
+        let f = &api.fields;
+        progress.warn(&format!(
+            "{mode}: {} message(s) from the target carried no event number at {:?} or emit time at {:?} (set them in [target.notification]); the first: {}",
+            o.unreadable,
+            f.event,
+            f.emit_us,
+            o.unreadable_sample.as_deref().unwrap_or("")
+        ));
+    }
+    if o.sent > 0 && o.delivered == 0 {
+        progress.warn(&format!(
+            "{mode}: none of the {} events sent reached a client; check where events go ([target.emit], --ingest-url) and that the target forwards them",
+            o.sent
+        ));
+    }
 }
 
 /// Event ids of the stream aimed at slow clients start here, apart from the main stream.
@@ -688,14 +824,16 @@ async fn run_mode(
     plan: &Plan,
     opts: &RunOptions,
     services: &mut Services,
-    pool: &sqlx::PgPool,
+    pool: &Option<sqlx::PgPool>,
     counter: &mut DbCounter,
     redis: &mut Option<RedisCounter>,
     ingest: &ServerProcess,
     tokens: &Arc<Vec<String>>,
+    emit_redis: &Option<redis::aio::MultiplexedConnection>,
     first_event: u64,
 ) -> anyhow::Result<ModeResult> {
     let progress = &opts.progress;
+    let api = Arc::new(plan.api());
     let mut servers = Vec::new();
     match (mode, &opts.targets) {
         (Mode::Poll, Some(t)) => {
@@ -729,7 +867,10 @@ async fn run_mode(
             servers = futures_util::future::try_join_all(starts).await?;
         }
     }
-    let after = db::max_notification_id(pool).await?;
+    let after = match pool {
+        Some(pool) => db::max_notification_id(pool).await?,
+        None => 0,
+    };
     let stop = CancellationToken::new();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
     let (emitted_tx, emitted_rx) = mpsc::unbounded_channel();
@@ -748,6 +889,7 @@ async fn run_mode(
             plan.headers,
             &servers[0].addr.to_string(),
         )),
+        api: api.clone(),
     };
     // One empty poll on its own connection, before any load: its header bytes feed the
     // header-overhead model.
@@ -800,13 +942,37 @@ async fn run_mode(
     // The window opens once the ramp is over and the warm-up has passed.
     let mut window_start = base + ramp.max(plan.warmup) + Duration::from_millis(500);
     // Polling: events go to the ingest API. Push: each through a randomly chosen gateway
-    // instance, so the sender is usually not the instance that holds the user.
-    let ingress: Vec<std::net::SocketAddr> = match mode {
-        Mode::Poll => vec![ingest.addr],
-        // A Socket.IO server takes no POSTs: events go to the ingest API, which publishes
-        // to the Redis it listens on.
-        Mode::Push if plan.push.transport == scenario::Transport::SocketIo => vec![ingest.addr],
-        Mode::Push => servers.iter().map(|s| s.addr).collect(),
+    // instance, so the sender is usually not the instance that holds the user. A
+    // `[target.emit]` says otherwise.
+    let emitter = match api.emit.clone() {
+        Emit::Pollpush { .. } => Emitter::Pollpush(match mode {
+            Mode::Poll => vec![ingest.addr],
+            // A Socket.IO server takes no POSTs: events go to the ingest API, which
+            // publishes to the Redis it listens on.
+            Mode::Push if plan.push.transport == scenario::Transport::SocketIo => {
+                vec![ingest.addr]
+            }
+            Mode::Push => servers.iter().map(|s| s.addr).collect(),
+        }),
+        Emit::Http {
+            method, path, body, ..
+        } => Emitter::Http {
+            addr: ingest.addr,
+            method: method
+                .parse()
+                .map_err(|_| input(format!("target.emit.method: {method:?}")))?,
+            path,
+            body,
+        },
+        Emit::Redis {
+            channel, message, ..
+        } => Emitter::Redis {
+            conn: emit_redis
+                .clone()
+                .ok_or_else(|| input("target.emit.via = \"redis\" needs a Redis to publish to"))?,
+            channel,
+            message,
+        },
     };
     let slow =
         (mode == Mode::Push && plan.push.slow_clients > 0 && plan.push.slow_events_per_s > 0.0)
@@ -814,7 +980,7 @@ async fn run_mode(
     let workload = |start: Instant, window_start: Instant, emitted: mpsc::UnboundedSender<_>| {
         let main = tokio::spawn(
             Workload {
-                ingress: ingress.clone(),
+                emitter: emitter.clone(),
                 users: 1..=plan.users,
                 events_per_s: plan.events_per_s,
                 payload_bytes: plan.payload_bytes,
@@ -826,7 +992,7 @@ async fn run_mode(
         let slow = slow.map(|n| {
             tokio::spawn(
                 Workload {
-                    ingress: ingress.clone(),
+                    emitter: emitter.clone(),
                     users: 1..=n,
                     events_per_s: plan.push.slow_events_per_s,
                     payload_bytes: plan.push.slow_payload_bytes,
@@ -866,7 +1032,31 @@ async fn run_mode(
         while live.connections.load(Ordering::Relaxed) < plan.users as i64
             && Instant::now() < deadline
         {
+            // Every client tried and none got in: waiting longer changes nothing.
+            if live.connections.load(Ordering::Relaxed) == 0
+                && live.connect_errors.load(Ordering::Relaxed) >= plan.users
+            {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if live.connections.load(Ordering::Relaxed) == 0 {
+            swarm.stop(Duration::from_secs(5)).await;
+            let why = live
+                .first_connect_error
+                .lock()
+                .ok()
+                .and_then(|f| f.clone())
+                .unwrap_or_else(|| "no error seen; the handshake never finished".into());
+            return Err(environment(format!(
+                "push: none of the {} clients could connect to {}; the first failure: {why}",
+                plan.users,
+                servers
+                    .iter()
+                    .map(|s| s.addr.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
         window_start = window_start.max(Instant::now());
     }
@@ -949,6 +1139,7 @@ async fn run_mode(
         0
     };
     let outcome = collected.outcome(window_start, window_end, slow_users);
+    warn_about_target(mode, &outcome, &api, progress);
     let faults = fired
         .into_iter()
         .map(|(fault, at, back, users)| {
@@ -993,6 +1184,7 @@ async fn run_mode(
         .fold(ingest_delta, |acc, s| add_stats(&acc, s));
     Ok(ModeResult {
         server_counters: s0.counters_known && s1.counters_known,
+        db_known: counter.source != crate::metrics::db::Source::None,
         mode,
         users: plan.users,
         window_start: s0.wall,

@@ -38,6 +38,11 @@ impl Progress {
         }
     }
 
+    /// A warning: printed on stderr even when quiet.
+    pub fn warn(&self, msg: &str) {
+        eprintln!("warning: {msg}");
+    }
+
     /// Shows one phase for `length`, updating live rates once a second; returns when the
     /// phase is over.
     pub async fn phase(&self, mode: Mode, name: &str, length: Duration, live: &Live) {

@@ -146,7 +146,10 @@ async fn read(src: &mut Sources) -> Reading {
     // delay the swarm's own receipts and show up in the latency tail it measures.
     let pids = src.pids.clone();
     let cpu = tokio::task::spawn_blocking(move || CpuSeconds::read(&pids));
-    let db = src.counter.read().await.ok();
+    let db = match src.counter.source {
+        crate::metrics::db::Source::None => None,
+        _ => src.counter.read().await.ok(),
+    };
     let redis = match src.redis.as_mut() {
         Some(r) => r.read().await.ok(),
         None => None,

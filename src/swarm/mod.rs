@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use crate::scenario::Target;
 
 pub use metered::{Meter, MeteredStream};
 
@@ -43,6 +44,9 @@ pub enum Report {
     },
     /// A connection attempt failed.
     ConnectError,
+    /// A message that does not carry the event's number and emit time where the target
+    /// says (its first 200 bytes).
+    Unreadable { sample: String },
     /// A push client is connected again, `downtime_us` after it lost its connection.
     Reconnected {
         user: u64,
@@ -64,20 +68,9 @@ pub struct Live {
     pub requests: AtomicU64,
     pub deliveries: AtomicU64,
     pub connections: AtomicI64,
-}
-
-/// The payload fields clients read: which event, and when it was emitted.
-#[derive(Debug, Deserialize)]
-pub struct EventStamp {
-    pub event: u64,
-    pub emit_us: u64,
-}
-
-/// A notification as both APIs carry it: stored id plus payload.
-#[derive(Debug, Deserialize)]
-pub struct Notification {
-    pub id: i64,
-    pub payload: EventStamp,
+    pub connect_errors: AtomicU64,
+    /// Why the first failed connection failed, to say so if none succeeds.
+    pub first_connect_error: std::sync::Mutex<Option<String>>,
 }
 
 /// Everything a client needs besides its own user and token.
@@ -91,18 +84,60 @@ pub struct Shared {
     pub faults: Arc<push::ClientFaults>,
     /// Headers added to every request, per `swarm.headers`.
     pub headers: Arc<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>>,
+    /// How the system under test is spoken to: paths, auth, where a notification's
+    /// fields are.
+    pub api: Arc<Target>,
 }
 
 impl Shared {
-    fn delivered(&self, user: u64, n: &Notification) {
-        let latency_us = crate::now_us().saturating_sub(n.payload.emit_us);
+    /// Reads one notification for `user`: reports its delivery, or reports it unreadable.
+    /// Returns its id, if it has one.
+    fn read(&self, user: u64, v: &serde_json::Value) -> Option<i64> {
+        let now = crate::now_us();
+        let Some(stamp) = self.api.fields.read(v) else {
+            self.unreadable(&v.to_string());
+            return None;
+        };
         self.live
             .deliveries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = self.reports.send(Report::Delivered {
-            event: n.payload.event,
+            event: stamp.event,
             user,
-            latency_us,
+            latency_us: now.saturating_sub(stamp.emit_us),
+        });
+        stamp.id
+    }
+
+    /// Reads a message's text: JSON, or unreadable.
+    fn read_text(&self, user: u64, text: &str) -> Option<i64> {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => self.read(user, &v),
+            Err(_) => {
+                self.unreadable(text);
+                None
+            }
+        }
+    }
+
+    /// A connection could not be opened (or was refused at its handshake).
+    fn connect_failed(&self, err: &dyn std::fmt::Display) {
+        use std::sync::atomic::Ordering;
+        if self.live.connect_errors.fetch_add(1, Ordering::Relaxed) == 0 {
+            if let Ok(mut first) = self.live.first_connect_error.lock() {
+                first.get_or_insert_with(|| format!("{err:#}"));
+            }
+        }
+        let _ = self.reports.send(Report::ConnectError);
+    }
+
+    fn unreadable(&self, text: &str) {
+        let mut end = text.len().min(200);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = self.reports.send(Report::Unreadable {
+            sample: text[..end].to_string(),
         });
     }
 }

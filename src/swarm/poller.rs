@@ -1,5 +1,6 @@
-//! A polling user: every `interval`, from its own phase, `GET /notifications?after=ID` over
-//! one keep-alive HTTP/1.1 connection (reopened if it breaks), like a browser tab would.
+//! A polling user: every `interval`, from its own phase, `GET /notifications?after=ID` (or
+//! the `[target]`'s poll path) over one keep-alive HTTP/1.1 connection (reopened if it
+//! breaks), like a browser tab would. A long poller asks again as soon as an answer comes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,8 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
-use super::{connect, Live, Meter, Notification, PollOutcome, Report, Shared};
+use super::{connect, Live, Meter, PollOutcome, Report, Shared};
+use crate::scenario::target::{Auth, Vars};
 
 pub struct Poller {
     pub user: u64,
@@ -40,7 +42,7 @@ fn close(conn: &mut Conn, shared: &Shared) {
 impl Poller {
     pub async fn run(mut self, shared: Shared) {
         let host = shared.target.to_string();
-        let auth = format!("Bearer {}", self.token);
+        let long = shared.api.poll_long;
         let mut conn: Conn = None;
         let mut due = self.first;
         loop {
@@ -53,7 +55,7 @@ impl Poller {
             let sent = Instant::now();
             let lateness_us = sent.saturating_duration_since(scheduled).as_micros() as u64;
             let (outcome, response_us, body_bytes) =
-                match self.poll_once(&shared, &mut conn, &host, &auth).await {
+                match self.poll_once(&shared, &mut conn, &host).await {
                     Ok((n, body_bytes)) => {
                         let kind = if n == 0 {
                             PollOutcome::Empty
@@ -71,6 +73,14 @@ impl Poller {
                 .live
                 .requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if long {
+                // The next request goes out at once; after a failure, a second later, so
+                // that a target that is down is not hammered.
+                due = match outcome {
+                    PollOutcome::Error => Instant::now() + Duration::from_secs(1),
+                    _ => Instant::now(),
+                };
+            }
             let _ = shared.reports.send(Report::Poll {
                 scheduled,
                 lateness_us,
@@ -88,14 +98,13 @@ impl Poller {
         shared: &Shared,
         conn: &mut Conn,
         host: &str,
-        auth: &str,
     ) -> anyhow::Result<(usize, u64)> {
         if conn.as_ref().is_none_or(|(s, _)| s.is_closed()) {
             close(conn, shared);
             let stream = match connect(shared).await {
                 Ok(s) => s,
                 Err(e) => {
-                    let _ = shared.reports.send(Report::ConnectError);
+                    shared.connect_failed(&e);
                     return Err(e.into());
                 }
             };
@@ -110,14 +119,30 @@ impl Poller {
             *conn = Some((sender, task));
         }
         let (sender, _) = conn.as_mut().expect("connected above");
-        let mut req = Request::get(format!("/notifications?after={}", self.after))
-            .header(hyper::header::HOST, host)
-            .header(hyper::header::AUTHORIZATION, auth);
+        let api = &shared.api;
+        let vars = Vars {
+            user: self.user,
+            token: &self.token,
+            after: self.after,
+            ..Vars::default()
+        };
+        let mut path = api.poll_path.render(&vars);
+        let mut req = Request::get("/").header(hyper::header::HOST, host);
+        match &api.poll_auth {
+            Auth::Header { name, value } => req = req.header(name.as_str(), value.render(&vars)),
+            Auth::Query { name, value } => {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                path = format!("{path}{sep}{name}={}", value.render(&vars));
+            }
+            _ => {}
+        }
         for (k, v) in shared.headers.iter() {
             req = req.header(k, v);
         }
-        let req = req.body(Empty::<Bytes>::new())?;
-        let resp = tokio::time::timeout(Duration::from_secs(30), async {
+        let req = req.uri(path).body(Empty::<Bytes>::new())?;
+        // A long poll is held by the server until something arrives or its own timeout.
+        let limit = Duration::from_secs(if api.poll_long { 120 } else { 30 });
+        let resp = tokio::time::timeout(limit, async {
             sender.ready().await?;
             let resp = sender.send_request(req).await?;
             let status = resp.status();
@@ -129,10 +154,21 @@ impl Poller {
         if !status.is_success() {
             anyhow::bail!("HTTP {status}");
         }
-        let items: Vec<Notification> = serde_json::from_slice(&body)?;
-        for n in &items {
-            self.after = self.after.max(n.id);
-            shared.delivered(self.user, n);
+        let doc: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                shared.unreadable(&String::from_utf8_lossy(&body));
+                anyhow::bail!("the poll's answer is not JSON: {e}");
+            }
+        };
+        let Some(items) = doc.pointer(&api.poll_items).and_then(|v| v.as_array()) else {
+            shared.unreadable(&doc.to_string());
+            anyhow::bail!("the poll's answer has no array at {:?}", api.poll_items);
+        };
+        for n in items {
+            if let Some(id) = shared.read(self.user, n) {
+                self.after = self.after.max(id);
+            }
         }
         Ok((items.len(), body.len() as u64))
     }
@@ -159,12 +195,7 @@ pub async fn probe(shared: &Shared, user: u64, token: &str, after: i64) -> anyho
     };
     let mut conn: Conn = None;
     let result = poller
-        .poll_once(
-            &own,
-            &mut conn,
-            &shared.target.to_string(),
-            &format!("Bearer {token}"),
-        )
+        .poll_once(&own, &mut conn, &shared.target.to_string())
         .await;
     close(&mut conn, &own);
     let (_, body) = result?;

@@ -23,7 +23,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{connect_to, Notification, Report, Shared};
+use super::{connect_to, Report, Shared};
+use crate::scenario::target::{Auth, Vars};
 use crate::scenario::{PushPlan, Reconnect, Transport};
 
 /// Offline orders for clients, set by a `disconnect-clients` fault: a client whose entry
@@ -212,7 +213,7 @@ impl PushClient {
         let mut conn = match opened {
             Ok(c) => c,
             Err(e) => {
-                let _ = shared.reports.send(Report::ConnectError);
+                shared.connect_failed(&e);
                 return End::Unreachable(e);
             }
         };
@@ -227,11 +228,14 @@ impl PushClient {
         }
         let end = loop {
             tokio::select! {
-                item = conn.next(), if !self.slow => match item {
-                    Ok(Some(text)) => {
-                        if let Ok(n) = serde_json::from_str::<Notification>(&text) {
-                            *last_id = Some(last_id.map_or(n.id, |l| l.max(n.id)));
-                            shared.delivered(self.user, &n);
+                item = conn.next(shared), if !self.slow => match item {
+                    Ok(Some(msg)) => {
+                        let id = match msg {
+                            Msg::Text(text) => shared.read_text(self.user, &text),
+                            Msg::Json(v) => shared.read(self.user, &v),
+                        };
+                        if let Some(id) = id {
+                            *last_id = Some(last_id.map_or(id, |l| l.max(id)));
                         }
                     }
                     Ok(None) => break End::Dropped(anyhow::anyhow!("closed by the server")),
@@ -253,20 +257,62 @@ impl PushClient {
         end
     }
 
-    async fn open_ws(&self, shared: &Shared, resume: Option<i64>) -> anyhow::Result<WsStream> {
-        let path = match resume {
-            Some(id) => format!("/ws?last_id={id}"),
-            None => "/ws".to_string(),
-        };
-        self.upgrade(shared, &path, true).await
+    fn vars(&self) -> Vars<'_> {
+        Vars {
+            user: self.user,
+            token: &self.token,
+            ..Vars::default()
+        }
     }
 
-    /// A Socket.IO session: the Engine.IO handshake, then CONNECT on "/" with the token in
-    /// the auth payload, until the server acknowledges it.
+    /// The path and query of a push connection: the target's path, then `first` (the
+    /// protocol's own parameters), the target's extra query, the token when auth goes by
+    /// query parameter, and the resume point.
+    fn path(&self, shared: &Shared, first: &str, resume: Option<(&str, i64)>) -> String {
+        let api = &shared.api;
+        let vars = self.vars();
+        let mut params: Vec<String> = Vec::new();
+        if !first.is_empty() {
+            params.push(first.to_string());
+        }
+        if let Some(q) = &api.push_query {
+            params.push(q.render(&vars));
+        }
+        if let Auth::Query { name, value } = &api.push_auth {
+            params.push(format!("{name}={}", value.render(&vars)));
+        }
+        if let Some((name, id)) = resume {
+            params.push(format!("{name}={id}"));
+        }
+        let path = api.push_path(self.transport);
+        if params.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", params.join("&"))
+        }
+    }
+
+    async fn open_ws(&self, shared: &Shared, resume: Option<i64>) -> anyhow::Result<WsStream> {
+        let path = self.path(shared, "", resume.map(|id| ("last_id", id)));
+        let mut ws = self.upgrade(shared, &path).await?;
+        if let Auth::FirstFrame(t) = &shared.api.push_auth {
+            ws.send(Message::Text(t.render(&self.vars()).into()))
+                .await?;
+        }
+        Ok(ws)
+    }
+
+    /// A Socket.IO session: the Engine.IO handshake, then CONNECT on the target's
+    /// namespace with the auth payload, until the server acknowledges it.
     async fn open_socketio(&self, shared: &Shared) -> anyhow::Result<WsStream> {
         use super::socketio::{self, Packet};
-        let mut ws = self.upgrade(shared, socketio::PATH, false).await?;
-        let auth = serde_json::json!({ "token": self.token });
+        let path = self.path(shared, socketio::QUERY, None);
+        let mut ws = self.upgrade(shared, &path).await?;
+        let auth: Option<serde_json::Value> = match &shared.api.push_auth {
+            Auth::SocketIo(t) => Some(serde_json::from_str(&t.render(&self.vars()))?),
+            _ => None,
+        };
+        let namespace = shared.api.namespace.as_str();
         let mut sent_connect = false;
         // A server that never finishes the handshake is an error, not a wait.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -283,12 +329,16 @@ impl PushClient {
             };
             match socketio::parse(&text) {
                 Packet::Open(_) if !sent_connect => {
-                    ws.send(Message::Text(socketio::connect("/", &auth).into()))
-                        .await?;
+                    ws.send(Message::Text(
+                        socketio::connect(namespace, auth.as_ref()).into(),
+                    ))
+                    .await?;
                     sent_connect = true;
                 }
                 Packet::Ping => ws.send(Message::Text(socketio::PONG.into())).await?,
-                Packet::Connected { .. } if sent_connect => return Ok(ws),
+                Packet::Connected { namespace: ns } if sent_connect && ns == namespace => {
+                    return Ok(ws)
+                }
                 Packet::ConnectError { data, .. } => {
                     anyhow::bail!("the Socket.IO server refused the connection: {data}")
                 }
@@ -299,12 +349,15 @@ impl PushClient {
     }
 
     /// A WebSocket upgrade to `path` on the target, with the swarm's headers (and the
-    /// bearer token when `bearer`).
-    async fn upgrade(&self, shared: &Shared, path: &str, bearer: bool) -> anyhow::Result<WsStream> {
+    /// token when auth goes by header).
+    async fn upgrade(&self, shared: &Shared, path: &str) -> anyhow::Result<WsStream> {
         let mut request = format!("ws://{}{path}", self.target).into_client_request()?;
         let headers = request.headers_mut();
-        if bearer {
-            headers.insert("authorization", format!("Bearer {}", self.token).parse()?);
+        if let Auth::Header { name, value } = &shared.api.push_auth {
+            headers.insert(
+                hyper::header::HeaderName::from_bytes(name.as_bytes())?,
+                value.render(&self.vars()).parse()?,
+            );
         }
         for (k, v) in shared.headers.iter() {
             // A browser's WebSocket upgrade carries no Accept; the rest it sends.
@@ -331,13 +384,12 @@ impl PushClient {
         let driver = tokio::spawn(async move {
             let _ = conn.await;
         });
-        let mut req = hyper::Request::get("/sse")
+        let mut req = hyper::Request::get(self.path(shared, "", None))
             .header(hyper::header::HOST, self.target.to_string())
-            .header(
-                hyper::header::AUTHORIZATION,
-                format!("Bearer {}", self.token),
-            )
             .header(hyper::header::ACCEPT, "text/event-stream");
+        if let Auth::Header { name, value } = &shared.api.push_auth {
+            req = req.header(name.as_str(), value.render(&self.vars()));
+        }
         for (k, v) in shared.headers.iter() {
             if k != hyper::header::ACCEPT {
                 req = req.header(k, v);
@@ -391,13 +443,21 @@ enum Conn {
     SocketIo(Box<WsStream>),
 }
 
+/// One message that should carry a notification.
+enum Msg {
+    Text(String),
+    /// Already parsed (a Socket.IO event's argument).
+    Json(serde_json::Value),
+}
+
 impl Conn {
-    /// The next notification's text; Ok(None) when the server ended the connection.
-    async fn next(&mut self) -> anyhow::Result<Option<String>> {
+    /// The next message that should carry a notification; Ok(None) when the server ended
+    /// the connection.
+    async fn next(&mut self, shared: &Shared) -> anyhow::Result<Option<Msg>> {
         match self {
             Conn::Ws(ws) => loop {
                 match ws.next().await {
-                    Some(Ok(Message::Text(text))) => return Ok(Some(text.to_string())),
+                    Some(Ok(Message::Text(text))) => return Ok(Some(Msg::Text(text.to_string()))),
                     Some(Ok(Message::Close(_))) | None => return Ok(None),
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e.into()),
@@ -408,8 +468,14 @@ impl Conn {
                 match ws.next().await {
                     Some(Ok(Message::Text(text))) => match socketio::parse(&text) {
                         Packet::Ping => ws.send(Message::Text(socketio::PONG.into())).await?,
-                        Packet::Event { name, data, .. } if name == "notification" => {
-                            return Ok(Some(data.to_string()))
+                        Packet::Event {
+                            namespace,
+                            name,
+                            data,
+                        } if namespace == shared.api.namespace
+                            && Some(&name) == shared.api.event.as_ref() =>
+                        {
+                            return Ok(Some(Msg::Json(data)))
                         }
                         Packet::Disconnect => return Ok(None),
                         _ => {}
@@ -419,10 +485,16 @@ impl Conn {
                     Some(Err(e)) => return Err(e.into()),
                 }
             },
-            Conn::Sse(sse) => match sse.events.next().await {
-                Some(Ok(event)) => Ok(Some(event.data)),
-                Some(Err(e)) => Err(anyhow::anyhow!("{e}")),
-                None => Ok(None),
+            Conn::Sse(sse) => loop {
+                match sse.events.next().await {
+                    // With an event type given, other types (a heartbeat, say) are not
+                    // notifications.
+                    Some(Ok(event))
+                        if shared.api.event.as_ref().is_some_and(|t| *t != event.event) => {}
+                    Some(Ok(event)) => return Ok(Some(Msg::Text(event.data))),
+                    Some(Err(e)) => return Err(anyhow::anyhow!("{e}")),
+                    None => return Ok(None),
+                }
             },
         }
     }

@@ -7,8 +7,9 @@
 
 use serde_json::Value;
 
-/// The WebSocket path of an Engine.IO v4 connection.
-pub const PATH: &str = "/socket.io/?EIO=4&transport=websocket";
+/// The query of an Engine.IO v4 connection over WebSocket (the path is the server's,
+/// /socket.io/ by default).
+pub const QUERY: &str = "EIO=4&transport=websocket";
 
 /// One text frame from the server, as far as a client needs to tell them apart.
 #[derive(Debug, PartialEq)]
@@ -35,8 +36,9 @@ pub enum Packet {
 
 pub const PONG: &str = "3";
 
-/// The CONNECT packet for `namespace` ("/" is the default) with an auth payload.
-pub fn connect(namespace: &str, auth: &Value) -> String {
+/// The CONNECT packet for `namespace` ("/" is the default), with an auth payload if any.
+pub fn connect(namespace: &str, auth: Option<&Value>) -> String {
+    let auth = auth.map(Value::to_string).unwrap_or_default();
     if namespace == "/" || namespace.is_empty() {
         format!("40{auth}")
     } else {
@@ -158,7 +160,9 @@ mod tests {
     #[test]
     fn connect_packets() {
         let auth = json!({"token": "1.ab"});
-        assert_eq!(connect("/", &auth), r#"40{"token":"1.ab"}"#);
-        assert_eq!(connect("/n", &auth), r#"40/n,{"token":"1.ab"}"#);
+        assert_eq!(connect("/", Some(&auth)), r#"40{"token":"1.ab"}"#);
+        assert_eq!(connect("/n", Some(&auth)), r#"40/n,{"token":"1.ab"}"#);
+        assert_eq!(connect("/", None), "40");
+        assert_eq!(connect("/n", None), "40/n,");
     }
 }

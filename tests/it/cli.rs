@@ -151,7 +151,7 @@ fn swarm_refuses_missing_or_bad_targets_and_faults_it_cannot_make() {
                 "--push-url",
                 "127.0.0.1:9",
             ],
-            "--database-url",
+            "--poll-url 127.0.0.1:9: cannot connect to 127.0.0.1:9",
         ),
         (
             &[

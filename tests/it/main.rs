@@ -8,3 +8,4 @@ mod push;
 mod push_runs;
 mod run;
 mod socketio;
+mod targets;

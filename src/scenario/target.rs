@@ -1,0 +1,869 @@
+//! The `[target]` table: how the swarm talks to a system it did not start (`pollpush
+//! swarm`). Per protocol, where it is, how a client authenticates, how a poll asks for new
+//! items and reads their ids, how the workload emits an event, and where a notification
+//! carries the event's number and emit time. Without the table, every part describes
+//! pollpush's own API, so `run` and `swarm` share one client code path.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Ctx, Transport};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub poll: Option<RawTargetPoll>,
+    pub push: Option<RawTargetPush>,
+    pub emit: Option<RawEmit>,
+    pub notification: Option<RawFields>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTargetPoll {
+    /// Base URL (http://host:port); `--poll-url` wins.
+    pub url: Option<String>,
+    /// Path and query of a poll, a template: `/api/inbox?since={after}`.
+    pub path: Option<String>,
+    /// JSON pointer to the array of new items in the response ("" = the body is the array).
+    pub items: Option<String>,
+    pub auth: Option<RawAuth>,
+    /// Long polling: the server holds a request until something arrives (or its own
+    /// timeout), and the client asks again at once instead of on an interval.
+    pub long: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawTargetPush {
+    /// Base URLs of the instances (http:// or ws://host:port); `--push-url` wins.
+    pub urls: Option<Vec<String>>,
+    /// Path of the WebSocket or SSE endpoint, or of Engine.IO (default /socket.io/).
+    pub path: Option<String>,
+    /// Extra query parameters of the connection, e.g. "room=a&v=2" (a template).
+    pub query: Option<String>,
+    /// Socket.IO: the namespace to connect to.
+    pub namespace: Option<String>,
+    /// Socket.IO: the event name that carries a notification; SSE: the event type (any
+    /// type when unset).
+    pub event: Option<String>,
+    pub auth: Option<RawAuth>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// header | query | first-frame | socketio | none
+    pub via: Option<String>,
+    /// The header or query parameter name.
+    pub name: Option<String>,
+    /// The value, a template: "Bearer {token}", "{user}", '{"token":"{token}"}'.
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmit {
+    /// pollpush | http | redis
+    pub via: Option<String>,
+    /// http: the base URL (`--ingest-url` wins); redis: redis://host:port (`--redis-url`
+    /// wins).
+    pub url: Option<String>,
+    /// http: POST, PUT or PATCH.
+    pub method: Option<String>,
+    /// http: path of the request (a template).
+    pub path: Option<String>,
+    /// http: request body (a template), sent as application/json.
+    pub body: Option<String>,
+    /// redis: the channel to PUBLISH to (a template: "user:{user}").
+    pub channel: Option<String>,
+    /// redis: the message (a template).
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawFields {
+    /// JSON pointer to the notification's id, which a poll's {after} advances to.
+    pub id: Option<String>,
+    /// JSON pointer to the workload's event number (the payload's "event").
+    pub event: Option<String>,
+    /// JSON pointer to the emit time, µs since the epoch (the payload's "emit_us").
+    pub emit_us: Option<String>,
+}
+
+/// A value a template may insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    /// The user's number, 1-based.
+    User,
+    /// The user's signed token.
+    Token,
+    /// The last notification id a poller has seen.
+    After,
+    /// The workload's event number.
+    Event,
+    /// The emit time, µs since the epoch.
+    EmitUs,
+    /// The event's JSON payload: {"event":N,"emit_us":T,"pad":"..."}.
+    Payload,
+}
+
+impl Var {
+    fn name(self) -> &'static str {
+        match self {
+            Var::User => "user",
+            Var::Token => "token",
+            Var::After => "after",
+            Var::Event => "event",
+            Var::EmitUs => "emit_us",
+            Var::Payload => "payload",
+        }
+    }
+
+    const ALL: [Var; 6] = [
+        Var::User,
+        Var::Token,
+        Var::After,
+        Var::Event,
+        Var::EmitUs,
+        Var::Payload,
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Text(String),
+    Var(Var),
+}
+
+/// Text with `{name}` placeholders; `{{` and `}}` stand for braces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    source: String,
+    pieces: Vec<Piece>,
+}
+
+/// The values a template is rendered with; a placeholder whose value is missing renders
+/// as nothing (validation has made sure it cannot occur).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Vars<'a> {
+    pub user: u64,
+    pub token: &'a str,
+    pub after: i64,
+    pub event: u64,
+    pub emit_us: u64,
+    pub payload: &'a str,
+}
+
+impl Template {
+    /// Parses `text`, allowing only the placeholders in `allowed`.
+    pub fn parse(text: &str, allowed: &[Var]) -> Result<Template, String> {
+        let mut pieces = Vec::new();
+        let mut lit = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find(['{', '}']) {
+            lit.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            if tail.starts_with("{{") || tail.starts_with("}}") {
+                lit.push_str(&tail[..1]);
+                rest = &tail[2..];
+                continue;
+            }
+            if tail.starts_with('}') {
+                return Err("has a lone '}'; write '}}' for a literal brace".into());
+            }
+            // A JSON object opens with '{' followed by a quote, a space or another brace:
+            // those are literal, so JSON templates need no escaping.
+            let end = tail.find('}');
+            let name = end.map(|e| &tail[1..e]);
+            match name {
+                Some(n)
+                    if !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase() || c == '_') =>
+                {
+                    let var = Var::ALL.iter().find(|v| v.name() == n).copied();
+                    match var {
+                        Some(v) if allowed.contains(&v) => {
+                            if !lit.is_empty() {
+                                pieces.push(Piece::Text(std::mem::take(&mut lit)));
+                            }
+                            pieces.push(Piece::Var(v));
+                        }
+                        _ => {
+                            return Err(format!(
+                                "{{{n}}} is not a placeholder here; use {}",
+                                allowed
+                                    .iter()
+                                    .map(|v| format!("{{{}}}", v.name()))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ))
+                        }
+                    }
+                    rest = &tail[end.unwrap_or(0) + 1..];
+                }
+                _ => {
+                    // Literal '{' (JSON): keep it, and the matching '}' later is literal too.
+                    let close = matching_brace(tail);
+                    match close {
+                        Some(c) => {
+                            // Recurse into the object's inside so placeholders in it work.
+                            let inner = Template::parse(&tail[1..c], allowed)?;
+                            lit.push('{');
+                            for p in inner.pieces {
+                                match p {
+                                    Piece::Text(t) => lit.push_str(&t),
+                                    Piece::Var(v) => {
+                                        if !lit.is_empty() {
+                                            pieces.push(Piece::Text(std::mem::take(&mut lit)));
+                                        }
+                                        pieces.push(Piece::Var(v));
+                                    }
+                                }
+                            }
+                            lit.push('}');
+                            rest = &tail[c + 1..];
+                        }
+                        None => return Err("has a '{' that is never closed".into()),
+                    }
+                }
+            }
+        }
+        lit.push_str(rest);
+        if !lit.is_empty() {
+            pieces.push(Piece::Text(lit));
+        }
+        Ok(Template {
+            source: text.to_string(),
+            pieces,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn uses(&self, var: Var) -> bool {
+        self.pieces.contains(&Piece::Var(var))
+    }
+
+    pub fn render(&self, v: &Vars<'_>) -> String {
+        let mut out = String::with_capacity(self.source.len() + v.payload.len() + 16);
+        for p in &self.pieces {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Var(Var::User) => out.push_str(&v.user.to_string()),
+                Piece::Var(Var::Token) => out.push_str(v.token),
+                Piece::Var(Var::After) => out.push_str(&v.after.to_string()),
+                Piece::Var(Var::Event) => out.push_str(&v.event.to_string()),
+                Piece::Var(Var::EmitUs) => out.push_str(&v.emit_us.to_string()),
+                Piece::Var(Var::Payload) => out.push_str(v.payload),
+            }
+        }
+        out
+    }
+}
+
+/// The index of the '}' that closes the '{' at the start of `s` (braces nest; strings are
+/// not special, which is enough for templates).
+fn matching_brace(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// How a client proves who it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    None,
+    Header {
+        name: String,
+        value: Template,
+    },
+    Query {
+        name: String,
+        value: Template,
+    },
+    /// A WebSocket text frame sent right after the upgrade.
+    FirstFrame(Template),
+    /// The Socket.IO CONNECT packet's auth payload (JSON).
+    SocketIo(Template),
+}
+
+impl Auth {
+    fn bearer() -> Auth {
+        Auth::Header {
+            name: "authorization".into(),
+            value: Template::parse("Bearer {token}", &[Var::Token]).expect("valid template"),
+        }
+    }
+}
+
+/// Where a notification carries what the swarm measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fields {
+    pub id: String,
+    pub event: String,
+    pub emit_us: String,
+}
+
+/// What a client read from one message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stamp {
+    /// The notification's id, when the message has one.
+    pub id: Option<i64>,
+    pub event: u64,
+    pub emit_us: u64,
+}
+
+impl Fields {
+    /// Reads the event number and emit time (and the id, if any) from one notification;
+    /// None when they are not where the fields say.
+    pub fn read(&self, v: &Value) -> Option<Stamp> {
+        let num = |p: &str| {
+            let x = v.pointer(p)?;
+            x.as_u64().or_else(|| x.as_str()?.parse().ok())
+        };
+        Some(Stamp {
+            id: v.pointer(&self.id).and_then(|x| {
+                x.as_i64()
+                    .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+            }),
+            event: num(&self.event)?,
+            emit_us: num(&self.emit_us)?,
+        })
+    }
+}
+
+/// How the workload emits an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Emit {
+    /// POST /notifications of pollpush's ingest API (or gateway), {"user_id", "payload"}.
+    Pollpush { url: Option<String> },
+    Http {
+        url: Option<String>,
+        method: String,
+        path: Template,
+        body: Template,
+    },
+    Redis {
+        url: Option<String>,
+        channel: Template,
+        message: Template,
+    },
+}
+
+impl Emit {
+    /// The base URL of the HTTP API events go to, when the scenario gives one.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Emit::Pollpush { url } | Emit::Http { url, .. } => url.as_deref(),
+            Emit::Redis { .. } => None,
+        }
+    }
+}
+
+/// A validated `[target]` (or pollpush's own API, [`Target::pollpush`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// False for pollpush's own API (no `[target]` table).
+    pub described: bool,
+    pub raw: RawTarget,
+    pub poll_url: Option<String>,
+    pub poll_path: Template,
+    pub poll_items: String,
+    pub poll_auth: Auth,
+    pub poll_long: bool,
+    pub push_urls: Vec<String>,
+    /// None: the transport's own default (/ws, /sse, /socket.io/).
+    pub push_path: Option<String>,
+    pub push_query: Option<Template>,
+    pub namespace: String,
+    pub event: Option<String>,
+    pub push_auth: Auth,
+    pub fields: Fields,
+    pub emit: Emit,
+}
+
+const POLL_VARS: &[Var] = &[Var::After, Var::User, Var::Token];
+const CLIENT_VARS: &[Var] = &[Var::User, Var::Token];
+const EMIT_VARS: &[Var] = &[Var::User, Var::Token, Var::Event, Var::EmitUs, Var::Payload];
+
+impl Target {
+    /// pollpush's own API, for `transport`.
+    pub fn pollpush(transport: Transport) -> Target {
+        validate(&RawTarget::default(), transport, None).expect("the defaults are valid")
+    }
+
+    /// The path of a push connection: the given one or the transport's default.
+    pub fn push_path(&self, transport: Transport) -> &str {
+        self.push_path.as_deref().unwrap_or(match transport {
+            Transport::Ws => "/ws",
+            Transport::Sse => "/sse",
+            Transport::SocketIo => "/socket.io/",
+        })
+    }
+}
+
+fn pointer(key: &str, text: &str, ctx: Option<&Ctx<'_>>) -> anyhow::Result<String> {
+    if text.is_empty() || text.starts_with('/') {
+        Ok(text.to_string())
+    } else {
+        Err(err(
+            ctx,
+            key,
+            format!("{text:?} is not a JSON pointer; write it like \"/payload/event\" (\"\" is the whole document)"),
+        ))
+    }
+}
+
+fn err(ctx: Option<&Ctx<'_>>, key: &str, msg: impl std::fmt::Display) -> anyhow::Error {
+    match ctx {
+        Some(c) => c.err(key, msg),
+        None => crate::error::input(format!("{key}: {msg}")),
+    }
+}
+
+fn template(
+    ctx: Option<&Ctx<'_>>,
+    key: &str,
+    text: &str,
+    allowed: &[Var],
+) -> anyhow::Result<Template> {
+    Template::parse(text, allowed).map_err(|m| err(ctx, key, format!("{text:?} {m}")))
+}
+
+fn base_url(ctx: Option<&Ctx<'_>>, key: &str, url: &str, schemes: &[&str]) -> anyhow::Result<()> {
+    let ok = schemes.iter().any(|s| {
+        url.strip_prefix(s)
+            .and_then(|r| r.strip_prefix("://"))
+            .is_some_and(|hp| !hp.is_empty() && !hp.trim_end_matches('/').contains('/'))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            ctx,
+            key,
+            format!(
+                "{url:?} is not a base URL; write {}://host:port (the path goes in its own key)",
+                schemes[0]
+            ),
+        ))
+    }
+}
+
+fn auth(
+    ctx: Option<&Ctx<'_>>,
+    key: &str,
+    raw: Option<&RawAuth>,
+    default: Auth,
+    transport: Option<Transport>,
+) -> anyhow::Result<Auth> {
+    let Some(raw) = raw else { return Ok(default) };
+    let via = raw.via.as_deref().unwrap_or("header");
+    let name = || {
+        raw.name.clone().filter(|n| !n.is_empty()).ok_or_else(|| {
+            err(
+                ctx,
+                &format!("{key}.name"),
+                format!("auth via {via:?} needs the name of the header or query parameter"),
+            )
+        })
+    };
+    let value = |default: &str| {
+        template(
+            ctx,
+            &format!("{key}.value"),
+            raw.value.as_deref().unwrap_or(default),
+            CLIENT_VARS,
+        )
+    };
+    let frames = matches!(transport, Some(Transport::Ws | Transport::SocketIo));
+    Ok(match via {
+        "none" => Auth::None,
+        "header" => {
+            let name = name()?;
+            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(err(
+                    ctx,
+                    &format!("{key}.name"),
+                    format!("{name:?} is not a header name"),
+                ));
+            }
+            Auth::Header {
+                name: name.to_ascii_lowercase(),
+                value: value("Bearer {token}")?,
+            }
+        }
+        "query" => Auth::Query {
+            name: name()?,
+            value: value("{token}")?,
+        },
+        "first-frame" if frames && transport != Some(Transport::SocketIo) => {
+            Auth::FirstFrame(value("{token}")?)
+        }
+        "socketio" if transport == Some(Transport::SocketIo) => {
+            let t = value("{\"token\":\"{token}\"}")?;
+            let sample = t.render(&Vars {
+                user: 1,
+                token: "t",
+                ..Vars::default()
+            });
+            if !serde_json::from_str::<Value>(&sample).is_ok_and(|v| v.is_object()) {
+                return Err(err(
+                    ctx,
+                    &format!("{key}.value"),
+                    format!(
+                        "{:?} does not make a JSON object; write it like '{{\"token\":\"{{token}}\"}}'",
+                        t.source()
+                    ),
+                ));
+            }
+            Auth::SocketIo(t)
+        }
+        "first-frame" | "socketio" => {
+            return Err(err(
+                ctx,
+                &format!("{key}.via"),
+                format!(
+                    "{via:?} applies only to push.transport = {}",
+                    if via == "socketio" {
+                        "\"socketio\""
+                    } else {
+                        "\"ws\""
+                    }
+                ),
+            ))
+        }
+        other => {
+            return Err(err(
+                ctx,
+                &format!("{key}.via"),
+                format!("{other:?} is not one of header, query, first-frame, socketio, none"),
+            ))
+        }
+    })
+}
+
+/// Validates a `[target]` table for a plan whose push clients use `transport`.
+pub(super) fn validate(
+    raw: &RawTarget,
+    transport: Transport,
+    ctx: Option<&Ctx<'_>>,
+) -> anyhow::Result<Target> {
+    let poll = raw.poll.clone().unwrap_or_default();
+    let push = raw.push.clone().unwrap_or_default();
+    let emit = raw.emit.clone().unwrap_or_default();
+    let fields = raw.notification.clone().unwrap_or_default();
+    if let Some(u) = &poll.url {
+        base_url(ctx, "target.poll.url", u, &["http"])?;
+    }
+    for (i, u) in push.urls.iter().flatten().enumerate() {
+        base_url(ctx, &format!("target.push.urls.{i}"), u, &["http", "ws"])?;
+    }
+    let poll_path = template(
+        ctx,
+        "target.poll.path",
+        poll.path
+            .as_deref()
+            .unwrap_or("/notifications?after={after}"),
+        POLL_VARS,
+    )?;
+    if !poll_path.source().starts_with('/') {
+        return Err(err(ctx, "target.poll.path", "must start with '/'"));
+    }
+    if let Some(p) = &push.path {
+        if !p.starts_with('/') || p.contains('?') {
+            return Err(err(
+                ctx,
+                "target.push.path",
+                "must start with '/' and carry no query (put parameters in target.push.query)",
+            ));
+        }
+    }
+    let push_query = push
+        .query
+        .as_deref()
+        .map(|q| template(ctx, "target.push.query", q, CLIENT_VARS))
+        .transpose()?;
+    let namespace = push.namespace.clone().unwrap_or_else(|| "/".into());
+    if !namespace.starts_with('/') || namespace.contains(',') {
+        return Err(err(
+            ctx,
+            "target.push.namespace",
+            format!("{namespace:?} is not a Socket.IO namespace; write it like \"/\" or \"/notifications\""),
+        ));
+    }
+    if transport != Transport::SocketIo && push.namespace.is_some() {
+        return Err(err(
+            ctx,
+            "target.push.namespace",
+            "applies only to push.transport = \"socketio\"",
+        ));
+    }
+    if transport == Transport::Ws && push.event.is_some() {
+        return Err(err(
+            ctx,
+            "target.push.event",
+            "a WebSocket message has no event name; this key is for socketio and sse",
+        ));
+    }
+    let event = match (transport, push.event.clone()) {
+        (Transport::SocketIo, None) => Some("notification".to_string()),
+        (_, e) => e,
+    };
+    let push_default = match transport {
+        Transport::SocketIo => Auth::SocketIo(
+            Template::parse("{\"token\":\"{token}\"}", CLIENT_VARS).expect("valid template"),
+        ),
+        _ => Auth::bearer(),
+    };
+    let fields = Fields {
+        id: pointer(
+            "target.notification.id",
+            fields.id.as_deref().unwrap_or("/id"),
+            ctx,
+        )?,
+        event: pointer(
+            "target.notification.event",
+            fields.event.as_deref().unwrap_or("/payload/event"),
+            ctx,
+        )?,
+        emit_us: pointer(
+            "target.notification.emit_us",
+            fields.emit_us.as_deref().unwrap_or("/payload/emit_us"),
+            ctx,
+        )?,
+    };
+    let emit = match emit.via.as_deref().unwrap_or("pollpush") {
+        "pollpush" => {
+            for (k, set) in [
+                ("method", emit.method.is_some()),
+                ("path", emit.path.is_some()),
+                ("body", emit.body.is_some()),
+                ("channel", emit.channel.is_some()),
+                ("message", emit.message.is_some()),
+            ] {
+                if set {
+                    return Err(err(
+                        ctx,
+                        &format!("target.emit.{k}"),
+                        "applies only with target.emit.via = \"http\" or \"redis\"",
+                    ));
+                }
+            }
+            if let Some(u) = &emit.url {
+                base_url(ctx, "target.emit.url", u, &["http"])?;
+            }
+            Emit::Pollpush {
+                url: emit.url.clone(),
+            }
+        }
+        "http" => {
+            if let Some(u) = &emit.url {
+                base_url(ctx, "target.emit.url", u, &["http"])?;
+            }
+            let method = emit.method.clone().unwrap_or_else(|| "POST".into());
+            if !["POST", "PUT", "PATCH"].contains(&method.as_str()) {
+                return Err(err(
+                    ctx,
+                    "target.emit.method",
+                    format!("{method:?} is not one of POST, PUT, PATCH"),
+                ));
+            }
+            let path = template(
+                ctx,
+                "target.emit.path",
+                emit.path.as_deref().unwrap_or("/notifications"),
+                EMIT_VARS,
+            )?;
+            let body = template(
+                ctx,
+                "target.emit.body",
+                emit.body
+                    .as_deref()
+                    .unwrap_or("{\"user_id\":{user},\"payload\":{payload}}"),
+                EMIT_VARS,
+            )?;
+            Emit::Http {
+                url: emit.url.clone(),
+                method,
+                path,
+                body,
+            }
+        }
+        "redis" => {
+            if let Some(u) = &emit.url {
+                if !u.starts_with("redis://") {
+                    return Err(err(
+                        ctx,
+                        "target.emit.url",
+                        format!("{u:?} is not a redis://host:port URL"),
+                    ));
+                }
+            }
+            let channel = template(
+                ctx,
+                "target.emit.channel",
+                emit.channel.as_deref().unwrap_or("notifications"),
+                EMIT_VARS,
+            )?;
+            let message = template(
+                ctx,
+                "target.emit.message",
+                emit.message
+                    .as_deref()
+                    .unwrap_or("{\"id\":{event},\"user_id\":{user},\"payload\":{payload}}"),
+                EMIT_VARS,
+            )?;
+            Emit::Redis {
+                url: emit.url.clone(),
+                channel,
+                message,
+            }
+        }
+        other => {
+            return Err(err(
+                ctx,
+                "target.emit.via",
+                format!("{other:?} is not one of pollpush, http, redis"),
+            ))
+        }
+    };
+    if let Emit::Http { body, .. } | Emit::Redis { message: body, .. } = &emit {
+        let carries = body.uses(Var::Payload) || (body.uses(Var::Event) && body.uses(Var::EmitUs));
+        if !carries {
+            return Err(err(
+                ctx,
+                if matches!(emit, Emit::Http { .. }) {
+                    "target.emit.body"
+                } else {
+                    "target.emit.message"
+                },
+                "must carry {payload} (or {event} and {emit_us}): the clients read the event's number and emit time from what arrives",
+            ));
+        }
+    }
+    Ok(Target {
+        described: *raw != RawTarget::default(),
+        raw: raw.clone(),
+        poll_url: poll.url.clone(),
+        poll_path,
+        poll_items: pointer(
+            "target.poll.items",
+            poll.items.as_deref().unwrap_or(""),
+            ctx,
+        )?,
+        poll_auth: auth(
+            ctx,
+            "target.poll.auth",
+            poll.auth.as_ref(),
+            Auth::bearer(),
+            None,
+        )?,
+        poll_long: poll.long.unwrap_or(false),
+        push_urls: push.urls.clone().unwrap_or_default(),
+        push_path: push.path.clone(),
+        push_query,
+        namespace,
+        event,
+        push_auth: auth(
+            ctx,
+            "target.push.auth",
+            push.auth.as_ref(),
+            push_default,
+            Some(transport),
+        )?,
+        fields,
+        emit,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> Vars<'static> {
+        Vars {
+            user: 7,
+            token: "7.abc",
+            after: 42,
+            event: 9,
+            emit_us: 1000,
+            payload: "{\"event\":9,\"emit_us\":1000}",
+        }
+    }
+
+    #[test]
+    fn templates_render_placeholders_and_keep_json_braces() {
+        let t = Template::parse("/inbox?since={after}&u={user}", POLL_VARS).unwrap();
+        assert_eq!(t.render(&vars()), "/inbox?since=42&u=7");
+        let t = Template::parse(
+            "{\"id\":{event},\"user_id\":{user},\"payload\":{payload}}",
+            EMIT_VARS,
+        )
+        .unwrap();
+        let out = t.render(&vars());
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["payload"]["event"], 9);
+        assert_eq!(v["user_id"], 7);
+        let t = Template::parse("{\"token\":\"{token}\"}", CLIENT_VARS).unwrap();
+        assert_eq!(t.render(&vars()), "{\"token\":\"7.abc\"}");
+        let t = Template::parse("a{{b}}c", CLIENT_VARS).unwrap();
+        assert_eq!(t.render(&vars()), "a{b}c");
+    }
+
+    #[test]
+    fn templates_refuse_unknown_or_misplaced_placeholders() {
+        let e = Template::parse("/x?since={after}", CLIENT_VARS).unwrap_err();
+        assert!(e.contains("{after} is not a placeholder here"), "{e}");
+        assert!(e.contains("{user}, {token}"), "{e}");
+        assert!(Template::parse("/x?a={usr}", POLL_VARS).is_err());
+        assert!(Template::parse("oops}", POLL_VARS).is_err());
+        assert!(Template::parse("{\"a\":1", EMIT_VARS).is_err());
+    }
+
+    #[test]
+    fn fields_read_numbers_and_strings_or_nothing() {
+        let f = Target::pollpush(Transport::Ws).fields;
+        let v: Value =
+            serde_json::from_str(r#"{"id":5,"payload":{"event":3,"emit_us":"77"}}"#).unwrap();
+        assert_eq!(
+            f.read(&v),
+            Some(Stamp {
+                id: Some(5),
+                event: 3,
+                emit_us: 77
+            })
+        );
+        let v: Value = serde_json::from_str(r#"{"msg":"hello"}"#).unwrap();
+        assert_eq!(f.read(&v), None);
+    }
+
+    #[test]
+    fn pollpush_defaults() {
+        let t = Target::pollpush(Transport::SocketIo);
+        assert!(!t.described);
+        assert_eq!(t.emit, Emit::Pollpush { url: None });
+        assert_eq!(t.event.as_deref(), Some("notification"));
+        assert!(matches!(t.push_auth, Auth::SocketIo(_)));
+        assert!(matches!(t.poll_auth, Auth::Header { .. }));
+        assert_eq!(t.push_path(Transport::SocketIo), "/socket.io/");
+        assert_eq!(
+            Target::pollpush(Transport::Ws).push_path(Transport::Ws),
+            "/ws"
+        );
+    }
+}

@@ -227,6 +227,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub header_timeout: String,
 
+    /// Long polling: a poll with `wait_ms=W` that finds nothing new is held until a
+    /// notification for its user is published on Redis, or W ms (at most 300000) pass.
+    #[arg(long)]
+    pub long_poll: bool,
+
     /// PostgreSQL to use; without it an ephemeral one is started.
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,

@@ -99,6 +99,11 @@ pub struct RawUsers {
 pub struct RawPoll {
     pub interval: Option<String>,
     pub auth: Option<String>,
+    /// Long polling: each client holds one request open, the server answers when something
+    /// arrives (or after `wait`), and the client asks again at once.
+    pub long: Option<bool>,
+    /// Long polling: how long the server may hold a request.
+    pub wait: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -416,6 +421,8 @@ pub struct Plan {
     pub users: u64,
     pub poll_interval: Duration,
     pub poll_auth: PollAuth,
+    /// Long polling, held up to this long; None: periodic polling every `poll_interval`.
+    pub poll_long: Option<Duration>,
     pub events_per_s: f64,
     pub payload_bytes: usize,
     pub headers: Headers,
@@ -470,6 +477,7 @@ impl Plan {
     /// Drain period after the window for one mode: at least one poll interval for polling.
     pub fn drain_for(&self, mode: Mode) -> Duration {
         self.drain.unwrap_or(match mode {
+            Mode::Poll if self.poll_long.is_some() => Duration::from_secs(2),
             Mode::Poll => self.poll_interval + Duration::from_secs(2),
             Mode::Push => Duration::from_secs(2),
         })
@@ -498,6 +506,8 @@ impl Plan {
                     }
                     .into(),
                 ),
+                long: Some(self.poll_long.is_some()),
+                wait: self.poll_long.map(fmt_duration),
             },
             push: RawPush {
                 transport: Some(kebab(&self.push.transport)),
@@ -1012,6 +1022,30 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         _ => PollAuth::None,
     };
     let push = validate_push(&raw.push, users, ctx)?;
+    let poll_long = match raw.poll.long {
+        Some(true) => {
+            let wait = ctx.duration("poll.wait", raw.poll.wait.as_deref(), "25s")?;
+            if wait < Duration::from_secs(1) || wait > Duration::from_secs(300) {
+                return Err(ctx.err("poll.wait", "must be between 1s and 5m"));
+            }
+            if push.fanout == Fanout::None && raw.target.is_none() {
+                return Err(ctx.err(
+                    "poll.long",
+                    "the poll API wakes held polls through Redis, and push.fanout = \"none\" publishes nothing there: use \"broadcast\" or \"per-user\"",
+                ));
+            }
+            Some(wait)
+        }
+        _ => {
+            if raw.poll.wait.is_some() {
+                return Err(ctx.err(
+                    "poll.wait",
+                    "applies only with poll.long = true; set that too, or remove this key",
+                ));
+            }
+            None
+        }
+    };
     let events_per_s = raw.workload.events_per_s.unwrap_or(20.0);
     if !events_per_s.is_finite() || events_per_s <= 0.0 || events_per_s > 10_000.0 {
         return Err(ctx.err(
@@ -1123,6 +1157,7 @@ fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         users,
         poll_interval,
         poll_auth,
+        poll_long,
         events_per_s,
         payload_bytes: payload_bytes as usize,
         headers,
@@ -1568,6 +1603,29 @@ message = '{"n":{event},"t":{emit_us}}'
             let e = err(&format!("modes = [\"push\"]\n{body}"), &[]);
             assert!(e.contains(at) && e.contains(what), "{body}: {e}");
         }
+    }
+
+    #[test]
+    fn long_polling_keys() {
+        let p = plan("[poll]\nlong = true\nwait = \"10s\"\n", &[]).unwrap();
+        assert_eq!(p.poll_long, Some(Duration::from_secs(10)));
+        assert_eq!(plan(&p.to_toml(), &[]).unwrap().poll_long, p.poll_long);
+        assert_eq!(plan("", &[]).unwrap().poll_long, None);
+        let e = err("[poll]\nwait = \"10s\"\n", &[]);
+        assert!(
+            e.contains(":2: key `poll.wait`") && e.contains("poll.long = true"),
+            "{e}"
+        );
+        let e = err("[poll]\nlong = true\nwait = \"10m\"\n", &[]);
+        assert!(
+            e.contains("key `poll.wait`") && e.contains("between 1s and 5m"),
+            "{e}"
+        );
+        let e = err("[poll]\nlong = true\n[push]\nfanout = \"none\"\n", &[]);
+        assert!(
+            e.contains("key `poll.long`") && e.contains("\"broadcast\""),
+            "{e}"
+        );
     }
 
     #[test]

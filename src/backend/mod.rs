@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod ingest;
+pub mod longpoll;
 pub mod poll;
 pub mod prometheus;
 pub mod publisher;
@@ -30,6 +31,11 @@ pub const CHANNEL: &str = "notifications";
 /// The Redis channel of one user under `fanout = per-user`.
 pub fn user_channel(user: i64) -> String {
     format!("user:{user}")
+}
+
+/// Every user's channel, for PSUBSCRIBE.
+pub fn user_channel_pattern() -> &'static str {
+    "user:*"
 }
 
 /// Counters of one server process, served as JSON at `GET /stats`. These are the backend's
@@ -142,6 +148,8 @@ pub struct AppState {
     /// Verifies signed tokens for `--poll-auth none`; None otherwise.
     pub signer: Option<token::Signer>,
     pub exporter: Arc<prometheus::Exporter>,
+    /// Held long polls (`serve --long-poll`); None: polls are never held.
+    pub waiters: Option<Arc<longpoll::Waiters>>,
 }
 
 /// How the push gateway of this process routes and protects its connections.
@@ -179,6 +187,7 @@ impl AppState {
             poll_delay: std::time::Duration::ZERO,
             signer: None,
             exporter: Arc::default(),
+            waiters: None,
         }
     }
 

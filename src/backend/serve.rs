@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub signer: Option<super::token::Signer>,
     /// See [`accept_loop`]; `serve --header-timeout`.
     pub header_timeout: Duration,
+    /// Hold polls that ask to wait (`serve --long-poll`).
+    pub long_poll: bool,
 }
 
 /// Builds the state and router, starts the Redis side, and serves `listener` until
@@ -46,6 +48,21 @@ pub async fn serve(
             super::publisher::Publisher::connect(client.clone()).await?,
         ));
     }
+    let mut long_poll_subscriber = None;
+    if config.poll && config.long_poll {
+        if !uses_redis {
+            return Err(input(
+                "--long-poll wakes held polls through Redis: use --fanout broadcast or per-user",
+            ));
+        }
+        let waiters = std::sync::Arc::new(super::longpoll::Waiters::default());
+        state.waiters = Some(waiters.clone());
+        long_poll_subscriber = Some(tokio::spawn(super::longpoll::subscriber(
+            client.clone(),
+            state.clone(),
+            waiters,
+        )));
+    }
     let mut subscriber = None;
     if config.push && uses_redis {
         let (tx, rx) = oneshot::channel();
@@ -66,7 +83,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let _ = ready.send(addr);
     accept_loop(listener, router, config.header_timeout, shutdown).await;
-    if let Some(s) = subscriber {
+    for s in [subscriber, long_poll_subscriber].into_iter().flatten() {
         s.abort();
     }
     Ok(())
@@ -208,6 +225,7 @@ pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
             poll_delay: test_poll_delay()?,
             signer,
             header_timeout,
+            long_poll: args.long_poll,
         },
         ready_tx,
         shutdown_signal(),

@@ -22,9 +22,13 @@ fn story(s: &Value) -> String {
             num(poll, "http.requests_per_min"),
             num(poll, "db.queries_per_min"),
         ) {
+            let how = match num(&s["plan"], "poll_long_wait_s") {
+                Some(w) => format!("long polling (each request held up to {w} s)"),
+                None => format!("polling every {t} s"),
+            };
             let _ = write!(
                 out,
-                "{} users polling every {t} s sent **{} HTTP requests a minute**, and Postgres counted **{} queries a minute** for them",
+                "{} users {how} sent **{} HTTP requests a minute**, and Postgres counted **{} queries a minute** for them",
                 group(users as i64),
                 group(req as i64),
                 group(q as i64)
@@ -34,15 +38,23 @@ fn story(s: &Value) -> String {
             }
             out.push_str(". ");
         }
+        let long = num(&s["plan"], "poll_long_wait_s").is_some();
         if let (Some(mean), Some(max)) = (num(poll, "latency_ms.mean"), num(poll, "latency_ms.max"))
         {
-            let _ = write!(
-                out,
-                "A notification waited {:.0} ms on average (the model says T/2 = {:.0} ms) and up to {:.0} ms. ",
-                mean,
-                t * 500.0,
-                max
-            );
+            if long {
+                let _ = write!(
+                    out,
+                    "A notification waited {mean:.1} ms on average and up to {max:.0} ms. "
+                );
+            } else {
+                let _ = write!(
+                    out,
+                    "A notification waited {:.0} ms on average (the model says T/2 = {:.0} ms) and up to {:.0} ms. ",
+                    mean,
+                    t * 500.0,
+                    max
+                );
+            }
         }
     }
     if !push.is_null() {
@@ -86,12 +98,26 @@ fn model_table(s: &Value) -> String {
     }
     let response = num(poll, "http.response_ms.mean");
     let late = num(poll, "http.schedule_lateness_ms.p99");
+    let long = num(&s["plan"], "poll_long_wait_s").is_some();
+    let (requests, empty, header) = if long {
+        (
+            "requests/min, λN/(1-e^(-λW))",
+            "empty polls (held to W), e^(-λW)",
+            "header bytes/s, bytes per poll × rate",
+        )
+    } else {
+        (
+            "requests/min, N/T",
+            "empty polls, e^(-λT)",
+            "header bytes/s, bytes per poll × N/T",
+        )
+    };
     let rows = [
-        ("requests/min, N/T", "predicted.requests_per_min", "http.requests_per_min", late.filter(|l| *l > 100.0).map(|l| format!("the swarm ran behind its schedule (p99 {l:.0} ms late)"))),
+        (requests, "predicted.requests_per_min", "http.requests_per_min", late.filter(|l| *l > 100.0).map(|l| format!("the swarm ran behind its schedule (p99 {l:.0} ms late)"))),
         ("mean latency (ms), T/2", "predicted.latency_mean_ms", "latency_ms.mean", response.map(|r| format!("the model leaves out each poll's own round trip (measured mean {r:.1} ms) and the ingest path"))),
         ("max latency (ms), T", "predicted.latency_max_ms", "latency_ms.max", response.map(|r| format!("a poll's round trip adds to T (mean {r:.1} ms)"))),
-        ("empty polls, e^(-λT)", "predicted.empty_ratio", "http.empty_ratio", Some("few events in the window make the share noisy".to_string())),
-        ("header bytes/s, bytes per poll × N/T", "predicted.header_bytes_per_s", "bandwidth.header_bytes_per_s", late.filter(|l| *l > 100.0).map(|l| format!("fewer polls went out than scheduled (p99 {l:.0} ms late)"))),
+        (empty, "predicted.empty_ratio", "http.empty_ratio", Some("few events in the window make the share noisy".to_string())),
+        (header, "predicted.header_bytes_per_s", "bandwidth.header_bytes_per_s", late.filter(|l| *l > 100.0).map(|l| format!("fewer polls went out than scheduled (p99 {l:.0} ms late)"))),
     ];
     let mut out = String::from("### Model vs measurement (polling)\n\n| figure | predicted | measured | deviation | |\n|---|---:|---:|---:|---|\n");
     for (label, p, m, why) in rows {
@@ -382,7 +408,11 @@ pub fn render(s: &Value) -> String {
         }
     );
     let _ = writeln!(out, "## Figures\n");
-    let _ = writeln!(out, "Lines marked _predicted_ come from the polling model (rate N/T, mean wait T/2, empty share e^(-λT)); every other line was measured in this run.\n");
+    if num(&s["plan"], "poll_long_wait_s").is_some() {
+        let _ = writeln!(out, "Lines marked _predicted_ come from the long-polling model (each request ends at its user's next event or after W: rate λN/(1-e^(-λW)), empty share e^(-λW)); every other line was measured in this run.\n");
+    } else {
+        let _ = writeln!(out, "Lines marked _predicted_ come from the polling model (rate N/T, mean wait T/2, empty share e^(-λT)); every other line was measured in this run.\n");
+    }
     let _ = writeln!(out, "| | poll | push | poll/push |\n|---|---:|---:|---:|");
     for r in rows(s) {
         let label = match r[0].strip_prefix("  ") {

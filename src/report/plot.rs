@@ -71,11 +71,18 @@ pub fn latency_cdf(plan: &Plan, series: &Series, out: &Path) -> anyhow::Result<(
     if series.is_empty() {
         return Ok(());
     }
-    let title = format!(
-        "Notification latency: {} users, poll every {} s",
-        super::table::group(plan.users as i64),
-        plan.poll_interval.as_secs_f64()
-    );
+    let title = match plan.poll_long {
+        Some(w) => format!(
+            "Notification latency: {} users, long polls held up to {} s",
+            super::table::group(plan.users as i64),
+            w.as_secs_f64()
+        ),
+        None => format!(
+            "Notification latency: {} users, poll every {} s",
+            super::table::group(plan.users as i64),
+            plan.poll_interval.as_secs_f64()
+        ),
+    };
     png_and_svg!(out, "latency-cdf", |root| draw_cdf(root, &title, series));
     Ok(())
 }

@@ -54,9 +54,27 @@ fn latency(h: &Histogram<u64>) -> Value {
 /// What the polling model predicts for this plan; shown beside the measurement.
 /// `header_bytes_per_poll` (measured on one probe poll before the load) is the model's one
 /// input from the run: the header overhead is that many bytes times N/T.
+///
+/// Long polling held up to W: a user's request ends at its next event or at W, whichever
+/// comes first, so a user sends λ/(1−e^(−λW)) requests a second, a share e^(−λW) of them
+/// come back empty (held to the end), and latency is one round trip, which the model does
+/// not predict (null).
 pub fn poll_prediction(plan: &Plan, header_bytes_per_poll: Option<u64>) -> Value {
-    let t = plan.poll_interval.as_secs_f64();
     let lambda = plan.events_per_s / plan.users as f64;
+    if let Some(w) = plan.poll_long {
+        let w = w.as_secs_f64();
+        let empty = (-lambda * w).exp();
+        let rate = plan.users as f64 * lambda / (1.0 - empty);
+        return json!({
+            "requests_per_min": round(rate * 60.0, 1),
+            "latency_mean_ms": null,
+            "latency_max_ms": null,
+            "empty_ratio": round(empty, 6),
+            "header_bytes_per_poll": header_bytes_per_poll,
+            "header_bytes_per_s": header_bytes_per_poll.map(|b| round(b as f64 * rate, 1)),
+        });
+    }
+    let t = plan.poll_interval.as_secs_f64();
     let rate = plan.users as f64 / t;
     json!({
         "requests_per_min": round(rate * 60.0, 1),
@@ -425,6 +443,7 @@ pub fn build(r: &RunResult) -> Value {
             "users": r.plan.users,
             "duration_s": r.plan.duration.as_secs_f64(),
             "poll_interval_s": r.plan.poll_interval.as_secs_f64(),
+            "poll_long_wait_s": r.plan.poll_long.map(|w| w.as_secs_f64()),
             "poll_auth": r.plan.poll_auth,
             "events_per_s": r.plan.events_per_s,
             "payload_bytes": r.plan.payload_bytes,

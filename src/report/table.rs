@@ -178,6 +178,16 @@ pub fn group(n: i64) -> String {
 pub fn rows(summary: &Value) -> Vec<[String; 4]> {
     let poll = &summary["modes"]["poll"];
     let push = &summary["modes"]["push"];
+    // Long polling has its own model: the labels name its formulas, not the periodic ones.
+    let long = !summary["plan"]["poll_long_wait_s"].is_null();
+    let relabel = |label: &str| -> String {
+        match (long, label) {
+            (true, "  predicted N/T") => "  predicted λN/(1-e^(-λW))".into(),
+            (true, "  predicted e^(-λT)") => "  predicted e^(-λW)".into(),
+            (true, "  predicted bytes/poll × N/T") => "  predicted bytes/poll × rate".into(),
+            _ => label.to_string(),
+        }
+    };
     ROWS.iter()
         .filter(|(_, path, _, _)| !lookup(poll, path).is_null() || !lookup(push, path).is_null())
         .map(|(label, path, f, show_ratio)| {
@@ -190,7 +200,7 @@ pub fn rows(summary: &Value) -> Vec<[String; 4]> {
                 },
                 _ => String::new(),
             };
-            [label.to_string(), show(a, *f), show(b, *f), ratio]
+            [relabel(label), show(a, *f), show(b, *f), ratio]
         })
         .collect()
 }

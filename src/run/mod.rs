@@ -906,8 +906,9 @@ async fn run_mode(
     let mut swarm = Swarm::new(stop.clone());
     let ramp = match mode {
         // Each poller's phase is uniform over one interval: polls spread evenly, no herd.
-        Mode::Poll => plan.poll_interval,
-        Mode::Push => plan.warmup.max(Duration::from_secs(1)),
+        Mode::Poll if plan.poll_long.is_none() => plan.poll_interval,
+        // Long pollers and push clients open their connection over the warm-up.
+        _ => plan.warmup.max(Duration::from_secs(1)),
     };
     let instances: Arc<Vec<std::net::SocketAddr>> =
         Arc::new(servers.iter().map(|s| s.addr).collect());
@@ -922,6 +923,7 @@ async fn run_mode(
                     interval: plan.poll_interval,
                     first: base + offset,
                     after,
+                    wait: plan.poll_long,
                 }
                 .run(shared.clone()),
             ),
@@ -1011,7 +1013,11 @@ async fn run_mode(
     let mut emitted_tx = Some(emitted_tx);
     let mut running = None;
     if mode == Mode::Poll {
-        let start = window_start - plan.poll_interval;
+        let lead = match plan.poll_long {
+            Some(_) => Duration::ZERO,
+            None => plan.poll_interval,
+        };
+        let start = window_start - lead;
         running = Some(workload(
             start,
             window_start,

@@ -146,6 +146,7 @@ impl ServerProcess {
                 PollAuth::Db => "db",
                 PollAuth::None => "none",
             })
+            .args(plan.poll_long.map(|_| "--long-poll"))
             .arg("--database-url")
             .arg(&services.database_url)
             .arg("--redis-url")

@@ -28,9 +28,6 @@ pub struct RawTargetPoll {
     /// JSON pointer to the array of new items in the response ("" = the body is the array).
     pub items: Option<String>,
     pub auth: Option<RawAuth>,
-    /// Long polling: the server holds a request until something arrives (or its own
-    /// timeout), and the client asks again at once instead of on an interval.
-    pub long: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -384,7 +381,6 @@ pub struct Target {
     pub poll_path: Template,
     pub poll_items: String,
     pub poll_auth: Auth,
-    pub poll_long: bool,
     pub push_urls: Vec<String>,
     /// None: the transport's own default (/ws, /sse, /socket.io/).
     pub push_path: Option<String>,
@@ -773,7 +769,6 @@ pub(super) fn validate(
             Auth::bearer(),
             None,
         )?,
-        poll_long: poll.long.unwrap_or(false),
         push_urls: push.urls.clone().unwrap_or_default(),
         push_path: push.path.clone(),
         push_query,

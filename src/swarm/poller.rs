@@ -23,6 +23,9 @@ pub struct Poller {
     pub first: Instant,
     /// Last notification id already seen.
     pub after: i64,
+    /// Long polling: the server may hold each request this long, and the next goes out as
+    /// soon as one is answered (`interval` is then unused). None: periodic polling.
+    pub wait: Option<Duration>,
 }
 
 type Sender = http1::SendRequest<Empty<Bytes>>;
@@ -42,7 +45,7 @@ fn close(conn: &mut Conn, shared: &Shared) {
 impl Poller {
     pub async fn run(mut self, shared: Shared) {
         let host = shared.target.to_string();
-        let long = shared.api.poll_long;
+        let long = self.wait.is_some();
         let mut conn: Conn = None;
         let mut due = self.first;
         loop {
@@ -50,7 +53,7 @@ impl Poller {
                 _ = tokio::time::sleep_until(due) => {}
                 _ = shared.stop.cancelled() => break,
             }
-            let scheduled = due;
+            let mut scheduled = due;
             due += self.interval;
             let sent = Instant::now();
             let lateness_us = sent.saturating_duration_since(scheduled).as_micros() as u64;
@@ -80,6 +83,10 @@ impl Poller {
                     PollOutcome::Error => Instant::now() + Duration::from_secs(1),
                     _ => Instant::now(),
                 };
+                // A long poll belongs to the window in which it was answered: counted by
+                // when they were sent, requests held across the window's end would be
+                // missed, and the rate would read low.
+                scheduled = Instant::now();
             }
             let _ = shared.reports.send(Report::Poll {
                 scheduled,
@@ -127,6 +134,12 @@ impl Poller {
             ..Vars::default()
         };
         let mut path = api.poll_path.render(&vars);
+        // pollpush's own API takes the wait as a parameter; a `[target]` puts whatever its
+        // API wants in its poll path.
+        if let (Some(w), false) = (self.wait, api.described) {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            path = format!("{path}{sep}wait_ms={}", w.as_millis());
+        }
         let mut req = Request::get("/").header(hyper::header::HOST, host);
         match &api.poll_auth {
             Auth::Header { name, value } => req = req.header(name.as_str(), value.render(&vars)),
@@ -141,7 +154,7 @@ impl Poller {
         }
         let req = req.uri(path).body(Empty::<Bytes>::new())?;
         // A long poll is held by the server until something arrives or its own timeout.
-        let limit = Duration::from_secs(if api.poll_long { 120 } else { 30 });
+        let limit = self.wait.unwrap_or_default() + Duration::from_secs(30);
         let resp = tokio::time::timeout(limit, async {
             sender.ready().await?;
             let resp = sender.send_request(req).await?;
@@ -192,6 +205,7 @@ pub async fn probe(shared: &Shared, user: u64, token: &str, after: i64) -> anyho
         interval: Duration::from_secs(1),
         first: Instant::now(),
         after,
+        wait: None,
     };
     let mut conn: Conn = None;
     let result = poller

@@ -87,6 +87,24 @@ async fn a_notification_reaches_its_user_by_poll_and_websocket_and_no_one_else()
 }
 
 #[tokio::test]
+async fn a_server_without_long_poll_refuses_to_hold_a_poll() {
+    let s = server(1).await;
+    let base = format!("http://{}/notifications?after=0", s.addr);
+    let (status, body) = http(
+        "GET",
+        format!("{base}&wait_ms=1000"),
+        Some(&s.tokens[0]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("--long-poll"), "{body}");
+    // wait_ms=0 is an ordinary poll.
+    let (status, _) = http("GET", format!("{base}&wait_ms=0"), Some(&s.tokens[0]), None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn bad_or_missing_tokens_get_401_on_poll_and_websocket() {
     let s = server(1).await;
     let url = format!("http://{}/notifications?after=0", s.addr);
@@ -451,6 +469,7 @@ async fn signed_tokens_poll_without_a_lookup_and_cannot_be_forged() {
         poll_delay: Duration::ZERO,
         signer: Some(signer.clone()),
         header_timeout: Duration::from_secs(60),
+        long_poll: false,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let base = format!("http://{addr}");
@@ -503,6 +522,7 @@ async fn slow_loris_clients_are_cut_off_and_others_are_served() {
         poll_delay: Duration::ZERO,
         signer: None,
         header_timeout: Duration::from_secs(2),
+        long_poll: false,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let started = tokio::time::Instant::now();

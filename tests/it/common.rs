@@ -76,6 +76,7 @@ pub async fn instance(
             poll_delay: Duration::ZERO,
             signer: None,
             header_timeout: Duration::from_secs(60),
+            long_poll: false,
         },
     )
     .await

@@ -34,6 +34,50 @@ fn f(v: &serde_json::Value, path: &str) -> f64 {
 }
 
 #[tokio::test]
+async fn long_polls_deliver_in_milliseconds_at_the_rate_the_model_predicts() {
+    let _heavy = HEAVY.lock().await;
+    // 200 users, polls held up to 1 s, 20 events/s: λW = 0.1, so 90.5 % of the polls end
+    // empty at 1 s and a user sends λ/(1-e^(-λW)) = 1.05 requests a second.
+    let text = r#"
+        name = "it-long"
+        duration = "5s"
+        warmup = "3s"
+        modes = ["poll"]
+        [users]
+        count = 200
+        [poll]
+        long = true
+        wait = "1s"
+        [workload]
+        events_per_s = 20
+    "#;
+    let plan = scenario::parse(&Source { label: "it", text }, &[]).unwrap();
+    let result = execute(plan, &run_options()).await.expect("run completes");
+    let dir = tempfile::tempdir().unwrap();
+    let s = pollpush::report::write(std::slice::from_ref(&result), dir.path()).unwrap();
+    let poll = &s["modes"]["poll"];
+    assert_eq!(poll["events"]["lost"], 0, "{}", poll["events"]);
+    assert_eq!(poll["events"]["duplicated"], 0, "{}", poll["events"]);
+    // Periodic polling every 1 s would wait 500 ms on average; a held poll answers at once.
+    let p50 = f(poll, "latency_ms.p50");
+    assert!(p50 < 100.0, "long-poll p50 {p50} ms");
+    let rpm = f(poll, "http.requests_per_min");
+    let predicted = f(poll, "predicted.requests_per_min");
+    assert!(
+        (rpm - predicted).abs() / predicted < 0.15,
+        "requests/min {rpm}, predicted {predicted}"
+    );
+    let empty = f(poll, "http.empty_ratio");
+    assert!(
+        (empty - f(poll, "predicted.empty_ratio")).abs() < 0.05,
+        "empty ratio {empty}"
+    );
+    // Held requests are answered at W, not earlier or much later.
+    let held = f(poll, "http.response_ms.p50");
+    assert!((1_000.0..1_200.0).contains(&held), "held {held} ms");
+}
+
+#[tokio::test]
 async fn a_small_run_measures_what_the_model_predicts() {
     let _heavy = HEAVY.lock().await;
     let result = execute(small_plan(), &run_options())

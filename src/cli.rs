@@ -20,9 +20,12 @@ pub enum Command {
     Run(RunArgs),
     /// Run one system under test as a server process (`run` starts these by itself).
     Serve(ServeArgs),
-    /// Drive servers started elsewhere (`pollpush serve`, on this machine or another) with
-    /// a scenario's swarm and workload: the same measurements, table and result folder as
-    /// `run`, with the server-side figures that cannot be read from here left null.
+    /// Drive servers started elsewhere (`pollpush serve`, or any system a scenario's
+    /// `[target]` table describes: a Socket.IO server, your own API) with a scenario's swarm
+    /// and workload: the same measurements, table and result folder as `run`, with the
+    /// server-side figures that cannot be read from here left null. With --database-url
+    /// the swarm creates its users' sessions there and reads Postgres's own counters;
+    /// without it, database figures are null.
     Swarm(SwarmArgs),
     /// Compare two runs of one scenario figure by figure; exit 1 on a regression.
     Compare(CompareArgs),
@@ -37,18 +40,19 @@ pub struct SwarmArgs {
     pub run: RunArgs,
 
     /// The poll API (`serve --role poll` or `all`), e.g. http://10.0.0.5:8080; needed
-    /// when the scenario runs mode poll.
+    /// when the scenario runs mode poll. Wins over the scenario's target.poll.url.
     #[arg(long, value_name = "URL")]
     pub poll_url: Option<String>,
 
     /// A push gateway instance (`serve --role push` or `all`); repeat it, or separate
     /// with commas, for several: clients are balanced over them round-robin. Needed when
-    /// the scenario runs mode push.
+    /// the scenario runs mode push. Wins over the scenario's target.push.urls.
     #[arg(long, value_name = "URL", value_delimiter = ',')]
     pub push_url: Vec<String>,
 
     /// Where events go in poll mode (`serve --role ingest` or `all`); default: the poll
-    /// URL. In push mode events go through the gateway instances.
+    /// URL. In push mode events go through the gateway instances. With
+    /// `[target.emit] via = "http"`, the API that takes events. Wins over target.emit.url.
     #[arg(long, value_name = "URL")]
     pub ingest_url: Option<String>,
 }
@@ -118,11 +122,13 @@ pub struct RunArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
 
-    /// Use this PostgreSQL instead of starting an ephemeral one.
+    /// Use this PostgreSQL instead of starting an ephemeral one (swarm: the deployment's
+    /// database, read for its counters; optional).
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
 
-    /// Use this Redis instead of starting an ephemeral one.
+    /// Use this Redis instead of starting an ephemeral one (swarm: the deployment's Redis,
+    /// read for its INFO, and where `[target.emit] via = "redis"` publishes; optional).
     #[arg(long, env = "REDIS_URL", value_name = "URL")]
     pub redis_url: Option<String>,
 

@@ -325,6 +325,11 @@ pub struct Stamp {
 }
 
 impl Fields {
+    /// Where pollpush's own API puts them.
+    pub fn is_pollpush(&self) -> bool {
+        self.id == "/id" && self.event == "/payload/event" && self.emit_us == "/payload/emit_us"
+    }
+
     /// Reads the event number and emit time (and the id, if any) from one notification;
     /// None when they are not where the fields say.
     pub fn read(&self, v: &Value) -> Option<Stamp> {
@@ -528,6 +533,13 @@ fn auth(
                 ));
             }
             Auth::SocketIo(t)
+        }
+        "first-frame" | "socketio" if transport.is_none() => {
+            return Err(err(
+                ctx,
+                &format!("{key}.via"),
+                format!("a poll cannot authenticate by {via:?}; use header, query or none"),
+            ))
         }
         "first-frame" | "socketio" => {
             return Err(err(

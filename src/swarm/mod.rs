@@ -18,7 +18,21 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::scenario::target::Stamp;
 use crate::scenario::Target;
+
+/// A notification in pollpush's own format: `{"id", "payload": {"event", "emit_us"}}`.
+#[derive(serde::Deserialize)]
+struct Typed {
+    id: i64,
+    payload: TypedStamp,
+}
+
+#[derive(serde::Deserialize)]
+struct TypedStamp {
+    event: u64,
+    emit_us: u64,
+}
 
 pub use metered::{Meter, MeteredStream};
 
@@ -98,6 +112,10 @@ impl Shared {
             self.unreadable(&v.to_string());
             return None;
         };
+        self.deliver(user, stamp, now)
+    }
+
+    fn deliver(&self, user: u64, stamp: Stamp, now: u64) -> Option<i64> {
         self.live
             .deliveries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -111,6 +129,18 @@ impl Shared {
 
     /// Reads a message's text: JSON, or unreadable.
     fn read_text(&self, user: u64, text: &str) -> Option<i64> {
+        // pollpush's own format parses straight into its fields, about 5x faster than a
+        // JSON tree read through pointers (benches/fanout.rs); anything else takes the tree.
+        if self.api.fields.is_pollpush() {
+            if let Ok(n) = serde_json::from_str::<Typed>(text) {
+                let stamp = Stamp {
+                    id: Some(n.id),
+                    event: n.payload.event,
+                    emit_us: n.payload.emit_us,
+                };
+                return self.deliver(user, stamp, crate::now_us());
+            }
+        }
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(v) => self.read(user, &v),
             Err(_) => {

@@ -168,3 +168,69 @@ async fn targets_that_refuse_garble_or_never_deliver_are_reported() {
     assert!(err.contains("reached a client"), "{err}");
     assert!(secs < 60.0, "{secs} s");
 }
+
+/// Every event of a push run arrived once, and nothing was unreadable.
+fn all_delivered(summary: Option<serde_json::Value>) -> serde_json::Value {
+    let push = summary.expect("a summary")["modes"]["push"].clone();
+    let e = &push["events"];
+    assert!(e["sent"].as_u64().unwrap() > 20, "{e}");
+    assert_eq!(e["delivered"], e["sent"], "{e}");
+    for k in [
+        "lost",
+        "duplicated",
+        "misrouted",
+        "unreadable",
+        "send_failed",
+    ] {
+        assert_eq!(e[k], 0, "{k}: {e}");
+    }
+    push
+}
+
+#[tokio::test]
+async fn a_target_table_speaks_other_auth_emit_and_event_conventions() {
+    let _heavy = HEAVY.lock().await;
+    let services = pollpush::services::Services::start(None, None)
+        .await
+        .unwrap();
+    let (_server, url) = serve_process("all", &services);
+    let db = services.database_url.as_str();
+    let redis = services.redis_url.as_str();
+    let args = [
+        "--push-url",
+        &url,
+        "--database-url",
+        db,
+        "--redis-url",
+        redis,
+    ];
+
+    // WebSocket, the token in a first frame; events by an HTTP request built from a
+    // template, to an API given by --ingest-url.
+    let dir = tempfile::tempdir().unwrap();
+    let ws = format!(
+        "{PUSH}[target.push]\nauth = {{ via = \"first-frame\", value = '{{\"token\":\"{{token}}\"}}' }}\n\
+         [target.emit]\nvia = \"http\"\nmethod = \"POST\"\npath = \"/notifications\"\n\
+         body = '{{\"user_id\":{{user}},\"payload\":{{payload}}}}'\n"
+    );
+    let mut with_ingest = args.to_vec();
+    with_ingest.extend(["--ingest-url", &url]);
+    let (code, err, summary, _) = swarm(&ws, &with_ingest, dir.path()).await;
+    assert_eq!(code, Some(0), "{err}");
+    all_delivered(summary);
+
+    // Server-sent events of type "message" only, the token in a header named by the
+    // table; events published straight to Redis, where the gateway listens (they never
+    // touch Postgres: the gateway routes what Redis brings).
+    let dir = tempfile::tempdir().unwrap();
+    let sse = format!(
+        "{PUSH}[push]\ntransport = \"sse\"\n[target.push]\nevent = \"message\"\n\
+         auth = {{ via = \"header\", name = \"Authorization\", value = \"Bearer {{token}}\" }}\n\
+         [target.emit]\nvia = \"redis\"\nchannel = \"notifications\"\n\
+         message = '{{\"id\":{{event}},\"user_id\":{{user}},\"payload\":{{payload}}}}'\n"
+    );
+    let (code, err, summary, _) = swarm(&sse, &args, dir.path()).await;
+    assert_eq!(code, Some(0), "{err}");
+    let push = all_delivered(summary);
+    assert_eq!(push["connections"], 50, "{push}");
+}

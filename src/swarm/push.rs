@@ -1,5 +1,7 @@
-//! A push user: one connection to its gateway instance (WebSocket or SSE), authenticated by
-//! its bearer token at the handshake, reading notifications until stopped. When the
+//! A push user: one connection to its gateway instance (WebSocket, SSE or Socket.IO),
+//! authenticated as the target says, reading notifications until stopped. One client loop
+//! serves every protocol; each protocol is a small [`Channel`] (how to read its next
+//! notification) and an opener (handshake and auth). When the
 //! connection drops it reconnects after a backoff (none, fixed, or exponential with full
 //! jitter), and with catch-up it sends the last id it has seen so the gateway fills the gap
 //! from Postgres. A slow client connects and then never reads; a fault can take a client
@@ -195,21 +197,37 @@ impl PushClient {
         last_id: &mut Option<i64>,
         dropped_at: &mut Option<Instant>,
     ) -> End {
-        let mut faults = shared.faults.changed.subscribe();
+        let faults = shared.faults.changed.subscribe();
         if let Some(until) = shared.faults.offline_until(self.user) {
             return End::Offline(until);
         }
-        let opened = match self.transport {
-            Transport::Ws => self
-                .open_ws(shared, resume)
-                .await
-                .map(|ws| Conn::Ws(Box::new(ws))),
-            Transport::Sse => self.open_sse(shared, resume).await.map(Conn::Sse),
-            Transport::SocketIo => self
-                .open_socketio(shared)
-                .await
-                .map(|ws| Conn::SocketIo(Box::new(ws))),
-        };
+        // Each protocol opens its own kind of connection; one loop reads them all.
+        match self.transport {
+            Transport::Ws => {
+                let opened = self.open_ws(shared, resume).await.map(WsChannel);
+                self.read(shared, opened, faults, last_id, dropped_at).await
+            }
+            Transport::Sse => {
+                let opened = self.open_sse(shared, resume).await;
+                self.read(shared, opened, faults, last_id, dropped_at).await
+            }
+            Transport::SocketIo => {
+                let opened = self.open_socketio(shared).await.map(SocketIoChannel);
+                self.read(shared, opened, faults, last_id, dropped_at).await
+            }
+        }
+    }
+
+    /// The client loop, the same for every protocol: reads notifications from `opened`
+    /// until stopped, dropped, or taken offline.
+    async fn read<C: Channel>(
+        &self,
+        shared: &Shared,
+        opened: anyhow::Result<C>,
+        mut faults: watch::Receiver<u64>,
+        last_id: &mut Option<i64>,
+        dropped_at: &mut Option<Instant>,
+    ) -> End {
         let mut conn = match opened {
             Ok(c) => c,
             Err(e) => {
@@ -292,7 +310,7 @@ impl PushClient {
         }
     }
 
-    async fn open_ws(&self, shared: &Shared, resume: Option<i64>) -> anyhow::Result<WsStream> {
+    async fn open_ws(&self, shared: &Shared, resume: Option<i64>) -> anyhow::Result<Box<WsStream>> {
         let path = self.path(shared, "", resume.map(|id| ("last_id", id)));
         let mut ws = self.upgrade(shared, &path).await?;
         if let Auth::FirstFrame(t) = &shared.api.push_auth {
@@ -304,7 +322,7 @@ impl PushClient {
 
     /// A Socket.IO session: the Engine.IO handshake, then CONNECT on the target's
     /// namespace with the auth payload, until the server acknowledges it.
-    async fn open_socketio(&self, shared: &Shared) -> anyhow::Result<WsStream> {
+    async fn open_socketio(&self, shared: &Shared) -> anyhow::Result<Box<WsStream>> {
         use super::socketio::{self, Packet};
         let path = self.path(shared, socketio::QUERY, None);
         let mut ws = self.upgrade(shared, &path).await?;
@@ -350,7 +368,7 @@ impl PushClient {
 
     /// A WebSocket upgrade to `path` on the target, with the swarm's headers (and the
     /// token when auth goes by header).
-    async fn upgrade(&self, shared: &Shared, path: &str) -> anyhow::Result<WsStream> {
+    async fn upgrade(&self, shared: &Shared, path: &str) -> anyhow::Result<Box<WsStream>> {
         let mut request = format!("ws://{}{path}", self.target).into_client_request()?;
         let headers = request.headers_mut();
         if let Auth::Header { name, value } = &shared.api.push_auth {
@@ -375,7 +393,7 @@ impl PushClient {
         let (ws, _) = tokio::time::timeout(Duration::from_secs(10), upgrade)
             .await
             .map_err(|_| anyhow::anyhow!("no answer to the WebSocket upgrade within 10 s"))??;
-        Ok(ws)
+        Ok(Box::new(ws))
     }
 
     async fn open_sse(&self, shared: &Shared, resume: Option<i64>) -> anyhow::Result<SseStream> {
@@ -437,12 +455,6 @@ impl Drop for SseStream {
     }
 }
 
-enum Conn {
-    Ws(Box<WsStream>),
-    Sse(SseStream),
-    SocketIo(Box<WsStream>),
-}
-
 /// One message that should carry a notification.
 enum Msg {
     Text(String),
@@ -450,58 +462,89 @@ enum Msg {
     Json(serde_json::Value),
 }
 
-impl Conn {
-    /// The next message that should carry a notification; Ok(None) when the server ended
-    /// the connection.
-    async fn next(&mut self, shared: &Shared) -> anyhow::Result<Option<Msg>> {
-        match self {
-            Conn::Ws(ws) => loop {
-                match ws.next().await {
-                    Some(Ok(Message::Text(text))) => return Ok(Some(Msg::Text(text.to_string()))),
-                    Some(Ok(Message::Close(_))) | None => return Ok(None),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e.into()),
-                }
-            },
-            Conn::SocketIo(ws) => loop {
-                use super::socketio::{self, Packet};
-                match ws.next().await {
-                    Some(Ok(Message::Text(text))) => match socketio::parse(&text) {
-                        Packet::Ping => ws.send(Message::Text(socketio::PONG.into())).await?,
-                        Packet::Event {
-                            namespace,
-                            name,
-                            data,
-                        } if namespace == shared.api.namespace
-                            && Some(&name) == shared.api.event.as_ref() =>
-                        {
-                            return Ok(Some(Msg::Json(data)))
-                        }
-                        Packet::Disconnect => return Ok(None),
-                        _ => {}
-                    },
-                    Some(Ok(Message::Close(_))) | None => return Ok(None),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e.into()),
-                }
-            },
-            Conn::Sse(sse) => loop {
-                match sse.events.next().await {
-                    // With an event type given, other types (a heartbeat, say) are not
-                    // notifications.
-                    Some(Ok(event))
-                        if shared.api.event.as_ref().is_some_and(|t| *t != event.event) => {}
-                    Some(Ok(event)) => return Ok(Some(Msg::Text(event.data))),
-                    Some(Err(e)) => return Err(anyhow::anyhow!("{e}")),
-                    None => return Ok(None),
-                }
-            },
+/// What the client loop needs of a protocol's open connection.
+trait Channel: Send {
+    /// The next message that should carry a notification, answering the protocol's own
+    /// traffic (pings) on the way; Ok(None) when the server ended the connection.
+    async fn next(&mut self, shared: &Shared) -> anyhow::Result<Option<Msg>>;
+
+    /// Says goodbye where the protocol has a way to.
+    async fn close(&mut self) {}
+}
+
+/// Plain WebSocket: every text frame is a notification.
+struct WsChannel(Box<WsStream>);
+
+/// Socket.IO over WebSocket: the named events of the namespace are notifications.
+struct SocketIoChannel(Box<WsStream>);
+
+impl Channel for WsChannel {
+    async fn next(&mut self, _: &Shared) -> anyhow::Result<Option<Msg>> {
+        loop {
+            match self.0.next().await {
+                Some(Ok(Message::Text(text))) => return Ok(Some(Msg::Text(text.to_string()))),
+                Some(Ok(Message::Close(_))) | None => return Ok(None),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+            }
         }
     }
 
     async fn close(&mut self) {
-        if let Conn::Ws(ws) | Conn::SocketIo(ws) = self {
-            let _ = tokio::time::timeout(Duration::from_secs(1), WsStream::close(ws, None)).await;
+        close_ws(&mut self.0).await;
+    }
+}
+
+async fn close_ws(ws: &mut WsStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), WsStream::close(ws, None)).await;
+}
+
+impl Channel for SocketIoChannel {
+    async fn next(&mut self, shared: &Shared) -> anyhow::Result<Option<Msg>> {
+        use super::socketio::{self, Packet};
+        let ws = &mut self.0;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => match socketio::parse(&text) {
+                    Packet::Ping => ws.send(Message::Text(socketio::PONG.into())).await?,
+                    Packet::Event {
+                        namespace,
+                        name,
+                        data,
+                    } if namespace == shared.api.namespace
+                        && Some(&name) == shared.api.event.as_ref() =>
+                    {
+                        return Ok(Some(Msg::Json(data)))
+                    }
+                    Packet::Disconnect => return Ok(None),
+                    _ => {}
+                },
+                Some(Ok(Message::Close(_))) | None => return Ok(None),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        close_ws(&mut self.0).await;
+    }
+}
+
+/// Server-sent events: each event (of the target's type, when it names one) is a
+/// notification.
+impl Channel for SseStream {
+    async fn next(&mut self, shared: &Shared) -> anyhow::Result<Option<Msg>> {
+        loop {
+            match self.events.next().await {
+                // With an event type given, other types (a heartbeat, say) are not
+                // notifications.
+                Some(Ok(event)) if shared.api.event.as_ref().is_some_and(|t| *t != event.event) => {
+                }
+                Some(Ok(event)) => return Ok(Some(Msg::Text(event.data))),
+                Some(Err(e)) => return Err(anyhow::anyhow!("{e}")),
+                None => return Ok(None),
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A push user: one connection to its gateway instance (WebSocket, SSE or Socket.IO),
 //! authenticated as the target says, reading notifications until stopped. One client loop
-//! serves every protocol; each protocol is a small [`Channel`] (how to read its next
+//! serves every protocol; each protocol is a small `Channel` (how to read its next
 //! notification) and an opener (handshake and auth). When the
 //! connection drops it reconnects after a backoff (none, fixed, or exponential with full
 //! jitter), and with catch-up it sends the last id it has seen so the gateway fills the gap

@@ -61,6 +61,7 @@ fn story(s: &Value) -> String {
         if let (Some(p50), Some(p99)) = (num(push, "latency_ms.p50"), num(push, "latency_ms.p99")) {
             let transport = match s["plan"]["push_transport"].as_str() {
                 Some("sse") => "server-sent events",
+                Some("socketio") => "Socket.IO",
                 _ => "WebSocket",
             };
             let _ = write!(

@@ -479,6 +479,10 @@ pub fn build(r: &RunResult) -> Value {
                 Headers::Browser { cookie_bytes } => format!("browser: User-Agent, Accept, Accept-Language, Accept-Encoding, Referer, sec-ch-ua and sec-fetch-* headers and a Cookie of {cookie_bytes} bytes on every request, as a web app in Chrome sends"),
             },
             "latency": "workload emit time (stamped in the payload) to the client parsing it, HdrHistogram µs, 3 significant digits",
+            "polling": match r.plan.poll_long {
+                None => "periodic: each user polls every poll.interval from a random phase; a poll counts in the window it was scheduled in".to_string(),
+                Some(w) => format!("long polling: each user holds one request, answered when something arrives or after {} s, and asks again at once; a poll counts in the window in which it was answered", w.as_secs_f64()),
+            },
         },
         "modes": Value::Object(modes),
         "ratios": ratios,

@@ -137,17 +137,31 @@ impl Workload {
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
-/// The user's signed token, when one of `templates` inserts it (an HMAC per event
-/// otherwise spent for nothing).
-fn token_for(user: u64, templates: &[&Template]) -> String {
-    if templates
-        .iter()
-        .any(|t| t.uses(crate::scenario::target::Var::Token))
-    {
+/// Renders an emit's two templates (path and body, or channel and message) for one event.
+/// The user's token is signed only when one of them inserts it.
+fn render(
+    a: &Template,
+    b: &Template,
+    user: u64,
+    event: u64,
+    emit_us: u64,
+    payload: &str,
+) -> (String, String) {
+    use crate::scenario::target::Var;
+    let token = if a.uses(Var::Token) || b.uses(Var::Token) {
         crate::run::token_signer().token(user as i64)
     } else {
         String::new()
-    }
+    };
+    let vars = Vars {
+        user,
+        token: &token,
+        event,
+        emit_us,
+        payload,
+        ..Vars::default()
+    };
+    (a.render(&vars), b.render(&vars))
 }
 
 /// Sends one event; true when the receiving side took it.
@@ -186,20 +200,12 @@ async fn emit(
             path,
             body,
         } => {
-            let token = token_for(user, &[path, body]);
-            let vars = Vars {
-                user,
-                token: &token,
-                event,
-                emit_us,
-                payload,
-                ..Vars::default()
-            };
+            let (path, body) = render(path, body, user, event, emit_us, payload);
             let req = hyper::Request::builder()
                 .method(method.clone())
-                .uri(format!("http://{addr}{}", path.render(&vars)))
+                .uri(format!("http://{addr}{path}"))
                 .header(hyper::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body.render(&vars))));
+                .body(Full::new(Bytes::from(body)));
             let Ok(req) = req else { return false };
             matches!(
                 tokio::time::timeout(limit, client.request(req)).await,
@@ -211,18 +217,10 @@ async fn emit(
             channel,
             message,
         } => {
-            let token = token_for(user, &[channel, message]);
-            let vars = Vars {
-                user,
-                token: &token,
-                event,
-                emit_us,
-                payload,
-                ..Vars::default()
-            };
+            let (channel, message) = render(channel, message, user, event, emit_us, payload);
             let mut conn = conn.clone();
             let mut cmd = redis::cmd("PUBLISH");
-            cmd.arg(channel.render(&vars)).arg(message.render(&vars));
+            cmd.arg(channel).arg(message);
             let publish = cmd.query_async::<i64>(&mut conn);
             matches!(tokio::time::timeout(limit, publish).await, Ok(Ok(_)))
         }

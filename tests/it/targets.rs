@@ -87,22 +87,20 @@ async fn targets_that_refuse_garble_or_never_deliver_are_reported() {
     assert!(summary.is_none());
     assert!(secs < 30.0, "{secs} s");
 
+    // From here on the swarm has the database, so the gateway knows its users.
+    let with_db = [
+        "--push-url",
+        &url,
+        "--database-url",
+        db,
+        "--redis-url",
+        redis,
+    ];
+
     // Garbled: the notifications carry the event number elsewhere than the scenario says.
     let dir = tempfile::tempdir().unwrap();
     let garbled = format!("{PUSH}[target.notification]\nevent = \"/payload/nope\"\n");
-    let (code, err, summary, _) = swarm(
-        &garbled,
-        &[
-            "--push-url",
-            &url,
-            "--database-url",
-            db,
-            "--redis-url",
-            redis,
-        ],
-        dir.path(),
-    )
-    .await;
+    let (code, err, summary, _) = swarm(&garbled, &with_db, dir.path()).await;
     assert_eq!(code, Some(0), "{err}");
     let e = &summary.unwrap()["modes"]["push"]["events"];
     assert!(e["unreadable"].as_u64().unwrap() > 0, "{e}");
@@ -147,19 +145,7 @@ async fn targets_that_refuse_garble_or_never_deliver_are_reported() {
         "{PUSH}[target.emit]\nvia = \"redis\"\nchannel = \"nobody-listens\"\n\
          [checks]\n\"push.events.lost\" = \"== 0\"\n"
     );
-    let (code, err, summary, secs) = swarm(
-        &silent,
-        &[
-            "--push-url",
-            &url,
-            "--database-url",
-            db,
-            "--redis-url",
-            redis,
-        ],
-        dir.path(),
-    )
-    .await;
+    let (code, err, summary, secs) = swarm(&silent, &with_db, dir.path()).await;
     assert_eq!(code, Some(1), "{err}");
     let e = &summary.unwrap()["modes"]["push"]["events"];
     assert!(e["sent"].as_u64().unwrap() > 0, "{e}");

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use pollpush::backend::push::{Frame, Registry};
-use pollpush::backend::{PushConfig, Stats};
-use pollpush::scenario::Fanout;
-use pollpush::scenario::{Target, Transport};
+use pollpush::backend::Stats;
+use pollpush::config::Fanout;
+use pollpush::config::PushConfig;
+use pollpush::config::Transport;
+use pollpush::scenario::Target;
 
 fn dispatch(c: &mut Criterion) {
     // No Redis side: registration answers at once.

@@ -12,16 +12,20 @@
 //! - [`report`]: turns a finished result into summary.json, tables, plots and report.md.
 //! - [`scenario`] and [`cli`]: what the user asked for, validated before anything starts.
 
+pub mod app;
 pub mod backend;
-pub mod cli;
+pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod procs;
 pub mod report;
+pub mod result;
 pub mod run;
 pub mod scenario;
 pub mod services;
 pub mod swarm;
+pub mod token;
+pub mod wire;
 pub mod workload;
 
 pub use error::UserError;

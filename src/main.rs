@@ -2,7 +2,7 @@
 //! input or environment). Everything else lives in the library.
 
 use clap::Parser;
-use pollpush::cli::{Cli, Command};
+use pollpush::app::cli::{Cli, Command};
 use pollpush::UserError;
 
 fn main() {
@@ -38,7 +38,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let result = runtime.block_on(pollpush::cli::dispatch(cli));
+    let result = runtime.block_on(pollpush::app::dispatch(cli));
     // Dropping the runtime ends every task; child processes die with their guards.
     drop(runtime);
     let code = match result {

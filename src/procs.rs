@@ -220,6 +220,18 @@ pub fn rss_mb(pid: u32) -> Option<f64> {
     kib_field(&text, "VmRSS:")
 }
 
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

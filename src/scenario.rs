@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{
+    fmt_duration, kebab, Fanout, Mode, PollAuth, Reconnect, SlowPolicy, Transport,
+};
 use crate::error::input;
 
 pub mod target;
@@ -146,78 +149,6 @@ pub struct RawWorkload {
     pub payload_bytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Poll,
-    Push,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Poll => "poll",
-            Mode::Push => "push",
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How the push gateway carries notifications to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Transport {
-    /// WebSocket at GET /ws
-    Ws,
-    /// Server-sent events at GET /sse
-    Sse,
-    /// Socket.IO v4 over WebSocket (a Socket.IO server driven by `pollpush swarm`): the
-    /// token in the auth payload, notifications as `notification` events on "/".
-    #[serde(rename = "socketio")]
-    #[value(name = "socketio")]
-    SocketIo,
-}
-
-/// How a notification finds the gateway instance that holds its user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Fanout {
-    /// One shared Redis channel: every instance receives every message and drops what it
-    /// does not hold (the blog post's design)
-    Broadcast,
-    /// A channel per user: an instance subscribes only for the users it holds
-    PerUser,
-    /// No Redis: an instance delivers only to sockets it holds itself
-    None,
-}
-
-/// How a push client waits before reconnecting after its connection drops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Reconnect {
-    /// At once: every dropped client comes back together (a reconnect storm).
-    None,
-    /// After `reconnect_base`, every time.
-    Fixed,
-    /// Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)].
-    Jitter,
-}
-
-/// What the gateway does with a connection whose send queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum SlowPolicy {
-    /// Close it (the client reconnects and, with catch-up, recovers what it missed)
-    Disconnect,
-    /// Keep it, drop the frame, count it
-    Drop,
-}
-
 /// The push side of a plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushPlan {
@@ -238,17 +169,18 @@ pub struct PushPlan {
 
 impl Default for PushPlan {
     fn default() -> Self {
+        let gateway = crate::config::PushConfig::default();
         PushPlan {
             transport: Transport::Ws,
             instances: 1,
-            fanout: Fanout::Broadcast,
+            fanout: gateway.fanout,
             catch_up: false,
             reconnect: Reconnect::Jitter,
             reconnect_base: Duration::from_millis(500),
             reconnect_max: Duration::from_secs(10),
-            send_queue: 256,
-            slow_policy: SlowPolicy::Disconnect,
-            ping_interval: Duration::from_secs(20),
+            send_queue: gateway.send_queue,
+            slow_policy: gateway.slow_policy,
+            ping_interval: gateway.ping_interval,
             slow_clients: 0,
             slow_events_per_s: 0.0,
             slow_payload_bytes: 8192,
@@ -312,23 +244,6 @@ impl FaultAction {
 }
 
 const FAULTS: &str = "\"disconnect-clients\", \"kill-gateway\", \"restart-redis\", \"kill-redis\", \"pause-redis\" or \"restart-postgres\"";
-
-pub fn kebab<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
-
-/// How a poll proves who is asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum PollAuth {
-    /// Each poll looks the session token up in Postgres first (the blog post's server).
-    Db,
-    /// The token's signature is verified without a lookup (a signed token).
-    None,
-}
 
 /// How a check compares a figure with its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -589,10 +504,6 @@ impl Plan {
         };
         toml::to_string_pretty(&raw).unwrap_or_default()
     }
-}
-
-pub fn fmt_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string().replace(' ', "")
 }
 
 /// Where the scenario text came from, for error messages.

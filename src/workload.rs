@@ -16,14 +16,7 @@ use tokio::time::Instant;
 
 use crate::scenario::target::{Template, Vars};
 
-/// What the workload tells the aggregator.
-#[derive(Debug, Clone)]
-pub enum Emitted {
-    /// Stored by the ingest API (and published): it must reach `user`.
-    Sent { event: u64, user: u64 },
-    /// The ingest API refused or failed: not counted as sent.
-    Failed { event: u64 },
-}
+pub use crate::metrics::events::Emitted;
 
 /// Where events go in.
 #[derive(Clone)]
@@ -149,7 +142,7 @@ fn render(
 ) -> (String, String) {
     use crate::scenario::target::Var;
     let token = if a.uses(Var::Token) || b.uses(Var::Token) {
-        crate::run::token_signer().token(user as i64)
+        crate::token::Signer::process().token(user as i64)
     } else {
         String::new()
     };

@@ -27,7 +27,7 @@ pub async fn user_for_token(pool: &PgPool, token: &str) -> Result<Option<i64>, s
     sqlx::query_scalar(
         "SELECT user_id FROM sessions WHERE token_sha256 = $1 AND expires_at > now()",
     )
-    .bind(super::token::hash(token))
+    .bind(crate::token::hash(token))
     .fetch_optional(pool)
     .await
 }
@@ -104,11 +104,11 @@ pub async fn seed_history(
 pub async fn seed_users(
     pool: &PgPool,
     n: u64,
-    signer: &super::token::Signer,
+    signer: &crate::token::Signer,
 ) -> anyhow::Result<Vec<String>> {
     let ids: Vec<i64> = (1..=n as i64).collect();
     let tokens: Vec<String> = ids.iter().map(|&id| signer.token(id)).collect();
-    let hashes: Vec<String> = tokens.iter().map(|t| super::token::hash(t)).collect();
+    let hashes: Vec<String> = tokens.iter().map(|t| crate::token::hash(t)).collect();
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO users (id, name) SELECT id, 'user-' || id FROM UNNEST($1::bigint[]) AS t(id) ON CONFLICT (id) DO NOTHING",

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{bump, db, user_channel, AppError, AppState, CHANNEL};
-use crate::scenario::Fanout;
+use crate::config::Fanout;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

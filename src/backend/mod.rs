@@ -10,7 +10,6 @@ pub mod prometheus;
 pub mod publisher;
 pub mod push;
 pub mod serve;
-pub mod token;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,10 +18,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::scenario::{Fanout, PollAuth, SlowPolicy};
+use crate::config::PollAuth;
+use crate::config::PushConfig;
+use crate::token;
+use crate::wire::StatsSnapshot;
 
 /// The Redis channel of `fanout = broadcast`: the ingest API publishes every notification
 /// to it and every gateway instance subscribes to it.
@@ -76,30 +77,6 @@ pub struct Stats {
     pub redis_resets: AtomicU64,
 }
 
-/// A plain-number snapshot of [`Stats`].
-#[derive(Debug, Default, Clone, Copy, Serialize, serde::Deserialize)]
-pub struct StatsSnapshot {
-    pub poll_requests: u64,
-    pub poll_empty: u64,
-    pub poll_errors: u64,
-    pub unauthorized: u64,
-    pub db_queries: u64,
-    pub ingested: u64,
-    pub publish_errors: u64,
-    pub connections: i64,
-    pub ws_accepted: u64,
-    pub sse_accepted: u64,
-    pub redis_received: u64,
-    pub routed: u64,
-    pub delivered: u64,
-    pub discarded: u64,
-    pub slow_disconnects: u64,
-    pub dropped_frames: u64,
-    pub catch_up_frames: u64,
-    pub subscribe_commands: u64,
-    pub redis_resets: u64,
-}
-
 impl Stats {
     pub fn snapshot(&self) -> StatsSnapshot {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -150,28 +127,6 @@ pub struct AppState {
     pub exporter: Arc<prometheus::Exporter>,
     /// Held long polls (`serve --long-poll`); None: polls are never held.
     pub waiters: Option<Arc<longpoll::Waiters>>,
-}
-
-/// How the push gateway of this process routes and protects its connections.
-#[derive(Debug, Clone, Copy)]
-pub struct PushConfig {
-    pub fanout: Fanout,
-    /// Frames a connection may have queued.
-    pub send_queue: usize,
-    pub slow_policy: SlowPolicy,
-    pub ping_interval: std::time::Duration,
-}
-
-impl Default for PushConfig {
-    fn default() -> Self {
-        let d = crate::scenario::PushPlan::default();
-        PushConfig {
-            fanout: d.fanout,
-            send_queue: d.send_queue,
-            slow_policy: d.slow_policy,
-            ping_interval: d.ping_interval,
-        }
-    }
 }
 
 impl AppState {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{bump, db, AppError, AppState};
-use crate::scenario::PollAuth;
+use crate::config::PollAuth;
 
 /// Most notifications one poll returns; a client that gets this many polls again.
 pub const PAGE: i64 = 100;

@@ -1,17 +1,18 @@
-//! `pollpush serve`: one system under test as a process. Binds, then prints one line on
-//! stdout, `pollpush: listening on http://ADDR`, which is how `run` learns the port.
+//! One system under test serving a bound listener until a shutdown future resolves: the
+//! state, the router, the Redis side and an accept loop with a header timeout.
 
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use super::{app, db, push, AppState, PushConfig};
-use crate::cli::{Role, ServeArgs};
+use super::{app, push, AppState};
+use crate::config::PushConfig;
+use crate::config::{Fanout, PollAuth};
 use crate::error::{environment, input};
-use crate::scenario::{Fanout, PollAuth};
 
 /// What a server needs, already built: the roles, a pool, Redis, and how polls authenticate.
+#[derive(Debug)]
 pub struct ServerConfig {
     pub poll: bool,
     pub ingest: bool,
@@ -21,11 +22,34 @@ pub struct ServerConfig {
     /// Test-only added delay per poll; see [`AppState::poll_delay`].
     pub poll_delay: Duration,
     /// The token key, for `--poll-auth none`.
-    pub signer: Option<super::token::Signer>,
+    pub signer: Option<crate::token::Signer>,
     /// See [`accept_loop`]; `serve --header-timeout`.
     pub header_timeout: Duration,
     /// Hold polls that ask to wait (`serve --long-poll`).
     pub long_poll: bool,
+}
+
+impl ServerConfig {
+    /// The configuration of a `serve` process, with the key it verifies tokens with and the
+    /// test-only poll delay.
+    pub fn new(
+        config: &crate::config::ServeConfig,
+        signer: Option<crate::token::Signer>,
+        poll_delay: Duration,
+    ) -> Self {
+        let (poll, ingest, push) = config.role.apis();
+        ServerConfig {
+            poll,
+            ingest,
+            push,
+            poll_auth: config.poll_auth,
+            push_config: config.push,
+            poll_delay,
+            signer,
+            header_timeout: config.header_timeout,
+            long_poll: config.long_poll,
+        }
+    }
 }
 
 /// Builds the state and router, starts the Redis side, and serves `listener` until
@@ -134,131 +158,4 @@ async fn accept_loop(
     }
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(2), graceful.shutdown()).await;
-}
-
-/// A duration flag of at least `min`; a clear error otherwise.
-fn duration_flag(flag: &str, text: &str, min: &str, example: &str) -> anyhow::Result<Duration> {
-    let least = humantime::parse_duration(min).expect("a valid minimum");
-    humantime::parse_duration(text)
-        .ok()
-        .filter(|d| *d >= least)
-        .ok_or_else(|| {
-            input(format!(
-                "{flag} {text:?}: write a duration of at least {min}, e.g. {example}"
-            ))
-        })
-}
-
-/// The `serve` command.
-pub async fn command(args: ServeArgs) -> anyhow::Result<()> {
-    crate::procs::raise_nofile_limit();
-    let (poll, ingest, push) = match args.role {
-        Role::Poll => (true, false, false),
-        Role::Ingest => (false, true, false),
-        // A gateway instance also takes notifications in: with fanout none that is the
-        // only way it hears of them, and `run` sends each event through a random instance.
-        Role::Push => (false, true, true),
-        Role::All => (true, true, true),
-    };
-    let ping_interval = duration_flag("--ping-interval", &args.ping_interval, "100ms", "20s")?;
-    let header_timeout = duration_flag("--header-timeout", &args.header_timeout, "1s", "60s")?;
-    if args.send_queue == 0 {
-        return Err(input("--send-queue must be at least 1 frame"));
-    }
-    let push_config = PushConfig {
-        fanout: args.fanout,
-        send_queue: args.send_queue,
-        slow_policy: args.slow_policy,
-        ping_interval,
-    };
-    let poll_auth = args.poll_auth;
-    let signer = match std::env::var(super::token::KEY_ENV) {
-        Ok(hex) => Some(super::token::Signer::from_hex(&hex).ok_or_else(|| {
-            input(format!(
-                "{} must be 64 hex digits (a 32-byte key)",
-                super::token::KEY_ENV
-            ))
-        })?),
-        Err(_) => None,
-    };
-    if poll && poll_auth == PollAuth::None && signer.is_none() {
-        return Err(input(format!(
-            "--poll-auth none verifies signed tokens: set {} to the 64-hex-digit key the tokens were signed with",
-            super::token::KEY_ENV
-        )));
-    }
-    // Arguments are checked first: bad input is refused before anything starts.
-    let services =
-        crate::services::Services::start(args.database_url.clone(), args.redis_url.clone()).await?;
-    if services.postgres.is_some() || services.redis.is_some() {
-        // On stderr: stdout carries the one line `run` reads.
-        eprintln!(
-            "pollpush: ephemeral services for this server: --database-url {} --redis-url {} (for `pollpush swarm`); they stop with it",
-            services.database_url, services.redis_url
-        );
-    }
-    let pool = db::connect(&services.database_url, args.pool_size)
-        .await
-        .map_err(|e| environment(format!("cannot open the database pool: {e:#}")))?;
-    let listener = TcpListener::bind((args.bind, args.port))
-        .await
-        .map_err(|e| environment(format!("cannot bind {}:{}: {e}", args.bind, args.port)))?;
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let instance = args.instance_id.clone();
-    let announce = tokio::spawn(async move {
-        if let Ok(addr) = ready_rx.await {
-            // The one line on stdout: `run` reads it to find us.
-            println!("pollpush: listening on http://{addr}");
-            tracing::info!(%addr, instance, "serving");
-        }
-    });
-    serve(
-        listener,
-        pool,
-        &services.redis_url,
-        ServerConfig {
-            poll,
-            ingest,
-            push,
-            poll_auth,
-            push_config,
-            poll_delay: test_poll_delay()?,
-            signer,
-            header_timeout,
-            long_poll: args.long_poll,
-        },
-        ready_tx,
-        shutdown_signal(),
-    )
-    .await?;
-    let _ = announce.await;
-    Ok(())
-}
-
-/// The test-only knob `POLLPUSH_TEST_POLL_DELAY_MS`: milliseconds added to every poll.
-fn test_poll_delay() -> anyhow::Result<Duration> {
-    match std::env::var("POLLPUSH_TEST_POLL_DELAY_MS") {
-        Err(_) => Ok(Duration::ZERO),
-        Ok(v) => {
-            let ms: u64 = v.trim().parse().map_err(|_| {
-                crate::error::input(format!(
-                    "POLLPUSH_TEST_POLL_DELAY_MS={v:?} is not a number of milliseconds"
-                ))
-            })?;
-            tracing::warn!(ms, "test knob: every poll is delayed");
-            Ok(Duration::from_millis(ms))
-        }
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

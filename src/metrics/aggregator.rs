@@ -8,9 +8,8 @@ use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::events::{Emitted, PollOutcome, Report};
 use super::latency_histogram;
-use crate::swarm::{PollOutcome, Report};
-use crate::workload::Emitted;
 
 #[derive(Debug, Clone, Copy)]
 struct PollRecord {

@@ -3,6 +3,7 @@
 
 pub mod aggregator;
 pub mod db;
+pub mod events;
 pub mod hgrm;
 pub mod redis_info;
 

@@ -20,6 +20,21 @@ pub struct RedisReading {
     pub cpu_s: f64,
 }
 
+impl RedisReading {
+    /// The counters from `earlier` to this reading, the gauge as it stands now. None when a
+    /// counter went backwards (Redis restarted between the two): unknown, not 0.
+    pub fn since(&self, earlier: &RedisReading) -> Option<RedisReading> {
+        let cpu_s = self.cpu_s - earlier.cpu_s;
+        Some(RedisReading {
+            commands: self.commands.checked_sub(earlier.commands)?,
+            net_in_bytes: self.net_in_bytes.checked_sub(earlier.net_in_bytes)?,
+            net_out_bytes: self.net_out_bytes.checked_sub(earlier.net_out_bytes)?,
+            pubsub_channels: self.pubsub_channels,
+            cpu_s: (cpu_s >= 0.0).then_some(cpu_s)?,
+        })
+    }
+}
+
 /// `INFO stats cpu` as it goes on the wire (RESP array of three bulk strings).
 const REQUEST_BYTES: u64 = "*3\r\n$4\r\nINFO\r\n$5\r\nstats\r\n$3\r\ncpu\r\n".len() as u64;
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::figures::{figure, figures};
 use crate::error::input;
-use crate::run::RunResult;
+use crate::result::RunResult;
 use crate::scenario::Plan;
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

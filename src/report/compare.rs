@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use super::figures::figures;
 use super::summary::SCHEMA_VERSION;
-use crate::error::{input, UserError};
+use crate::error::input;
 
 /// Which way is worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -498,36 +498,23 @@ pub fn parse_override(s: &str) -> anyhow::Result<(String, f64)> {
     Ok((m.trim().to_string(), pct))
 }
 
-/// The `compare` command.
-pub fn command(args: crate::cli::CompareArgs) -> anyhow::Result<()> {
-    let baseline = load(&args.baseline)?;
-    let current = load(&args.current)?;
-    // Thresholds from the current run's scenario, then the command line on top.
-    let mut overrides = Vec::new();
-    let scenario_file = if args.current.is_dir() {
-        args.current.join("scenario.toml")
+/// The regression thresholds that apply to `current` (a result folder or its
+/// summary.json): its scenario's `[compare]` table, then `METRIC=PCT` overrides on top.
+pub fn thresholds(current: &Path, overrides: &[String]) -> anyhow::Result<Vec<(String, f64)>> {
+    let mut all = Vec::new();
+    let scenario_file = if current.is_dir() {
+        current.join("scenario.toml")
     } else {
-        args.current.with_file_name("scenario.toml")
+        current.with_file_name("scenario.toml")
     };
     if scenario_file.is_file() {
         let plan = crate::scenario::load(Some(&scenario_file), &[])?;
-        overrides.extend(plan.compare);
+        all.extend(plan.compare);
     }
-    for o in &args.max_regression {
-        overrides.push(parse_override(o)?);
+    for o in overrides {
+        all.push(parse_override(o)?);
     }
-    let c = compare(&baseline, &current, &overrides)?;
-    let text = match args.format {
-        crate::cli::Format::Text => render_text(&c),
-        crate::cli::Format::Markdown => render_markdown(&c),
-        crate::cli::Format::Json => render_json(&c),
-    };
-    println!("{text}");
-    if c.regressions.is_empty() {
-        Ok(())
-    } else {
-        Err(UserError::CheckFailed(format!("regression in {}", c.regressions.join(", "))).into())
-    }
+    Ok(all)
 }
 
 #[cfg(test)]

@@ -17,10 +17,10 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+use crate::config::Mode;
 use crate::error::input;
 use crate::metrics::hgrm;
-use crate::run::RunResult;
-use crate::scenario::Mode;
+use crate::result::RunResult;
 
 /// The median of some numbers (the mean of the middle two for an even count).
 pub fn median(values: &[f64]) -> Option<f64> {
@@ -115,7 +115,7 @@ fn merged_latency(results: &[RunResult]) -> Vec<(Mode, Histogram<u64>)> {
 
 /// One row per second per mode (and per repeat): the samples taken through each window.
 pub fn timeseries_csv(results: &[RunResult]) -> String {
-    let names: Vec<&str> = crate::run::sampler::Sample::default()
+    let names: Vec<&str> = crate::result::Sample::default()
         .csv_fields()
         .into_iter()
         .map(|(k, _)| k)

@@ -10,8 +10,9 @@ use plotters::prelude::*;
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
-use crate::run::RunResult;
-use crate::scenario::{Mode, Plan};
+use crate::config::Mode;
+use crate::result::RunResult;
+use crate::scenario::Plan;
 
 /// Draws one chart into `<name>.png` and `<name>.svg` with the same drawing code.
 macro_rules! png_and_svg {

@@ -5,8 +5,9 @@ use std::time::SystemTime;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::run::{InstanceResult, ModeResult, RunResult};
-use crate::scenario::{kebab, Fanout, FaultAction, Headers, Mode, Plan};
+use crate::config::{kebab, Fanout, Mode};
+use crate::result::{InstanceResult, ModeResult, RunResult};
+use crate::scenario::{FaultAction, Headers, Plan};
 
 /// Bumped when a key changes meaning or disappears; `compare` refuses to mix versions.
 pub const SCHEMA_VERSION: u64 = 1;

@@ -1,19 +1,7 @@
 //! What a run was measured on: cores, memory, OS, and the versions of Postgres and Redis.
 
+use crate::result::Machine;
 use crate::services::Services;
-
-/// The machine and service versions a run was measured on.
-#[derive(Debug, Clone)]
-pub struct Machine {
-    pub cores: usize,
-    pub memory_mb: Option<u64>,
-    pub os: String,
-    pub kernel: String,
-    pub postgres_version: Option<String>,
-    pub redis_version: Option<String>,
-    /// True when Postgres and Redis were started by the run.
-    pub ephemeral_services: bool,
-}
 
 pub async fn read_machine(pool: Option<&sqlx::PgPool>, services: &Services) -> Machine {
     let postgres_version = match pool {

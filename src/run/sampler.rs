@@ -8,117 +8,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{CpuSeconds, Memory, Pids};
+use super::usage::Pids;
 use crate::metrics::db::{DbActivity, DbCounter};
 use crate::metrics::redis_info::{RedisCounter, RedisReading};
+use crate::result::{CpuSeconds, DbRates, Memory, RedisRates, Sample};
 use crate::swarm::{Live, Meter};
-
-/// One second of one mode.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Sample {
-    /// Seconds since the window opened, at the end of this sample.
-    pub t_s: f64,
-    pub requests_per_s: f64,
-    pub deliveries_per_s: f64,
-    /// Counted by Postgres; None when it could not be read.
-    pub db_queries_per_s: Option<f64>,
-    /// Postgres's database counters over this second; None when unreadable.
-    pub db: Option<DbRates>,
-    /// Redis's counters over this second; None when unreadable.
-    pub redis: Option<RedisRates>,
-    pub bytes_per_s: f64,
-    pub connections: i64,
-    pub server_cores: Option<f64>,
-    pub ingest_cores: Option<f64>,
-    pub db_cores: Option<f64>,
-    pub redis_cores: Option<f64>,
-    pub swarm_cores: Option<f64>,
-    /// Memory at the end of this second.
-    pub memory: Memory,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct DbRates {
-    pub commits_per_s: f64,
-    pub tuples_returned_per_s: f64,
-    pub tuples_fetched_per_s: f64,
-    pub blocks_hit_per_s: f64,
-    pub blocks_read_per_s: f64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct RedisRates {
-    pub commands_per_s: f64,
-    pub net_in_bytes_per_s: f64,
-    pub net_out_bytes_per_s: f64,
-    pub pubsub_channels: u64,
-}
-
-impl Sample {
-    /// The columns of `timeseries.csv` after `repeat,mode`, each with this sample's
-    /// value (empty where unknown). Header and rows come from here, so they cannot drift.
-    pub fn csv_fields(&self) -> Vec<(&'static str, String)> {
-        let f = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
-        let r = |v: f64| format!("{}", v.round());
-        let db = self.db;
-        let rd = self.redis;
-        let m = &self.memory;
-        vec![
-            ("t_s", format!("{}", self.t_s)),
-            ("requests_per_s", r(self.requests_per_s)),
-            ("deliveries_per_s", r(self.deliveries_per_s)),
-            ("db_queries_per_s", f(self.db_queries_per_s.map(f64::round))),
-            ("bytes_per_s", r(self.bytes_per_s)),
-            ("connections", self.connections.to_string()),
-            ("server_cores", f(self.server_cores)),
-            ("ingest_cores", f(self.ingest_cores)),
-            ("db_cores", f(self.db_cores)),
-            ("redis_cores", f(self.redis_cores)),
-            ("swarm_cores", f(self.swarm_cores)),
-            ("db_commits_per_s", f(db.map(|d| d.commits_per_s.round()))),
-            (
-                "db_tuples_returned_per_s",
-                f(db.map(|d| d.tuples_returned_per_s.round())),
-            ),
-            (
-                "db_tuples_fetched_per_s",
-                f(db.map(|d| d.tuples_fetched_per_s.round())),
-            ),
-            (
-                "db_blocks_hit_per_s",
-                f(db.map(|d| d.blocks_hit_per_s.round())),
-            ),
-            (
-                "db_blocks_read_per_s",
-                f(db.map(|d| d.blocks_read_per_s.round())),
-            ),
-            (
-                "redis_commands_per_s",
-                f(rd.map(|d| d.commands_per_s.round())),
-            ),
-            (
-                "redis_net_in_bytes_per_s",
-                f(rd.map(|d| d.net_in_bytes_per_s.round())),
-            ),
-            (
-                "redis_net_out_bytes_per_s",
-                f(rd.map(|d| d.net_out_bytes_per_s.round())),
-            ),
-            (
-                "redis_pubsub_channels",
-                f(rd.map(|d| d.pubsub_channels as f64)),
-            ),
-            ("server_rss_mb", f(m.server_rss_mb)),
-            ("ingest_rss_mb", f(m.ingest_rss_mb)),
-            ("db_pss_mb", f(m.db_pss_mb)),
-            ("redis_rss_mb", f(m.redis_rss_mb)),
-            ("swarm_rss_mb", f(m.swarm_rss_mb)),
-        ]
-    }
-}
 
 pub struct Sources {
     pub counter: DbCounter,

@@ -3,7 +3,9 @@
 
 use std::io::BufRead;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,18 +13,58 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
-use super::RunOptions;
-use crate::backend::StatsSnapshot;
+use crate::config::{Choice, PushConfig, Role, ServeConfig};
 use crate::error::environment;
 use crate::procs::{die_with_parent, OwnedChild};
-use crate::scenario::{kebab, Plan, PollAuth};
-use crate::services::Services;
+use crate::scenario::Plan;
+use crate::token::{Signer, KEY_ENV};
+use crate::wire::{parse_ready_line, StatsSnapshot};
+
+/// How this run starts its servers: the binary, where logs go, and the services they use.
+#[derive(Debug)]
+pub struct Launch {
+    pub exe: PathBuf,
+    /// Where server processes write their logs; None discards them.
+    pub log_dir: Option<PathBuf>,
+    pub database_url: String,
+    pub redis_url: String,
+}
+
+impl Launch {
+    fn log_path(&self, name: &str) -> Option<PathBuf> {
+        self.log_dir
+            .as_ref()
+            .map(|d| d.join(format!("server-{name}.log")))
+    }
+}
+
+/// The configuration of instance `index` of `role` for `plan`.
+pub fn serve_config(role: Role, index: usize, plan: &Plan) -> ServeConfig {
+    ServeConfig {
+        instance_id: format!("{}-{index}", role.name()),
+        pool_size: match role {
+            Role::Poll => 16,
+            Role::Push => 8,
+            _ => 4,
+        },
+        poll_auth: plan.poll_auth,
+        push: PushConfig {
+            fanout: plan.push.fanout,
+            send_queue: plan.push.send_queue,
+            slow_policy: plan.push.slow_policy,
+            ping_interval: plan.push.ping_interval,
+        },
+        long_poll: plan.poll_long.is_some(),
+        ..ServeConfig::new(role)
+    }
+}
 
 pub struct ServerProcess {
     pub addr: SocketAddr,
     /// `poll-0`, `push-2`, ...
     name: String,
-    log: Option<std::path::PathBuf>,
+    /// How it was started, to start it again after a fault; None for a remote server.
+    started: Option<(Arc<Launch>, ServeConfig)>,
     /// None for a server we drive but did not start (`pollpush swarm`).
     child: Option<OwnedChild>,
     client: Client<HttpConnector, Empty<Bytes>>,
@@ -33,19 +75,16 @@ pub struct ServerProcess {
     dead: bool,
 }
 
-const READY_PREFIX: &str = "pollpush: listening on http://";
-
 impl ServerProcess {
-    /// Starts `pollpush serve --role <role>` as instance `index` and waits (up to 30 s) for
-    /// its address.
+    /// Starts `pollpush serve` as instance `index` of `role` and waits (up to 30 s) for its
+    /// address.
     pub async fn start(
-        opts: &RunOptions,
-        role: &str,
+        launch: &Arc<Launch>,
+        role: Role,
         index: usize,
-        services: &Services,
         plan: &Plan,
     ) -> anyhow::Result<Self> {
-        Self::start_on(opts, role, index, services, plan, 0).await
+        Self::start_with(launch.clone(), serve_config(role, index, plan)).await
     }
 
     /// A server at `addr` that someone else runs: its `/stats` are read, but it has no
@@ -54,7 +93,7 @@ impl ServerProcess {
         ServerProcess {
             addr,
             name: format!("{role}-{index}"),
-            log: None,
+            started: None,
             child: None,
             client: Client::builder(TokioExecutor::new()).build_http(),
             carried: StatsSnapshot::default(),
@@ -69,13 +108,10 @@ impl ServerProcess {
         }
         let last = tokio::time::timeout(Duration::from_millis(500), self.stats()).await;
         if let Ok(Ok(last)) = last {
-            self.carried = crate::run::snapshot::add_stats(
-                &self.carried,
-                &StatsSnapshot {
-                    connections: 0,
-                    ..last
-                },
-            );
+            self.carried = self.carried.plus(&StatsSnapshot {
+                connections: 0,
+                ..last
+            });
         }
         if let Some(child) = self.child.as_mut() {
             child.stop_async(libc::SIGKILL).await;
@@ -83,17 +119,24 @@ impl ServerProcess {
         self.dead = true;
     }
 
+    /// Stops the process politely (SIGTERM, then SIGKILL after its grace), without
+    /// blocking a thread.
+    pub async fn stop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            child.stop_async(libc::SIGTERM).await;
+        }
+    }
+
     /// Starts this instance again on its port, after [`ServerProcess::kill`].
-    pub async fn restart(
-        &mut self,
-        opts: &RunOptions,
-        index: usize,
-        services: &Services,
-        plan: &Plan,
-    ) -> anyhow::Result<()> {
-        let role = self.name.split('-').next().unwrap_or("push").to_string();
-        let mut fresh =
-            Self::start_on(opts, &role, index, services, plan, self.addr.port()).await?;
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let Some((launch, config)) = self.started.clone() else {
+            return Ok(());
+        };
+        let config = ServeConfig {
+            port: self.addr.port(),
+            ..config
+        };
+        let mut fresh = Self::start_with(launch, config).await?;
         fresh.carried = self.carried;
         *self = fresh;
         Ok(())
@@ -107,67 +150,35 @@ impl ServerProcess {
             return Ok(Some(self.carried));
         }
         match self.stats().await {
-            Ok(now) => Ok(Some(crate::run::snapshot::add_stats(&self.carried, &now))),
+            Ok(now) => Ok(Some(self.carried.plus(&now))),
             Err(_) if self.child.is_none() => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    async fn start_on(
-        opts: &RunOptions,
-        role: &str,
-        index: usize,
-        services: &Services,
-        plan: &Plan,
-        port: u16,
-    ) -> anyhow::Result<Self> {
-        let name = format!("{role}-{index}");
-        let mut cmd = Command::new(&opts.server_exe);
-        let pool_size = match role {
-            "poll" => "16",
-            "push" => "8",
-            _ => "4",
-        };
-        cmd.args(["serve", "--role", role, "--pool-size", pool_size])
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--instance-id")
-            .arg(&name)
-            .arg("--fanout")
-            .arg(kebab(&plan.push.fanout))
-            .arg("--send-queue")
-            .arg(plan.push.send_queue.to_string())
-            .arg("--slow-policy")
-            .arg(kebab(&plan.push.slow_policy))
-            .arg("--ping-interval")
-            .arg(crate::scenario::fmt_duration(plan.push.ping_interval))
-            .arg("--poll-auth")
-            .arg(match plan.poll_auth {
-                PollAuth::Db => "db",
-                PollAuth::None => "none",
-            })
-            .args(plan.poll_long.map(|_| "--long-poll"))
-            .arg("--database-url")
-            .arg(&services.database_url)
-            .arg("--redis-url")
-            .arg(&services.redis_url)
-            .env(
-                crate::backend::token::KEY_ENV,
-                super::token_signer().key_hex(),
-            )
+    async fn start_with(launch: Arc<Launch>, config: ServeConfig) -> anyhow::Result<Self> {
+        let name = config.instance_id.clone();
+        let mut cmd = Command::new(&launch.exe);
+        cmd.arg("serve")
+            .args(config.to_args())
+            // Secrets travel in the environment, never on a command line any local user
+            // can read.
+            .env("DATABASE_URL", &launch.database_url)
+            .env("REDIS_URL", &launch.redis_url)
+            .env(KEY_ENV, Signer::process().key_hex())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
-        match &opts.log_dir {
-            Some(dir) => {
+        match launch.log_path(&name) {
+            Some(path) => {
                 // Appended to: a restarted instance keeps its first life's log.
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(dir.join(format!("server-{name}.log")))?;
+                    .open(path)?;
                 cmd.stderr(Stdio::from(file));
             }
             None => {
@@ -176,10 +187,7 @@ impl ServerProcess {
         }
         die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| {
-            environment(format!(
-                "cannot start {} serve: {e}",
-                opts.server_exe.display()
-            ))
+            environment(format!("cannot start {} serve: {e}", launch.exe.display()))
         })?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let child = OwnedChild::new(
@@ -188,35 +196,17 @@ impl ServerProcess {
             libc::SIGTERM,
             Duration::from_secs(3),
         );
-        let reader = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            let mut reader = std::io::BufReader::new(stdout);
-            let _ = reader.read_line(&mut line);
-            line
-        });
-        let line = match tokio::time::timeout(Duration::from_secs(30), reader).await {
-            Ok(Ok(line)) => line,
-            _ => String::new(),
-        };
-        let addr = line
-            .trim()
-            .strip_prefix(READY_PREFIX)
-            .and_then(|a| a.parse::<SocketAddr>().ok())
-            .ok_or_else(|| {
-                let log = opts
-                    .log_dir
-                    .as_ref()
-                    .map(|d| format!("; see {}", d.join(format!("server-{name}.log")).display()))
-                    .unwrap_or_default();
-                environment(format!("the {name} server did not start{log}"))
-            })?;
+        let addr = read_ready_line(stdout).await.ok_or_else(|| {
+            let log = launch
+                .log_path(&name)
+                .map(|p| format!("; see {}", p.display()))
+                .unwrap_or_default();
+            environment(format!("the {name} server did not start{log}"))
+        })?;
         Ok(ServerProcess {
             addr,
-            log: opts
-                .log_dir
-                .as_ref()
-                .map(|d| d.join(format!("server-{name}.log"))),
             name,
+            started: Some((launch, config)),
             child: Some(child),
             client: Client::builder(TokioExecutor::new()).build_http(),
             carried: StatsSnapshot::default(),
@@ -239,8 +229,9 @@ impl ServerProcess {
         };
         fetch.await.map_err(|err| {
             let log = self
-                .log
+                .started
                 .as_ref()
+                .and_then(|(launch, _)| launch.log_path(&self.name))
                 .map(|l| format!("; see {}", l.display()))
                 .unwrap_or_default();
             if let Some(pid) = self.pid().filter(|&p| crate::procs::is_gone(p)) {
@@ -256,4 +247,23 @@ impl ServerProcess {
             }
         })
     }
+}
+
+/// The address a starting server prints on its first line (waiting up to 30 s).
+async fn read_ready_line(stdout: std::process::ChildStdout) -> Option<SocketAddr> {
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        line
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .ok()?
+        .ok()?;
+    parse_ready_line(&line)
+}
+
+/// Stops every server at once; each takes as long as it needs, not the sum of them.
+pub async fn stop_all(servers: &mut [ServerProcess]) {
+    futures_util::future::join_all(servers.iter_mut().map(ServerProcess::stop)).await;
 }

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::scenario::target::Stamp;
@@ -36,45 +35,7 @@ struct TypedStamp {
 
 pub use metered::{Meter, MeteredStream};
 
-/// What a client saw, sent to the aggregator.
-#[derive(Debug, Clone)]
-pub enum Report {
-    /// A notification parsed by the client of `user`.
-    Delivered {
-        event: u64,
-        user: u64,
-        latency_us: u64,
-    },
-    /// One poll: when it was due, how late it went out, how long the server took to
-    /// answer (request sent to body read; None when it failed), and how it ended.
-    Poll {
-        scheduled: Instant,
-        lateness_us: u64,
-        response_us: Option<u64>,
-        outcome: PollOutcome,
-        /// Bytes of the response body (0 when it failed): the rest of the poll's bytes on
-        /// the wire are request line, headers and status line.
-        body_bytes: u64,
-    },
-    /// A connection attempt failed.
-    ConnectError,
-    /// A message that does not carry the event's number and emit time where the target
-    /// says (its first 200 bytes).
-    Unreadable { sample: String },
-    /// A push client is connected again, `downtime_us` after it lost its connection.
-    Reconnected {
-        user: u64,
-        at: Instant,
-        downtime_us: u64,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollOutcome {
-    Empty,
-    NonEmpty,
-    Error,
-}
+pub use crate::metrics::events::{PollOutcome, Report};
 
 /// Live counters for the progress display (the report uses [`Report`]s, not these).
 #[derive(Debug, Default)]
@@ -90,7 +51,8 @@ pub struct Live {
 /// Everything a client needs besides its own user and token.
 #[derive(Clone)]
 pub struct Shared {
-    pub target: SocketAddr,
+    /// The first server of the mode: the Host header of requests and probes.
+    pub server: SocketAddr,
     pub meter: Arc<Meter>,
     pub live: Arc<Live>,
     pub reports: mpsc::UnboundedSender<Report>,
@@ -175,7 +137,7 @@ impl Shared {
 /// Opens a loopback TCP connection to the shared target with Nagle off, wrapped to count
 /// bytes.
 pub async fn connect(shared: &Shared) -> std::io::Result<MeteredStream> {
-    connect_to(shared.target, shared, false).await
+    connect_to(shared.server, shared, false).await
 }
 
 /// Opens a TCP connection to `addr`, wrapped to count bytes. A `small` receive buffer (4 KiB)

@@ -44,7 +44,7 @@ fn close(conn: &mut Conn, shared: &Shared) {
 
 impl Poller {
     pub async fn run(mut self, shared: Shared) {
-        let host = shared.target.to_string();
+        let host = shared.server.to_string();
         let long = self.wait.is_some();
         let mut conn: Conn = None;
         let mut due = self.first;
@@ -209,7 +209,7 @@ pub async fn probe(shared: &Shared, user: u64, token: &str, after: i64) -> anyho
     };
     let mut conn: Conn = None;
     let result = poller
-        .poll_once(&own, &mut conn, &shared.target.to_string())
+        .poll_once(&own, &mut conn, &shared.server.to_string())
         .await;
     close(&mut conn, &own);
     let (_, body) = result?;

@@ -26,8 +26,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{connect_to, Report, Shared};
+use crate::config::{Reconnect, Transport};
 use crate::scenario::target::{Auth, Vars};
-use crate::scenario::{PushPlan, Reconnect, Transport};
+use crate::scenario::PushPlan;
 
 /// Offline orders for clients, set by a `disconnect-clients` fault: a client whose entry
 /// lies in the future drops its connection and stays away until then.
@@ -77,7 +78,7 @@ pub struct PushClient {
     pub user: u64,
     pub token: String,
     /// The gateway instance this client was balanced to.
-    pub target: SocketAddr,
+    pub instance: SocketAddr,
     /// Every instance, in the balancer's order: when its instance cannot be reached, the
     /// client tries the next one, as a load balancer would send it elsewhere.
     pub instances: Arc<Vec<SocketAddr>>,
@@ -105,11 +106,11 @@ impl PushClient {
         plan: &PushPlan,
     ) -> Self {
         // Round-robin, like a load balancer.
-        let target = instances[(user as usize - 1) % instances.len()];
+        let instance = instances[(user as usize - 1) % instances.len()];
         PushClient {
             user,
             token,
-            target,
+            instance,
             instances,
             connect_at,
             transport: plan.transport,
@@ -125,9 +126,9 @@ impl PushClient {
     /// Moves to another instance; the clients of one instance spread over all the others.
     fn next_instance(&mut self) {
         let n = self.instances.len();
-        if let Some(pos) = self.instances.iter().position(|a| *a == self.target) {
+        if let Some(pos) = self.instances.iter().position(|a| *a == self.instance) {
             let step = 1 + (self.user as usize / n) % (n - 1).max(1);
-            self.target = self.instances[(pos + step) % n];
+            self.instance = self.instances[(pos + step) % n];
         }
     }
 
@@ -369,7 +370,7 @@ impl PushClient {
     /// A WebSocket upgrade to `path` on the target, with the swarm's headers (and the
     /// token when auth goes by header).
     async fn upgrade(&self, shared: &Shared, path: &str) -> anyhow::Result<Box<WsStream>> {
-        let mut request = format!("ws://{}{path}", self.target).into_client_request()?;
+        let mut request = format!("ws://{}{path}", self.instance).into_client_request()?;
         let headers = request.headers_mut();
         if let Auth::Header { name, value } = &shared.api.push_auth {
             headers.insert(
@@ -383,7 +384,7 @@ impl PushClient {
                 headers.insert(k, v.clone());
             }
         }
-        let stream = connect_to(self.target, shared, self.slow).await?;
+        let stream = connect_to(self.instance, shared, self.slow).await?;
         // Small buffers, like a real client holding one socket; the defaults are 128 KiB.
         let config = WebSocketConfig::default()
             .read_buffer_size(4096)
@@ -397,13 +398,13 @@ impl PushClient {
     }
 
     async fn open_sse(&self, shared: &Shared, resume: Option<i64>) -> anyhow::Result<SseStream> {
-        let stream = connect_to(self.target, shared, self.slow).await?;
+        let stream = connect_to(self.instance, shared, self.slow).await?;
         let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
         let driver = tokio::spawn(async move {
             let _ = conn.await;
         });
         let mut req = hyper::Request::get(self.path(shared, "", None))
-            .header(hyper::header::HOST, self.target.to_string())
+            .header(hyper::header::HOST, self.instance.to_string())
             .header(hyper::header::ACCEPT, "text/event-stream");
         if let Auth::Header { name, value } = &shared.api.push_auth {
             req = req.header(name.as_str(), value.render(&self.vars()));

@@ -457,14 +457,14 @@ async fn no_client_ever_receives_another_users_notification() {
 /// run's key, so a user still cannot be anyone else.
 #[tokio::test]
 async fn signed_tokens_poll_without_a_lookup_and_cannot_be_forged() {
-    use pollpush::backend::token::Signer;
+    use pollpush::token::Signer;
     let s = server(2).await;
     let signer = Signer::random();
     let config = pollpush::backend::serve::ServerConfig {
         poll: true,
         ingest: true,
         push: false,
-        poll_auth: pollpush::scenario::PollAuth::None,
+        poll_auth: pollpush::config::PollAuth::None,
         push_config: Default::default(),
         poll_delay: Duration::ZERO,
         signer: Some(signer.clone()),
@@ -517,7 +517,7 @@ async fn slow_loris_clients_are_cut_off_and_others_are_served() {
         poll: true,
         ingest: true,
         push: true,
-        poll_auth: pollpush::scenario::PollAuth::Db,
+        poll_auth: pollpush::config::PollAuth::Db,
         push_config: Default::default(),
         poll_delay: Duration::ZERO,
         signer: None,

@@ -464,3 +464,22 @@ fn every_shipped_scenario_is_valid() {
     }
     assert!(n >= 12, "{n} scenarios");
 }
+
+#[test]
+fn help_never_prints_the_urls_given_in_the_environment() {
+    for sub in ["run", "serve", "swarm"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+            .args([sub, "--help"])
+            .env("DATABASE_URL", "postgres://u:hunter2@db/x")
+            .env("REDIS_URL", "redis://:swordfish@cache:6379")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("DATABASE_URL"),
+            "{sub} --help names the variable: {help}"
+        );
+        assert!(!help.contains("hunter2"), "{sub} --help: {help}");
+        assert!(!help.contains("swordfish"), "{sub} --help: {help}");
+    }
+}

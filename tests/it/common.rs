@@ -10,8 +10,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use pollpush::backend::db;
 use pollpush::backend::serve::{serve, ServerConfig};
-use pollpush::backend::PushConfig;
-use pollpush::scenario::PollAuth;
+use pollpush::config::PollAuth;
+use pollpush::config::PushConfig;
 use pollpush::services::Services;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -42,7 +42,7 @@ pub async fn server_with(users: u64, push: PushConfig) -> TestServer {
         .await
         .expect("ephemeral Postgres and Redis start");
     let pool = db::connect(&services.database_url, 4).await.expect("pool");
-    let tokens = db::seed_users(&pool, users, &pollpush::backend::token::Signer::random())
+    let tokens = db::seed_users(&pool, users, &pollpush::token::Signer::random())
         .await
         .expect("seed");
     let (addr, stop) = instance(&services, &pool, push, true).await;
@@ -206,10 +206,10 @@ pub fn run_options() -> pollpush::run::RunOptions {
     pollpush::run::RunOptions {
         database_url: None,
         redis_url: None,
-        targets: None,
+        remote: None,
         server_exe: env!("CARGO_BIN_EXE_pollpush").into(),
         log_dir: None,
-        progress: pollpush::run::Progress::silent(),
+        observer: std::sync::Arc::new(pollpush::run::Silent),
     }
 }
 

@@ -15,7 +15,7 @@ async fn readings_count_the_work_done_and_never_themselves() {
     let _heavy = HEAVY.lock().await;
     let services = Services::start(None, None).await.expect("services start");
     let pool = db::connect(&services.database_url, 2).await.expect("pool");
-    db::seed_users(&pool, 10, &pollpush::backend::token::Signer::random())
+    db::seed_users(&pool, 10, &pollpush::token::Signer::random())
         .await
         .expect("seed");
     // Autovacuum's visits are real reads of this database by someone other than the systems

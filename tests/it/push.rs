@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use pollpush::backend::{PushConfig, StatsSnapshot};
-use pollpush::scenario::{Fanout, SlowPolicy};
+use pollpush::config::PushConfig;
+use pollpush::config::{Fanout, SlowPolicy};
+use pollpush::wire::StatsSnapshot;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::{http, instance, next_text, server_with, ws_from, Ws};
@@ -443,10 +444,9 @@ async fn tokens_never_appear_in_the_server_log() {
     let pool = pollpush::backend::db::connect(&services.database_url, 2)
         .await
         .unwrap();
-    let tokens =
-        pollpush::backend::db::seed_users(&pool, 2, &pollpush::backend::token::Signer::random())
-            .await
-            .unwrap();
+    let tokens = pollpush::backend::db::seed_users(&pool, 2, &pollpush::token::Signer::random())
+        .await
+        .unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
         .args(["serve", "--role", "all", "--port", "0"])

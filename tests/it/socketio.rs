@@ -42,7 +42,7 @@ async fn the_swarm_drives_a_socketio_server_and_every_notification_arrives_once(
     let services = pollpush::services::Services::start(None, None)
         .await
         .unwrap();
-    let key = pollpush::backend::token::Signer::random().key_hex();
+    let key = pollpush::token::Signer::random().key_hex();
     let node = |env: &[(&str, &str)]| {
         let mut child = Command::new("node")
             .arg("server.js")

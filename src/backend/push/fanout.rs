@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{route, SubOp};
 use crate::backend::{bump, user_channel, AppState, CHANNEL};
-use crate::scenario::Fanout;
+use crate::config::Fanout;
 
 /// Requests taken in one batch at most.
 const BATCH: usize = 10_000;

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{bump, db, AppError, AppState, PushConfig, Stats};
-use crate::scenario::{Fanout, SlowPolicy};
+use crate::config::{Fanout, SlowPolicy};
 
 /// One notification on its way to a socket: its stored id (for catch-up and dedup) and the
 /// JSON text the client receives, `{"id":..,"user_id":..,"payload":{..}}`.

@@ -47,6 +47,32 @@ impl Signer {
         })
     }
 
+    /// The key in [`KEY_ENV`]: None when the variable is not set, an error naming it when
+    /// it is set but is not 64 hex digits.
+    pub fn from_env() -> Result<Option<Self>, crate::error::UserError> {
+        match std::env::var(KEY_ENV) {
+            Err(_) => Ok(None),
+            Ok(hex) => Signer::from_hex(&hex).map(Some).ok_or_else(|| {
+                crate::error::UserError::Input(format!(
+                    "{KEY_ENV} must be 64 hex digits (a 32-byte key)"
+                ))
+            }),
+        }
+    }
+
+    /// The key this process signs its users' tokens with: [`KEY_ENV`] when set to a valid
+    /// key (so that `swarm` and a `serve --poll-auth none` started elsewhere share it), else
+    /// drawn once at random. The servers `run` starts get it through their environment.
+    pub fn process() -> &'static Signer {
+        static SIGNER: std::sync::OnceLock<Signer> = std::sync::OnceLock::new();
+        SIGNER.get_or_init(|| {
+            Signer::from_env()
+                .ok()
+                .flatten()
+                .unwrap_or_else(Signer::random)
+        })
+    }
+
     pub fn key_hex(&self) -> String {
         hex::encode(self.key)
     }

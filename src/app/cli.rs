@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Choice, Fanout, PollAuth, PushConfig, Role, ServeConfig, SlowPolicy};
+use crate::error::input;
 
 /// Prove with real servers and real numbers why periodic HTTP polling fails at scale, and
 /// what Redis pub/sub push buys.
@@ -124,12 +128,12 @@ pub struct RunArgs {
 
     /// Use this PostgreSQL instead of starting an ephemeral one (swarm: the deployment's
     /// database, read for its counters; optional).
-    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
 
     /// Use this Redis instead of starting an ephemeral one (swarm: the deployment's Redis,
     /// read for its INFO, and where `[target.emit] via = "redis"` publishes; optional).
-    #[arg(long, env = "REDIS_URL", value_name = "URL")]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_name = "URL")]
     pub redis_url: Option<String>,
 
     /// Print only the final table and errors (for CI logs).
@@ -166,29 +170,13 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// Which system under test a `serve` process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Role {
-    /// The polling REST API: GET /notifications?after=ID
-    Poll,
-    /// A push gateway instance: GET /ws (WebSocket) and GET /sse, fed by Redis pub/sub per
-    /// --fanout; also POST /notifications (stores, then publishes or, with fanout none,
-    /// delivers to its own sockets)
-    Push,
-    /// The ingest API: POST /notifications stores in Postgres, then publishes to Redis per
-    /// --fanout
-    Ingest,
-    /// All three on one port
-    All,
-}
-
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Which system under test to run.
     #[arg(long, value_enum)]
     pub role: Role,
 
-    /// TCP port on 127.0.0.1; 0 picks a free one. The bound address is printed on stdout
+    /// TCP port on the --bind address; 0 picks a free one. The bound address is printed on stdout
     /// as one line: `pollpush: listening on http://ADDR`.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
@@ -205,7 +193,7 @@ pub struct ServeArgs {
     /// the token's signature (`<user>.<HMAC-SHA256 of user>`) with the key in
     /// POLLPUSH_TOKEN_KEY, without a lookup.
     #[arg(long, value_enum, default_value = "db")]
-    pub poll_auth: crate::scenario::PollAuth,
+    pub poll_auth: PollAuth,
 
     /// Database connections in this process's pool.
     #[arg(long, default_value_t = 16)]
@@ -213,7 +201,7 @@ pub struct ServeArgs {
 
     /// How notifications reach the gateway instance that holds their user.
     #[arg(long, value_enum, default_value = "broadcast")]
-    pub fanout: crate::scenario::Fanout,
+    pub fanout: Fanout,
 
     /// Frames a push connection may have queued before --slow-policy applies.
     #[arg(long, default_value_t = 256)]
@@ -221,7 +209,7 @@ pub struct ServeArgs {
 
     /// What happens to a push connection whose send queue is full.
     #[arg(long, value_enum, default_value = "disconnect")]
-    pub slow_policy: crate::scenario::SlowPolicy,
+    pub slow_policy: SlowPolicy,
 
     /// WebSocket ping (and SSE keep-alive) interval; a WebSocket silent for two intervals is
     /// closed.
@@ -239,28 +227,81 @@ pub struct ServeArgs {
     pub long_poll: bool,
 
     /// PostgreSQL to use; without it an ephemeral one is started.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
 
     /// Redis to use; without it an ephemeral one is started.
-    #[arg(long, env = "REDIS_URL", value_name = "URL")]
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_name = "URL")]
     pub redis_url: Option<String>,
 }
 
-/// Runs the chosen command.
-pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Run(args) => crate::run::command(args).await,
-        Command::Serve(args) => crate::backend::serve::command(args).await,
-        Command::Swarm(args) => crate::run::swarm_command(args).await,
-        Command::Compare(args) => crate::report::compare::command(args),
-        Command::Report(args) => {
-            crate::report::rerender(&args.dir)?;
-            println!("re-rendered {}", args.dir.display());
-            Ok(())
+impl ServeArgs {
+    /// The typed configuration these flags give; durations and sizes checked.
+    pub fn config(&self) -> anyhow::Result<ServeConfig> {
+        if self.send_queue == 0 {
+            return Err(input("--send-queue must be at least 1 frame"));
         }
+        Ok(ServeConfig {
+            role: self.role,
+            bind: self.bind,
+            port: self.port,
+            instance_id: self.instance_id.clone(),
+            poll_auth: self.poll_auth,
+            pool_size: self.pool_size,
+            push: PushConfig {
+                fanout: self.fanout,
+                send_queue: self.send_queue,
+                slow_policy: self.slow_policy,
+                ping_interval: duration_flag(
+                    "--ping-interval",
+                    &self.ping_interval,
+                    "100ms",
+                    "20s",
+                )?,
+            },
+            header_timeout: duration_flag("--header-timeout", &self.header_timeout, "1s", "60s")?,
+            long_poll: self.long_poll,
+        })
     }
 }
+
+/// A duration flag of at least `min`; a clear error otherwise.
+fn duration_flag(
+    flag: &str,
+    text: &str,
+    min: &str,
+    example: &str,
+) -> anyhow::Result<std::time::Duration> {
+    let least = humantime::parse_duration(min).expect("a valid minimum");
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|d| *d >= least)
+        .ok_or_else(|| {
+            input(format!(
+                "{flag} {text:?}: write a duration of at least {min}, e.g. {example}"
+            ))
+        })
+}
+
+/// The configuration's choices as clap values: their names and help come from
+/// [`Choice::ALL`], so the command line and the scenario files take the same words.
+macro_rules! value_enum {
+    ($($t:ty),*) => {$(
+        impl ValueEnum for $t {
+            fn value_variants<'a>() -> &'a [Self] {
+                static VARIANTS: std::sync::OnceLock<Vec<$t>> = std::sync::OnceLock::new();
+                VARIANTS.get_or_init(|| <$t as Choice>::ALL.iter().map(|c| c.0).collect())
+            }
+
+            fn to_possible_value(&self) -> Option<PossibleValue> {
+                let (_, name, help) = <$t as Choice>::ALL.iter().find(|c| c.0 == *self)?;
+                Some(PossibleValue::new(*name).help(*help))
+            }
+        }
+    )*};
+}
+
+value_enum!(Role, PollAuth, Fanout, SlowPolicy);
 
 #[cfg(test)]
 mod tests {
@@ -300,5 +341,41 @@ mod tests {
         assert!(Cli::try_parse_from(["pollpush", "serve"]).is_err());
         assert!(Cli::try_parse_from(["pollpush", "serve", "--role", "bogus"]).is_err());
         assert!(Cli::try_parse_from(["pollpush", "serve", "--role", "push"]).is_ok());
+    }
+
+    fn parse_serve(args: &[String]) -> ServeConfig {
+        let argv = ["pollpush", "serve"]
+            .into_iter()
+            .map(String::from)
+            .chain(args.iter().cloned());
+        let Command::Serve(serve) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not serve")
+        };
+        serve.config().unwrap()
+    }
+
+    #[test]
+    fn a_serve_config_survives_its_own_flags() {
+        use crate::config::{Fanout, SlowPolicy};
+        let defaults = ServeConfig::new(Role::Push);
+        assert_eq!(parse_serve(&defaults.to_args()), defaults);
+        assert_eq!(parse_serve(&["--role".into(), "push".into()]), defaults);
+        let changed = ServeConfig {
+            role: Role::All,
+            bind: "0.0.0.0".parse().unwrap(),
+            port: 8080,
+            instance_id: "push-3".into(),
+            poll_auth: PollAuth::None,
+            pool_size: 3,
+            push: PushConfig {
+                fanout: Fanout::PerUser,
+                send_queue: 7,
+                slow_policy: SlowPolicy::Drop,
+                ping_interval: std::time::Duration::from_millis(1500),
+            },
+            header_timeout: std::time::Duration::from_secs(90),
+            long_poll: true,
+        };
+        assert_eq!(parse_serve(&changed.to_args()), changed);
     }
 }

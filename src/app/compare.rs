@@ -1,0 +1,25 @@
+//! The `compare` command: two result folders, figure by figure; exit 1 on a regression.
+
+use super::cli::{CompareArgs, Format};
+use crate::error::UserError;
+use crate::report::compare::{
+    compare, load, render_json, render_markdown, render_text, thresholds,
+};
+
+pub fn command(args: CompareArgs) -> anyhow::Result<()> {
+    let baseline = load(&args.baseline)?;
+    let current = load(&args.current)?;
+    let limits = thresholds(&args.current, &args.max_regression)?;
+    let c = compare(&baseline, &current, &limits)?;
+    let text = match args.format {
+        Format::Text => render_text(&c),
+        Format::Markdown => render_markdown(&c),
+        Format::Json => render_json(&c),
+    };
+    println!("{text}");
+    if c.regressions.is_empty() {
+        Ok(())
+    } else {
+        Err(UserError::CheckFailed(format!("regression in {}", c.regressions.join(", "))).into())
+    }
+}

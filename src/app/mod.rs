@@ -1,0 +1,29 @@
+//! The top layer: the only code that knows the command line, prints to stdout and decides
+//! exit codes. Each command converts its flags into the typed configurations of the layers
+//! below, calls them, and renders what they return.
+
+pub mod cli;
+mod compare;
+mod progress;
+mod run;
+mod serve;
+
+use cli::{Cli, Command};
+
+/// Runs the chosen command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run::run_command(args).await,
+        Command::Serve(args) => {
+            let config = args.config()?;
+            serve::command(config, args.database_url, args.redis_url).await
+        }
+        Command::Swarm(args) => run::swarm_command(args).await,
+        Command::Compare(args) => compare::command(args),
+        Command::Report(args) => {
+            crate::report::rerender(&args.dir)?;
+            println!("re-rendered {}", args.dir.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The `run` and `swarm` commands: load the scenario, check the request, run it (repeats,
+//! sweep points), write the result folder, print the table and the checks.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::cli::{RunArgs, SwarmArgs};
+use super::progress::Progress;
+use crate::error::{environment, input};
+use crate::report::checks::{failures, CheckResult};
+use crate::result::RunResult;
+use crate::run::{execute, Observer, Remote, RunOptions};
+use crate::scenario::{self, Plan};
+
+/// The `run` command: load, execute, write the result folder, print the table.
+pub async fn run_command(args: RunArgs) -> anyhow::Result<()> {
+    command_with(args, None, &[]).await
+}
+
+/// The `swarm` command: `run` against servers started elsewhere. The scenario's `[target]`
+/// may give the URLs; flags win.
+pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
+    let api = scenario::load(args.run.scenario.as_deref(), &args.run.overrides())?.api();
+    let poll = match (&args.poll_url, &api.poll_url) {
+        (Some(u), _) => Some(resolve("--poll-url", u).await?),
+        (None, Some(u)) => Some(resolve("target.poll.url", u).await?),
+        (None, None) => None,
+    };
+    let mut push = Vec::new();
+    for u in &args.push_url {
+        push.push(resolve("--push-url", u).await?);
+    }
+    if push.is_empty() {
+        for u in &api.push_urls {
+            push.push(resolve("target.push.urls", u).await?);
+        }
+    }
+    let ingest = match (&args.ingest_url, api.emit.url()) {
+        (Some(u), _) => Some(resolve("--ingest-url", u).await?),
+        (None, Some(u)) => Some(resolve("target.emit.url", u).await?),
+        (None, None) => None,
+    };
+    // The clients spread over the instances given: the plan says how many there are.
+    let extra = if push.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!("push.instances={}", push.len())]
+    };
+    let given: Vec<(String, std::net::SocketAddr)> =
+        poll.iter().chain(&push).chain(&ingest).cloned().collect();
+    let remote = Remote {
+        poll: poll.map(|p| p.1),
+        push: push.into_iter().map(|p| p.1).collect(),
+        ingest: ingest.map(|p| p.1),
+        given,
+    };
+    command_with(args.run, Some(remote), &extra).await
+}
+
+/// An `http://host:port` URL given by `what` (a flag or a scenario key), resolved.
+async fn resolve(what: &str, url: &str) -> anyhow::Result<(String, std::net::SocketAddr)> {
+    let hostport = ["http://", "ws://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p))
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    let found = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host(hostport.to_string()),
+    )
+    .await;
+    let addr = match found {
+        Ok(Ok(mut addrs)) => addrs
+            .next()
+            .ok_or_else(|| input(format!("{what} {url}: the name resolves to no address")))?,
+        _ => return Err(input(format!(
+            "{what} {url}: not an http://host:port URL that resolves; e.g. http://127.0.0.1:8080"
+        ))),
+    };
+    Ok((format!("{what} {url}"), addr))
+}
+
+async fn command_with(
+    args: RunArgs,
+    remote: Option<Remote>,
+    extra: &[String],
+) -> anyhow::Result<()> {
+    let overrides: Vec<String> = args
+        .overrides()
+        .into_iter()
+        .chain(extra.iter().cloned())
+        .collect();
+    let plan = scenario::load(args.scenario.as_deref(), &overrides)?;
+    crate::run::check_request(
+        &plan,
+        remote.as_ref(),
+        args.database_url.is_some(),
+        args.redis_url.is_some(),
+    )?;
+    // A check on a figure that does not exist is a scenario error, caught before anything
+    // starts.
+    crate::report::checks::validate(&plan)?;
+    if let Some(r) = &remote {
+        r.probe().await?;
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!(
+            "{}-{}",
+            plan.name,
+            folder_timestamp(SystemTime::now())
+        ))
+    });
+    // Made only now, so that bad input leaves nothing behind.
+    prepare_out_dir(&out)?;
+    let progress = Arc::new(Progress::new(args.quiet));
+    progress.note(&format!(
+        "pollpush: scenario {} · {} users · modes {} · results in {}",
+        plan.name,
+        plan.users,
+        plan.modes
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        out.display()
+    ));
+    let mut opts = RunOptions {
+        remote,
+        database_url: args.database_url.clone(),
+        redis_url: args.redis_url.clone(),
+        server_exe: std::env::current_exe()?,
+        log_dir: Some(out.join("logs")),
+        observer: progress.clone(),
+    };
+    let summary = match &plan.sweep {
+        None => {
+            let results = repeats(&plan, args.repeat, &opts, &progress).await?;
+            let summary = crate::report::write(&results, &out)?;
+            println!("{}", crate::report::table::render(&summary));
+            summary
+        }
+        Some(sweep) => {
+            let mut runs = Vec::new();
+            for (i, point) in sweep.points.iter().enumerate() {
+                let of = sweep.points.len();
+                progress.note(&format!("sweep {} of {of}: {}", i + 1, point.label));
+                // Each point keeps its own server logs, next to its results.
+                let dir = out.join("runs").join(&point.label);
+                prepare_out_dir(&dir)?;
+                opts.log_dir = Some(dir.join("logs"));
+                let results = repeats(&point.plan, args.repeat, &opts, &progress).await?;
+                let summary = crate::report::write(&results, &dir)?;
+                runs.push((point, summary));
+            }
+            let summary = crate::report::sweep::write(&plan, &runs, &out)?;
+            println!("{}", crate::report::sweep::render_table(&summary));
+            summary
+        }
+    };
+    println!("results: {}", out.display());
+    judge_checks(&summary)
+}
+
+/// Prints the scenario's checks; an error (exit 1) when one failed.
+fn judge_checks(summary: &serde_json::Value) -> anyhow::Result<()> {
+    let checks: Vec<CheckResult> =
+        serde_json::from_value(summary["checks"].clone()).unwrap_or_default();
+    let failed = failures(&checks);
+    if !checks.is_empty() {
+        println!(
+            "scenario checks: {} passed, {} failed",
+            checks.len() - failed.len(),
+            failed.len()
+        );
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    for f in &failed {
+        println!("  FAILED {f}");
+    }
+    Err(crate::error::UserError::CheckFailed(failed.join("; ")).into())
+}
+
+/// Runs `plan` `k` times; Ctrl-C stops the servers and services and ends the run.
+async fn repeats(
+    plan: &Plan,
+    k: u32,
+    opts: &RunOptions,
+    progress: &Progress,
+) -> anyhow::Result<Vec<RunResult>> {
+    let mut results = Vec::new();
+    for i in 0..k {
+        if k > 1 {
+            progress.note(&format!("repeat {} of {k}", i + 1));
+        }
+        let result = tokio::select! {
+            res = execute(plan.clone(), opts) => res?,
+            _ = crate::procs::shutdown_signal() => {
+                // Returning drops the run future: servers, Postgres and Redis are stopped
+                // by their guards before the process exits.
+                return Err(environment("interrupted; servers and services were stopped"));
+            }
+        };
+        results.push(result);
+    }
+    Ok(results)
+}
+
+fn folder_timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replace([':', '-'], "")
+}
+
+fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out.join("logs")).map_err(|e| {
+        input(format!(
+            "cannot create the result folder {}: {e}; pass a writable folder with --out",
+            out.display()
+        ))
+    })
+}

@@ -1,0 +1,83 @@
+//! The `serve` command: one system under test as a process. It binds, then prints one line
+//! on stdout ([`crate::wire::ready_line`]), which is how `run` learns the port.
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::backend::db;
+use crate::backend::serve::{serve, ServerConfig};
+use crate::config::{PollAuth, ServeConfig};
+use crate::error::{environment, input};
+use crate::token::{Signer, KEY_ENV};
+
+/// Runs one server until Ctrl-C or SIGTERM. `database_url` and `redis_url` None: ephemeral
+/// services are started for it.
+pub async fn command(
+    config: ServeConfig,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+) -> anyhow::Result<()> {
+    crate::procs::raise_nofile_limit();
+    let (poll, _, _) = config.role.apis();
+    let signer = Signer::from_env()?;
+    if poll && config.poll_auth == PollAuth::None && signer.is_none() {
+        return Err(input(format!(
+            "--poll-auth none verifies signed tokens: set {KEY_ENV} to the 64-hex-digit key the tokens were signed with"
+        )));
+    }
+    let server = ServerConfig::new(&config, signer, test_poll_delay()?);
+    // Arguments are checked first: bad input is refused before anything starts.
+    let services = crate::services::Services::start(database_url, redis_url).await?;
+    if services.postgres.is_some() || services.redis.is_some() {
+        // On stderr: stdout carries the one line `run` reads.
+        eprintln!(
+            "pollpush: ephemeral services for this server: --database-url {} --redis-url {} (for `pollpush swarm`); they stop with it",
+            services.database_url, services.redis_url
+        );
+    }
+    let pool = db::connect(&services.database_url, config.pool_size)
+        .await
+        .map_err(|e| environment(format!("cannot open the database pool: {e:#}")))?;
+    let listener = TcpListener::bind((config.bind, config.port))
+        .await
+        .map_err(|e| environment(format!("cannot bind {}:{}: {e}", config.bind, config.port)))?;
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let instance = config.instance_id.clone();
+    let announce = async move {
+        if let Ok(addr) = ready_rx.await {
+            // The one line on stdout: `run` reads it to find us.
+            println!("{}", crate::wire::ready_line(addr));
+            tracing::info!(%addr, instance, "serving");
+        }
+    };
+    let (served, ()) = tokio::join!(
+        serve(
+            listener,
+            pool,
+            &services.redis_url,
+            server,
+            ready_tx,
+            crate::procs::shutdown_signal(),
+        ),
+        announce
+    );
+    served
+}
+
+/// The test-only knob `POLLPUSH_TEST_POLL_DELAY_MS`: milliseconds added to every poll.
+fn test_poll_delay() -> anyhow::Result<Duration> {
+    match std::env::var("POLLPUSH_TEST_POLL_DELAY_MS") {
+        Err(_) => Ok(Duration::ZERO),
+        Ok(v) => {
+            let ms: u64 = v.trim().parse().map_err(|_| {
+                input(format!(
+                    "POLLPUSH_TEST_POLL_DELAY_MS={v:?} is not a number of milliseconds"
+                ))
+            })?;
+            tracing::warn!(ms, "test knob: every poll is delayed");
+            Ok(Duration::from_millis(ms))
+        }
+    }
+}

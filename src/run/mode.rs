@@ -1,0 +1,601 @@
+//! One mode of a run, phase by phase: start its servers, spawn its clients, ramp up,
+//! measure the window (workload, sampler and faults beside it), drain, and reconcile the
+//! readings into a [`ModeResult`]. Each phase is one method of [`ModeRun`].
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::faults::{inject_faults, peak_after, Fired};
+use super::observe::{wait_phase, Phase};
+use super::resources::Resources;
+use super::sampler;
+use super::servers::{stop_all, ServerProcess};
+use super::setup::RunOptions;
+use super::snapshot::{snapshot, Snapshot};
+use super::usage::Pids;
+use crate::backend::db;
+use crate::config::{Choice, Mode, Role, Transport};
+use crate::error::{environment, input};
+use crate::metrics::aggregator::{collect, Collected, Outcome};
+use crate::metrics::db::statement_deltas;
+use crate::metrics::events::Emitted;
+use crate::result::{FaultResult, InstanceResult, Memory, ModeResult, Sample};
+use crate::scenario::target::Emit;
+use crate::scenario::{Plan, Target};
+use crate::swarm::push::{ClientFaults, PushClient};
+use crate::swarm::{poller::Poller, Live, Meter, Shared, Swarm};
+use crate::wire::StatsSnapshot;
+use crate::workload::{Emitter, Workload, WorkloadStats};
+
+/// Event ids of the stream aimed at slow clients start here, apart from the main stream.
+const SLOW_EVENT_BASE: u64 = 1_000_000_000_000;
+
+/// The main workload and, when the plan has slow clients, theirs.
+type Workloads = (JoinHandle<WorkloadStats>, Option<JoinHandle<WorkloadStats>>);
+
+/// Runs one mode of `plan` and returns its measured figures.
+pub async fn run_mode(
+    mode: Mode,
+    plan: &Plan,
+    opts: &RunOptions,
+    res: &mut Resources,
+    first_event: u64,
+) -> anyhow::Result<ModeResult> {
+    let servers = start_servers(mode, plan, opts, res).await?;
+    let mut run = ModeRun::spawn(mode, plan, opts, res, servers, first_event).await?;
+    let result = async {
+        run.ramp().await?;
+        let window = run.measure(res).await?;
+        run.reconcile(res, window).await
+    }
+    .await;
+    stop_all(&mut run.servers).await;
+    result
+}
+
+/// The mode's own servers: started here, or the remote ones `swarm` was given.
+async fn start_servers(
+    mode: Mode,
+    plan: &Plan,
+    opts: &RunOptions,
+    res: &Resources,
+) -> anyhow::Result<Vec<ServerProcess>> {
+    match (mode, &opts.remote) {
+        (Mode::Poll, Some(r)) => {
+            let addr = r.poll.ok_or_else(|| input("mode poll needs --poll-url"))?;
+            Ok(vec![ServerProcess::remote("poll", 0, addr)])
+        }
+        (Mode::Push, Some(r)) if r.push.is_empty() => Err(input("mode push needs --push-url")),
+        (Mode::Push, Some(r)) => Ok(r
+            .push
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| ServerProcess::remote("push", i, a))
+            .collect()),
+        (Mode::Poll, None) => {
+            opts.observer.note("poll: starting the server");
+            Ok(vec![
+                ServerProcess::start(&res.launch, Role::Poll, 0, plan).await?,
+            ])
+        }
+        (Mode::Push, None) => {
+            opts.observer.note(&format!(
+                "push: starting {} gateway instance(s), fanout {}, {}",
+                plan.push.instances,
+                plan.push.fanout.name(),
+                plan.push.transport.name()
+            ));
+            let starts = (0..plan.push.instances)
+                .map(|i| ServerProcess::start(&res.launch, Role::Push, i, plan));
+            futures_util::future::try_join_all(starts).await
+        }
+    }
+}
+
+/// A mode under way: its servers, its clients and what listens to them.
+struct ModeRun<'a> {
+    mode: Mode,
+    plan: &'a Plan,
+    opts: &'a RunOptions,
+    api: Arc<Target>,
+    servers: Vec<ServerProcess>,
+    first_event: u64,
+    swarm: Option<Swarm>,
+    meter: Arc<Meter>,
+    live: Arc<Live>,
+    client_faults: Arc<ClientFaults>,
+    collector: Option<JoinHandle<Collected>>,
+    emitted: Option<mpsc::UnboundedSender<Emitted>>,
+    emitter: Emitter,
+    /// Poll: the workload starts before the window; push: with it.
+    workloads: Option<Workloads>,
+    window_start: Instant,
+    probe_header_bytes: Option<u64>,
+}
+
+/// The readings a window leaves behind, for [`ModeRun::reconcile`].
+struct Window {
+    s0: Snapshot,
+    s1: Snapshot,
+    samples: Vec<Sample>,
+    memory: Memory,
+    rss: Vec<Option<f64>>,
+    fired: Vec<Fired>,
+    workload: WorkloadStats,
+    connections: i64,
+}
+
+impl<'a> ModeRun<'a> {
+    /// Spawns every client, spread over the ramp, and prepares the workload.
+    async fn spawn(
+        mode: Mode,
+        plan: &'a Plan,
+        opts: &'a RunOptions,
+        res: &Resources,
+        servers: Vec<ServerProcess>,
+        first_event: u64,
+    ) -> anyhow::Result<ModeRun<'a>> {
+        let api = Arc::new(plan.api());
+        let after = match &res.pool {
+            Some(pool) => db::max_notification_id(pool).await?,
+            None => 0,
+        };
+        let stop = CancellationToken::new();
+        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+        let (emitted_tx, emitted_rx) = mpsc::unbounded_channel();
+        let collector = tokio::spawn(collect(reports_rx, emitted_rx));
+        let (meter, live) = (Arc::new(Meter::default()), Arc::new(Live::default()));
+        let client_faults = Arc::new(ClientFaults::new(plan.users));
+        let host = servers[0].addr;
+        let shared = Shared {
+            server: host,
+            meter: meter.clone(),
+            live: live.clone(),
+            reports: reports_tx,
+            stop: stop.clone(),
+            faults: client_faults.clone(),
+            headers: Arc::new(crate::swarm::headers::extra(
+                plan.headers,
+                &host.to_string(),
+            )),
+            api: api.clone(),
+        };
+        // One empty poll on its own connection, before any load: its header bytes feed the
+        // header-overhead model.
+        let probe_header_bytes = match (mode, res.tokens.first()) {
+            (Mode::Poll, Some(token)) => crate::swarm::poller::probe(&shared, 1, token, after)
+                .await
+                .map_err(|e| tracing::warn!("header probe poll failed: {e:#}"))
+                .ok(),
+            _ => None,
+        };
+        let base = Instant::now() + Duration::from_millis(100);
+        let ramp = match mode {
+            // Each poller's phase is uniform over one interval: polls spread evenly, no herd.
+            Mode::Poll if plan.poll_long.is_none() => plan.poll_interval,
+            // Long pollers and push clients open their connection over the warm-up.
+            _ => plan.warmup.max(Duration::from_secs(1)),
+        };
+        let mut swarm = Swarm::new(stop);
+        let addrs: Arc<Vec<std::net::SocketAddr>> =
+            Arc::new(servers.iter().map(|s| s.addr).collect());
+        spawn_clients(
+            mode,
+            plan,
+            &mut swarm,
+            &shared,
+            &res.tokens,
+            &addrs,
+            base,
+            ramp,
+            after,
+        );
+        let emitter = emitter(mode, plan, &api, res, &servers)?;
+        let mut run = ModeRun {
+            mode,
+            plan,
+            opts,
+            api,
+            servers,
+            first_event,
+            swarm: Some(swarm),
+            meter,
+            live,
+            client_faults,
+            collector: Some(collector),
+            emitted: Some(emitted_tx),
+            emitter,
+            workloads: None,
+            // The window opens once the ramp is over and the warm-up has passed.
+            window_start: base + ramp.max(plan.warmup) + Duration::from_millis(500),
+            probe_header_bytes,
+        };
+        if mode == Mode::Poll {
+            // Events start one interval before the window, so that every poll in the window
+            // finds a steady stream behind it (otherwise the first interval's polls find
+            // fewer events and the empty share reads high). Push starts them with the
+            // window, once every socket is open: pub/sub without catch-up drops what comes
+            // earlier.
+            let lead = match plan.poll_long {
+                Some(_) => Duration::ZERO,
+                None => plan.poll_interval,
+            };
+            run.workloads = Some(run.start_workload(run.window_start - lead));
+        }
+        Ok(run)
+    }
+
+    /// Starts the workload (and the slow clients' one) at `start`, ending with the window.
+    fn start_workload(&mut self, start: Instant) -> Workloads {
+        let (plan, first_event) = (self.plan, self.first_event);
+        let until = self.window_start + plan.duration;
+        let emitted = self.emitted.take().expect("the workload starts once");
+        let slow = (self.mode == Mode::Push
+            && plan.push.slow_clients > 0
+            && plan.push.slow_events_per_s > 0.0)
+            .then(|| {
+                let stream = Workload {
+                    emitter: self.emitter.clone(),
+                    users: 1..=plan.push.slow_clients,
+                    events_per_s: plan.push.slow_events_per_s,
+                    payload_bytes: plan.push.slow_payload_bytes,
+                    seed: plan.seed.wrapping_add(first_event).wrapping_add(7),
+                    first_event: first_event + SLOW_EVENT_BASE,
+                };
+                tokio::spawn(stream.run(start, until, emitted.clone()))
+            });
+        let main = Workload {
+            emitter: self.emitter.clone(),
+            users: 1..=plan.users,
+            events_per_s: plan.events_per_s,
+            payload_bytes: plan.payload_bytes,
+            seed: plan.seed.wrapping_add(first_event),
+            first_event,
+        };
+        (tokio::spawn(main.run(start, until, emitted)), slow)
+    }
+
+    /// Waits out the ramp; push waits (up to 30 s more) for every client to connect.
+    async fn ramp(&mut self) -> anyhow::Result<()> {
+        let observer = self.opts.observer.as_ref();
+        wait_phase(
+            observer,
+            self.mode,
+            Phase::Ramp,
+            self.window_start,
+            &self.live,
+        )
+        .await;
+        if self.mode == Mode::Push {
+            self.await_connections().await?;
+            self.window_start = self.window_start.max(Instant::now());
+        }
+        let connections = self.live.connections.load(Ordering::Relaxed);
+        if connections < self.plan.users as i64 {
+            tracing::warn!(
+                connections,
+                users = self.plan.users,
+                "not every client is connected as the window opens"
+            );
+        }
+        tokio::time::sleep_until(self.window_start).await;
+        Ok(())
+    }
+
+    /// Gives stragglers up to 30 s to connect; an error when none could.
+    async fn await_connections(&mut self) -> anyhow::Result<()> {
+        let users = self.plan.users;
+        let live = &self.live;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while live.connections.load(Ordering::Relaxed) < users as i64 && Instant::now() < deadline {
+            // Every client tried and none got in: waiting longer changes nothing.
+            if live.connections.load(Ordering::Relaxed) == 0
+                && live.connect_errors.load(Ordering::Relaxed) >= users
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if live.connections.load(Ordering::Relaxed) > 0 {
+            return Ok(());
+        }
+        if let Some(swarm) = self.swarm.take() {
+            swarm.stop(Duration::from_secs(5)).await;
+        }
+        let why = live
+            .first_connect_error
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .unwrap_or_else(|| "no error seen; the handshake never finished".into());
+        let addrs: Vec<String> = self.servers.iter().map(|s| s.addr.to_string()).collect();
+        Err(environment(format!(
+            "push: none of the {users} clients could connect to {}; the first failure: {why}",
+            addrs.join(", ")
+        )))
+    }
+
+    /// The measurement window: readings at both edges, a sample a second, the workload and
+    /// the faults beside it.
+    async fn measure(&mut self, res: &mut Resources) -> anyhow::Result<Window> {
+        let connections = self.live.connections.load(Ordering::Relaxed);
+        let pids = Pids {
+            servers: self.servers.iter().map(|s| s.pid()).collect(),
+            ingest: res.ingest.pid(),
+            postgres: res.services.postgres_pid(),
+            redis: res.services.redis_pid(),
+            swarm: std::process::id(),
+        };
+        let s0 = self.snapshot(res, &pids).await?;
+        let (start, end) = (self.window_start, self.window_start + self.plan.duration);
+        let sampler = tokio::spawn(sampler::sample(
+            sampler::Sources {
+                counter: res.counter.clone(),
+                redis: res.redis.clone(),
+                pids: pids.clone(),
+                meter: self.meter.clone(),
+                live: self.live.clone(),
+            },
+            end,
+        ));
+        let workloads = match self.workloads.take() {
+            Some(w) => w,
+            None => self.start_workload(start),
+        };
+        // Faults run beside the window, in this task: they may need our Redis, mutably.
+        let observer = self.opts.observer.as_ref();
+        let (mode, live) = (self.mode, self.live.clone());
+        let faults = inject_faults(
+            self.plan,
+            mode,
+            &mut res.services,
+            &mut self.servers,
+            start,
+            &self.client_faults,
+        );
+        let window = wait_phase(observer, mode, Phase::Window, end, &live);
+        let (fired, ()) = tokio::join!(faults, window);
+        let s1 = self.snapshot(res, &pids).await?;
+        let samples = sampler.await?;
+        let rss = self
+            .servers
+            .iter()
+            .map(|s| s.pid().and_then(crate::procs::rss_mb))
+            .collect();
+        let memory = Memory::read(&pids);
+        let workload = workloads.0.await?;
+        if let Some(slow) = workloads.1 {
+            slow.await?;
+        }
+        Ok(Window {
+            s0,
+            s1,
+            samples,
+            memory,
+            rss,
+            fired,
+            workload,
+            connections,
+        })
+    }
+
+    async fn snapshot(&self, res: &mut Resources, pids: &Pids) -> anyhow::Result<Snapshot> {
+        snapshot(
+            &mut res.counter,
+            &mut res.redis,
+            &self.servers,
+            &res.ingest,
+            pids,
+            &self.meter,
+        )
+        .await
+    }
+
+    /// Drains, stops the clients, and turns the window's readings into the mode's figures.
+    async fn reconcile(&mut self, res: &Resources, w: Window) -> anyhow::Result<ModeResult> {
+        let (mode, plan) = (self.mode, self.plan);
+        let drain_end = Instant::now() + plan.drain_for(mode);
+        let observer = self.opts.observer.as_ref();
+        wait_phase(observer, mode, Phase::Drain, drain_end, &self.live).await;
+        if let Some(swarm) = self.swarm.take() {
+            swarm.stop(Duration::from_secs(10)).await;
+        }
+        let collector = self.collector.take().expect("reconciled once");
+        let collected = collector.await?;
+        let (window_start, window_end) = (self.window_start, self.window_start + plan.duration);
+        let slow_users = match mode {
+            Mode::Push => plan.push.slow_clients,
+            Mode::Poll => 0,
+        };
+        let outcome = collected.outcome(window_start, window_end, slow_users);
+        self.warn_about_api(&outcome);
+        let faults = w
+            .fired
+            .iter()
+            .map(|f| {
+                let at_s = f.at.duration_since(window_start).as_secs_f64();
+                FaultResult {
+                    at_s,
+                    outcome: collected.fault(f.clients.as_ref(), f.at, f.back),
+                    fault: f.fault.clone(),
+                    db_queries_peak_per_s: peak_after(&w.samples, at_s, |s| s.db_queries_per_s),
+                    server_cores_peak: peak_after(&w.samples, at_s, |s| s.server_cores),
+                }
+            })
+            .collect();
+        let server = self.server_counters(res, &w);
+        let (s0, s1) = (&w.s0, &w.s1);
+        let cpu = s1.cpu.since(&s0.cpu);
+        let instances = match mode {
+            Mode::Poll => Vec::new(),
+            Mode::Push => (0..self.servers.len())
+                .map(|index| InstanceResult {
+                    index,
+                    stats: s1.servers[index]
+                        .since(&s0.servers[index])
+                        .unwrap_or_default(),
+                    connections: s0.servers[index].connections,
+                    cpu_s: cpu.instances.get(index).copied().flatten(),
+                    rss_mb: w.rss.get(index).copied().flatten(),
+                })
+                .collect(),
+        };
+        Ok(ModeResult {
+            server_counters: s0.counters_known && s1.counters_known && server.is_some(),
+            db_known: res.counter.source != crate::metrics::db::Source::None,
+            mode,
+            users: plan.users,
+            window_start: s0.wall,
+            window_end: s1.wall,
+            window_s: s1.at.duration_since(s0.at).as_secs_f64(),
+            outcome,
+            db_queries: s1.db.total.saturating_sub(s0.db.total),
+            backend_queries: server.map(|s| s.db_queries).unwrap_or(0),
+            db_statements: statement_deltas(&s0.db, &s1.db),
+            cpu,
+            memory: w.memory,
+            db_activity: match (s0.db.activity, s1.db.activity) {
+                (Some(a), Some(b)) => Some(b.since(&a)),
+                _ => None,
+            },
+            redis: match (s0.redis, s1.redis) {
+                (Some(a), Some(b)) => b.since(&a),
+                _ => None,
+            },
+            bytes_in: s1.bytes.0 - s0.bytes.0,
+            bytes_out: s1.bytes.1 - s0.bytes.1,
+            connections: w.connections,
+            server: server.unwrap_or_default(),
+            workload: w.workload,
+            samples: w.samples,
+            instances,
+            faults,
+            probe_header_bytes: self.probe_header_bytes,
+        })
+    }
+
+    /// The servers' own counters over the window (the mode's servers and the ingest API
+    /// together); None when one went backwards.
+    fn server_counters(&self, res: &Resources, w: &Window) -> Option<StatsSnapshot> {
+        // A server driven by `swarm` may be the ingest API too (`serve --role all`): its
+        // counters then count once.
+        let ingest_apart = !self.servers.iter().any(|s| s.addr == res.ingest.addr);
+        let ingest = match ingest_apart {
+            true => w.s1.ingest.since(&w.s0.ingest)?,
+            false => StatsSnapshot::default(),
+        };
+        w.s0.servers
+            .iter()
+            .zip(&w.s1.servers)
+            .try_fold(ingest, |sum, (a, b)| Some(sum.plus(&b.since(a)?)))
+    }
+
+    /// Says plainly when the system under test did not behave as the scenario describes
+    /// it: messages the clients could not read, or no notification at all.
+    fn warn_about_api(&self, o: &Outcome) {
+        let (mode, observer) = (self.mode, &self.opts.observer);
+        if o.unreadable > 0 {
+            let f = &self.api.fields;
+            observer.warn(&format!(
+                "{mode}: {} message(s) from the target carried no event number at {:?} or emit time at {:?} (set them in [target.notification]); the first: {}",
+                o.unreadable,
+                f.event,
+                f.emit_us,
+                o.unreadable_sample.as_deref().unwrap_or("")
+            ));
+        }
+        if o.sent > 0 && o.delivered == 0 {
+            observer.warn(&format!(
+                "{mode}: none of the {} events sent reached a client; check where events go ([target.emit], --ingest-url) and that the target forwards them",
+                o.sent
+            ));
+        }
+    }
+}
+
+/// One client task per user, each starting at a uniformly random point of the ramp.
+#[allow(clippy::too_many_arguments)]
+fn spawn_clients(
+    mode: Mode,
+    plan: &Plan,
+    swarm: &mut Swarm,
+    shared: &Shared,
+    tokens: &[String],
+    addrs: &Arc<Vec<std::net::SocketAddr>>,
+    base: Instant,
+    ramp: Duration,
+    after: i64,
+) {
+    let mut rng =
+        rand::rngs::StdRng::seed_from_u64(plan.seed.wrapping_mul(31).wrapping_add(mode as u64));
+    for (i, token) in tokens.iter().enumerate() {
+        let user = i as u64 + 1;
+        let first = base + ramp.mul_f64(rng.gen::<f64>());
+        let token = token.clone();
+        match mode {
+            Mode::Poll => swarm.spawn(
+                Poller {
+                    user,
+                    token,
+                    interval: plan.poll_interval,
+                    first,
+                    after,
+                    wait: plan.poll_long,
+                }
+                .run(shared.clone()),
+            ),
+            Mode::Push => swarm.spawn(
+                PushClient::new(user, token, addrs.clone(), first, after, &plan.push)
+                    .run(shared.clone()),
+            ),
+        }
+    }
+}
+
+/// Where events go. Polling: the ingest API. Push: each through a randomly chosen gateway
+/// instance, so the sender is usually not the instance that holds the user. A
+/// `[target.emit]` says otherwise.
+fn emitter(
+    mode: Mode,
+    plan: &Plan,
+    api: &Target,
+    res: &Resources,
+    servers: &[ServerProcess],
+) -> anyhow::Result<Emitter> {
+    Ok(match api.emit.clone() {
+        Emit::Pollpush { .. } => Emitter::Pollpush(match mode {
+            Mode::Poll => vec![res.ingest.addr],
+            // A Socket.IO server takes no POSTs: events go to the ingest API, which
+            // publishes to the Redis it listens on.
+            Mode::Push if plan.push.transport == Transport::SocketIo => vec![res.ingest.addr],
+            Mode::Push => servers.iter().map(|s| s.addr).collect(),
+        }),
+        Emit::Http {
+            method, path, body, ..
+        } => Emitter::Http {
+            addr: res.ingest.addr,
+            method: method
+                .parse()
+                .map_err(|_| input(format!("target.emit.method: {method:?}")))?,
+            path,
+            body,
+        },
+        Emit::Redis {
+            channel, message, ..
+        } => Emitter::Redis {
+            conn: res
+                .emit_redis
+                .clone()
+                .ok_or_else(|| input("target.emit.via = \"redis\" needs a Redis to publish to"))?,
+            channel,
+            message,
+        },
+    })
+}

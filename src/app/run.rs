@@ -74,9 +74,11 @@ async fn resolve(what: &str, url: &str) -> anyhow::Result<(String, std::net::Soc
         Ok(Ok(mut addrs)) => addrs
             .next()
             .ok_or_else(|| input(format!("{what} {url}: the name resolves to no address")))?,
-        _ => return Err(input(format!(
+        _ => {
+            return Err(input(format!(
             "{what} {url}: not an http://host:port URL that resolves; e.g. http://127.0.0.1:8080"
-        ))),
+        )))
+        }
     };
     Ok((format!("{what} {url}"), addr))
 }

@@ -1,0 +1,142 @@
+//! Sweeps: the plan once per value of a key (times each value of a series key).
+
+use super::ctx::Ctx;
+use super::plan::{value_text, Plan, Sweep, SweepPoint};
+use super::raw::RawSweep;
+use crate::error::input;
+
+/// Keys a sweep may not vary: they name the run or belong to the sweep.
+const NOT_SWEPT: &[&str] = &[
+    "name",
+    "description",
+    "sweep",
+    "checks",
+    "compare",
+    "faults",
+    "users.sweep",
+];
+
+/// The sweep a scenario asks for (`[sweep]`, or `users.sweep` as its shorthand), checked;
+/// its points are filled in by the caller.
+pub fn sweep_of(
+    raw: Option<RawSweep>,
+    users_sweep: Option<Vec<u64>>,
+    ctx: &Ctx<'_>,
+) -> anyhow::Result<Option<Sweep>> {
+    let from_users = users_sweep.is_some();
+    let raw = match (raw, users_sweep) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(
+                "users.sweep",
+                "a scenario has one sweep: use either users.sweep or [sweep]",
+            ))
+        }
+        (None, Some(users)) => RawSweep {
+            param: Some("users.count".into()),
+            values: Some(
+                users
+                    .into_iter()
+                    .map(|u| toml::Value::Integer(u as i64))
+                    .collect(),
+            ),
+            series: None,
+            series_values: None,
+        },
+        (Some(raw), None) => raw,
+    };
+    let param = raw.param.ok_or_else(|| {
+        ctx.err(
+            "sweep",
+            "needs `param`, the key to vary, e.g. param = \"push.instances\"",
+        )
+    })?;
+    let check_key = |key: &str, field: &str| {
+        if key.is_empty()
+            || NOT_SWEPT
+                .iter()
+                .any(|k| key == *k || key.starts_with(&format!("{k}.")))
+        {
+            Err(ctx.err(field, format!("{key:?} cannot be swept; sweep a setting such as users.count, poll.interval or push.instances")))
+        } else {
+            Ok(())
+        }
+    };
+    let values_key = if from_users {
+        "users.sweep"
+    } else {
+        "sweep.values"
+    };
+    check_key(&param, "sweep.param")?;
+    let values = raw.values.unwrap_or_default();
+    if values.is_empty() || values.len() > 20 {
+        return Err(ctx.err(
+            values_key,
+            "give 1 to 20 values to run, e.g. values = [1, 2, 4]",
+        ));
+    }
+    let (series, series_values) = match (raw.series, raw.series_values) {
+        (None, None) => (None, Vec::new()),
+        (Some(key), Some(vals)) if !vals.is_empty() && vals.len() <= 10 => {
+            check_key(&key, "sweep.series")?;
+            if key == param {
+                return Err(ctx.err("sweep.series", "must be another key than sweep.param"));
+            }
+            (Some(key), vals)
+        }
+        (Some(_), _) => return Err(ctx.err("sweep.series_values", "give 1 to 10 values, one curve each, e.g. series_values = [\"broadcast\", \"per-user\"]")),
+        (None, Some(_)) => return Err(ctx.err("sweep.series_values", "needs sweep.series, the key they set")),
+    };
+    Ok(Some(Sweep {
+        param,
+        values,
+        series,
+        series_values,
+        points: Vec::new(),
+    }))
+}
+
+/// The sweep with its points: the scenario parsed once per combination of values, by
+/// `parse_point` with the point's values added to `overrides`.
+pub fn with_points(
+    sweep: Sweep,
+    sweep_key: &str,
+    overrides: &[String],
+    ctx: &Ctx<'_>,
+    parse_point: impl Fn(&[String]) -> anyhow::Result<Plan>,
+) -> anyhow::Result<Sweep> {
+    let mut points = Vec::new();
+    let series: Vec<Option<&toml::Value>> = match &sweep.series {
+        Some(_) => sweep.series_values.iter().map(Some).collect(),
+        None => vec![None],
+    };
+    for sv in series {
+        for value in &sweep.values {
+            let mut sets = vec![(sweep.param.clone(), value.clone())];
+            if let (Some(key), Some(v)) = (&sweep.series, sv) {
+                sets.push((key.clone(), v.clone()));
+            }
+            let label = sets
+                .iter()
+                .map(|(k, v)| format!("{k}={}", value_text(v)))
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut ov = overrides.to_vec();
+            ov.extend(sets.iter().map(|(k, v)| format!("{k}={v}")));
+            let plan = parse_point(&ov).map_err(|e| {
+                input(format!(
+                    "{}: the run with {label} is not a valid scenario: {}",
+                    ctx.at(sweep_key),
+                    e.to_string().trim_start_matches("bad input: ")
+                ))
+            })?;
+            points.push(SweepPoint {
+                value: value.clone(),
+                series_value: sv.cloned(),
+                label,
+                plan,
+            });
+        }
+    }
+    Ok(Sweep { points, ..sweep })
+}

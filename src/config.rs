@@ -116,6 +116,26 @@ pub enum Reconnect {
     Jitter,
 }
 
+impl Choice for Reconnect {
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Reconnect::None,
+            "none",
+            "At once: every dropped client comes back together",
+        ),
+        (
+            Reconnect::Fixed,
+            "fixed",
+            "After reconnect_base, every time",
+        ),
+        (
+            Reconnect::Jitter,
+            "jitter",
+            "Exponential backoff with full jitter",
+        ),
+    ];
+}
+
 /// What the gateway does with a connection whose send queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -332,6 +352,7 @@ mod tests {
         check::<Fanout>();
         check::<SlowPolicy>();
         check::<PollAuth>();
+        check::<Reconnect>();
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::config::Choice;
 use crate::error::input;
 
 /// Where the scenario text came from, for error messages.
@@ -56,6 +57,18 @@ impl Ctx<'_> {
                 format!("{text:?} is not a duration ({e}); write a number and a unit, e.g. \"30s\", \"500ms\", \"2m\""),
             )
         })
+    }
+
+    /// One of a [`Choice`]'s names, `default` when the key is not given.
+    pub fn choose<T: Choice>(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: T,
+    ) -> anyhow::Result<T> {
+        let names: Vec<&str> = T::ALL.iter().map(|c| c.1).collect();
+        let name = self.choice(key, value, default.name(), &names, &[])?;
+        Ok(T::from_name(name).expect("a listed name"))
     }
 
     pub fn choice<'v>(

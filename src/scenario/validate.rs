@@ -6,23 +6,14 @@ use std::time::Duration;
 use super::ctx::Ctx;
 use super::faults::validate_faults;
 use super::plan::*;
-use super::raw::{RawPush, RawScenario};
+use super::raw::{RawPush, RawScenario, RawSwarm};
 use super::target;
-use crate::config::{Fanout, Mode, PollAuth, Reconnect, SlowPolicy, Transport};
+use crate::config::{Fanout, Mode, PollAuth, Transport};
 use crate::error::input;
 
+/// The plan a raw scenario describes; the first bad key is an error naming it.
 pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
-    let name = raw.name.clone().unwrap_or_else(|| "scenario".into());
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(ctx.err(
-            "name",
-            format!("{name:?} must be letters, digits, '-' or '_' (it names the result folder)"),
-        ));
-    }
+    let name = validate_name(raw.name.clone(), ctx)?;
     let duration = ctx.duration("duration", raw.duration.as_deref(), "30s")?;
     if duration < Duration::from_secs(1) || duration > Duration::from_secs(24 * 3600) {
         return Err(ctx.err("duration", "must be between 1s and 24h"));
@@ -35,30 +26,7 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         Some(d) => Some(ctx.duration("drain", Some(d), d)?),
         None => None,
     };
-    let mode_names = raw
-        .modes
-        .clone()
-        .unwrap_or_else(|| vec!["poll".into(), "push".into()]);
-    if mode_names.is_empty() {
-        return Err(ctx.err("modes", "needs at least one of \"poll\", \"push\""));
-    }
-    let mut modes = Vec::new();
-    for m in &mode_names {
-        let mode = match m.as_str() {
-            "poll" => Mode::Poll,
-            "push" => Mode::Push,
-            other => {
-                return Err(ctx.err(
-                    "modes",
-                    format!("{other:?} is not a mode; use \"poll\" and/or \"push\""),
-                ))
-            }
-        };
-        if modes.contains(&mode) {
-            return Err(ctx.err("modes", format!("{m:?} is listed twice")));
-        }
-        modes.push(mode);
-    }
+    let modes = validate_modes(raw.modes.clone(), ctx)?;
     let users = raw.users.count.unwrap_or(1000);
     if users == 0 || users > MAX_USERS {
         return Err(ctx.err(
@@ -70,41 +38,9 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
     if poll_interval < Duration::from_millis(10) || poll_interval > Duration::from_secs(3600) {
         return Err(ctx.err("poll.interval", "must be between 10ms and 1h"));
     }
-    let poll_auth = match ctx.choice(
-        "poll.auth",
-        raw.poll.auth.as_deref(),
-        "db",
-        &["db", "none"],
-        &[],
-    )? {
-        "db" => PollAuth::Db,
-        _ => PollAuth::None,
-    };
+    let poll_auth = ctx.choose("poll.auth", raw.poll.auth.as_deref(), PollAuth::Db)?;
     let push = validate_push(&raw.push, users, ctx)?;
-    let poll_long = match raw.poll.long {
-        Some(true) => {
-            let wait = ctx.duration("poll.wait", raw.poll.wait.as_deref(), "25s")?;
-            if wait < Duration::from_secs(1) || wait > Duration::from_secs(300) {
-                return Err(ctx.err("poll.wait", "must be between 1s and 5m"));
-            }
-            if push.fanout == Fanout::None && raw.target.is_none() {
-                return Err(ctx.err(
-                    "poll.long",
-                    "the poll API wakes held polls through Redis, and push.fanout = \"none\" publishes nothing there: use \"broadcast\" or \"per-user\"",
-                ));
-            }
-            Some(wait)
-        }
-        _ => {
-            if raw.poll.wait.is_some() {
-                return Err(ctx.err(
-                    "poll.wait",
-                    "applies only with poll.long = true; set that too, or remove this key",
-                ));
-            }
-            None
-        }
-    };
+    let poll_long = validate_long_poll(&raw, push.fanout, ctx)?;
     let events_per_s = raw.workload.events_per_s.unwrap_or(20.0);
     if !events_per_s.is_finite() || events_per_s <= 0.0 || events_per_s > 10_000.0 {
         return Err(ctx.err(
@@ -126,35 +62,7 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
             format!("{payload_bytes} is out of range; use 64 to 65536 (the payload carries an id and a timestamp)"),
         ));
     }
-    let headers = match ctx.choice(
-        "swarm.headers",
-        raw.swarm.headers.as_deref(),
-        "minimal",
-        &["minimal", "browser"],
-        &[],
-    )? {
-        "browser" => {
-            let cookie_bytes = raw.swarm.cookie_bytes.unwrap_or(DEFAULT_COOKIE_BYTES);
-            if cookie_bytes > 8192 {
-                return Err(ctx.err(
-                    "swarm.cookie_bytes",
-                    format!("{cookie_bytes} is out of range; use 0 to 8192 (servers commonly refuse larger headers)"),
-                ));
-            }
-            Headers::Browser {
-                cookie_bytes: cookie_bytes as usize,
-            }
-        }
-        _ => {
-            if raw.swarm.cookie_bytes.is_some() {
-                return Err(ctx.err(
-                    "swarm.cookie_bytes",
-                    "applies only with swarm.headers = \"browser\"; set that too, or remove this key",
-                ));
-            }
-            Headers::Minimal
-        }
-    };
+    let headers = validate_headers(&raw.swarm, ctx)?;
     let target = raw
         .target
         .as_ref()
@@ -168,43 +76,8 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         &modes,
         ctx,
     )?;
-    let mut checks = Vec::new();
-    for (metric, value) in raw.checks.iter().flatten() {
-        let key = format!("checks.{metric}");
-        let at = ctx.at_path(&key, &["checks", metric]);
-        let text = value.as_str().ok_or_else(|| {
-            input(format!(
-                "{at}: write the condition as a string, e.g. \"< 50\" or \"== 0\""
-            ))
-        })?;
-        let (op, limit) = parse_condition(text).ok_or_else(|| {
-            input(format!(
-                "{at}: {text:?} is not a condition; use one of <, <=, ==, !=, >=, > and a number, e.g. \"< 50\""
-            ))
-        })?;
-        checks.push(Check {
-            metric: metric.clone(),
-            op,
-            limit,
-            condition: text.trim().to_string(),
-            at,
-        });
-    }
-    let mut compare = Vec::new();
-    for (metric, value) in raw.compare.iter().flatten() {
-        let at = ctx.at_path(&format!("compare.{metric}"), &["compare", metric]);
-        let pct = value
-            .as_float()
-            .or_else(|| value.as_integer().map(|i| i as f64));
-        match pct {
-            Some(p) if p.is_finite() && p >= 0.0 => compare.push((metric.clone(), p)),
-            _ => {
-                return Err(input(format!(
-                    "{at}: a regression threshold is a percentage of 0 or more, e.g. 25"
-                )))
-            }
-        }
-    }
+    let checks = validate_checks(&raw, ctx)?;
+    let compare = validate_compare(&raw, ctx)?;
     Ok(Plan {
         name,
         description: raw.description.unwrap_or_default(),
@@ -229,30 +102,166 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
     })
 }
 
+/// The scenario's name, which names the result folder.
+fn validate_name(name: Option<String>, ctx: &Ctx<'_>) -> anyhow::Result<String> {
+    let name = name.unwrap_or_else(|| "scenario".into());
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ctx.err(
+            "name",
+            format!("{name:?} must be letters, digits, '-' or '_' (it names the result folder)"),
+        ));
+    }
+    Ok(name)
+}
+
+/// The modes to run, in order, each once.
+fn validate_modes(names: Option<Vec<String>>, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Mode>> {
+    let mode_names = names.unwrap_or_else(|| vec!["poll".into(), "push".into()]);
+    if mode_names.is_empty() {
+        return Err(ctx.err("modes", "needs at least one of \"poll\", \"push\""));
+    }
+    let mut modes = Vec::new();
+    for m in &mode_names {
+        let mode = match m.as_str() {
+            "poll" => Mode::Poll,
+            "push" => Mode::Push,
+            other => {
+                return Err(ctx.err(
+                    "modes",
+                    format!("{other:?} is not a mode; use \"poll\" and/or \"push\""),
+                ))
+            }
+        };
+        if modes.contains(&mode) {
+            return Err(ctx.err("modes", format!("{m:?} is listed twice")));
+        }
+        modes.push(mode);
+    }
+    Ok(modes)
+}
+
+/// Long polling: how long a poll may be held, or None for periodic polling.
+fn validate_long_poll(
+    raw: &RawScenario,
+    fanout: Fanout,
+    ctx: &Ctx<'_>,
+) -> anyhow::Result<Option<Duration>> {
+    let poll_long = match raw.poll.long {
+        Some(true) => {
+            let wait = ctx.duration("poll.wait", raw.poll.wait.as_deref(), "25s")?;
+            if wait < Duration::from_secs(1) || wait > Duration::from_secs(300) {
+                return Err(ctx.err("poll.wait", "must be between 1s and 5m"));
+            }
+            if fanout == Fanout::None && raw.target.is_none() {
+                return Err(ctx.err(
+                    "poll.long",
+                    "the poll API wakes held polls through Redis, and push.fanout = \"none\" publishes nothing there: use \"broadcast\" or \"per-user\"",
+                ));
+            }
+            Some(wait)
+        }
+        _ => {
+            if raw.poll.wait.is_some() {
+                return Err(ctx.err(
+                    "poll.wait",
+                    "applies only with poll.long = true; set that too, or remove this key",
+                ));
+            }
+            None
+        }
+    };
+    Ok(poll_long)
+}
+
+/// Which headers the simulated clients send.
+fn validate_headers(swarm: &RawSwarm, ctx: &Ctx<'_>) -> anyhow::Result<Headers> {
+    let headers = match ctx.choice(
+        "swarm.headers",
+        swarm.headers.as_deref(),
+        "minimal",
+        &["minimal", "browser"],
+        &[],
+    )? {
+        "browser" => {
+            let cookie_bytes = swarm.cookie_bytes.unwrap_or(DEFAULT_COOKIE_BYTES);
+            if cookie_bytes > 8192 {
+                return Err(ctx.err(
+                    "swarm.cookie_bytes",
+                    format!("{cookie_bytes} is out of range; use 0 to 8192 (servers commonly refuse larger headers)"),
+                ));
+            }
+            Headers::Browser {
+                cookie_bytes: cookie_bytes as usize,
+            }
+        }
+        _ => {
+            if swarm.cookie_bytes.is_some() {
+                return Err(ctx.err(
+                    "swarm.cookie_bytes",
+                    "applies only with swarm.headers = \"browser\"; set that too, or remove this key",
+                ));
+            }
+            Headers::Minimal
+        }
+    };
+    Ok(headers)
+}
+
+/// The `[checks]` gates: a figure, a comparison and a limit each.
+fn validate_checks(raw: &RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Vec<Check>> {
+    let mut checks = Vec::new();
+    for (metric, value) in raw.checks.iter().flatten() {
+        let key = format!("checks.{metric}");
+        let at = ctx.at_path(&key, &["checks", metric]);
+        let text = value.as_str().ok_or_else(|| {
+            input(format!(
+                "{at}: write the condition as a string, e.g. \"< 50\" or \"== 0\""
+            ))
+        })?;
+        let (op, limit) = parse_condition(text).ok_or_else(|| {
+            input(format!(
+                "{at}: {text:?} is not a condition; use one of <, <=, ==, !=, >=, > and a number, e.g. \"< 50\""
+            ))
+        })?;
+        checks.push(Check {
+            metric: metric.clone(),
+            op,
+            limit,
+            condition: text.trim().to_string(),
+            at,
+        });
+    }
+    Ok(checks)
+}
+
+/// The `[compare]` regression thresholds, percent by figure name or pattern.
+fn validate_compare(raw: &RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Vec<(String, f64)>> {
+    let mut compare = Vec::new();
+    for (metric, value) in raw.compare.iter().flatten() {
+        let at = ctx.at_path(&format!("compare.{metric}"), &["compare", metric]);
+        let pct = value
+            .as_float()
+            .or_else(|| value.as_integer().map(|i| i as f64));
+        match pct {
+            Some(p) if p.is_finite() && p >= 0.0 => compare.push((metric.clone(), p)),
+            _ => {
+                return Err(input(format!(
+                    "{at}: a regression threshold is a percentage of 0 or more, e.g. 25"
+                )))
+            }
+        }
+    }
+    Ok(compare)
+}
+
 fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<PushPlan> {
     let d = PushPlan::default();
-    let transport = match ctx.choice(
-        "push.transport",
-        raw.transport.as_deref(),
-        "ws",
-        &["ws", "sse", "socketio"],
-        &[],
-    )? {
-        "ws" => Transport::Ws,
-        "socketio" => Transport::SocketIo,
-        _ => Transport::Sse,
-    };
-    let fanout = match ctx.choice(
-        "push.fanout",
-        raw.fanout.as_deref(),
-        "broadcast",
-        &["broadcast", "per-user", "none"],
-        &[],
-    )? {
-        "broadcast" => Fanout::Broadcast,
-        "per-user" => Fanout::PerUser,
-        _ => Fanout::None,
-    };
+    let transport = ctx.choose("push.transport", raw.transport.as_deref(), Transport::Ws)?;
+    let fanout = ctx.choose("push.fanout", raw.fanout.as_deref(), d.fanout)?;
     let instances = raw.instances.unwrap_or(1);
     if !(1..=MAX_INSTANCES).contains(&instances) {
         return Err(ctx.err(
@@ -260,17 +269,7 @@ fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<Pus
             format!("{instances} is out of range; use 1 to {MAX_INSTANCES} gateway processes"),
         ));
     }
-    let reconnect = match ctx.choice(
-        "push.reconnect",
-        raw.reconnect.as_deref(),
-        "jitter",
-        &["none", "fixed", "jitter"],
-        &[],
-    )? {
-        "none" => Reconnect::None,
-        "fixed" => Reconnect::Fixed,
-        _ => Reconnect::Jitter,
-    };
+    let reconnect = ctx.choose("push.reconnect", raw.reconnect.as_deref(), d.reconnect)?;
     let reconnect_base = ctx.duration(
         "push.reconnect_base",
         raw.reconnect_base.as_deref(),
@@ -293,16 +292,11 @@ fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<Pus
             format!("{send_queue} is out of range; use 1 to 65536 frames"),
         ));
     }
-    let slow_policy = match ctx.choice(
+    let slow_policy = ctx.choose(
         "push.slow_policy",
         raw.slow_policy.as_deref(),
-        "disconnect",
-        &["disconnect", "drop"],
-        &[],
-    )? {
-        "disconnect" => SlowPolicy::Disconnect,
-        _ => SlowPolicy::Drop,
-    };
+        d.slow_policy,
+    )?;
     let ping_interval = ctx.duration("push.ping_interval", raw.ping_interval.as_deref(), "20s")?;
     if ping_interval < Duration::from_millis(100) || ping_interval > Duration::from_secs(3600) {
         return Err(ctx.err("push.ping_interval", "must be between 100ms and 1h"));
@@ -313,6 +307,27 @@ fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<Pus
             "a Socket.IO client has no last id to resume from; set catch_up = false with transport = \"socketio\"",
         ));
     }
+    let (slow_clients, slow_events_per_s, slow_payload_bytes) = validate_slow(raw, users, ctx)?;
+    Ok(PushPlan {
+        transport,
+        instances: instances as usize,
+        fanout,
+        catch_up: raw.catch_up.unwrap_or(false),
+        reconnect,
+        reconnect_base,
+        reconnect_max,
+        send_queue: send_queue as usize,
+        slow_policy,
+        ping_interval,
+        slow_clients,
+        slow_events_per_s,
+        slow_payload_bytes,
+    })
+}
+
+/// Slow clients: how many, and the stream of events aimed at them.
+fn validate_slow(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<(u64, f64, usize)> {
+    let d = PushPlan::default();
     let slow_clients = raw.slow_clients.unwrap_or(0);
     if slow_clients >= users && slow_clients > 0 {
         return Err(ctx.err(
@@ -338,19 +353,5 @@ fn validate_push(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<Pus
     if !(64..=65_536).contains(&slow_payload_bytes) {
         return Err(ctx.err("push.slow_payload_bytes", "must be between 64 and 65536"));
     }
-    Ok(PushPlan {
-        transport,
-        instances: instances as usize,
-        fanout,
-        catch_up: raw.catch_up.unwrap_or(false),
-        reconnect,
-        reconnect_base,
-        reconnect_max,
-        send_queue: send_queue as usize,
-        slow_policy,
-        ping_interval,
-        slow_clients,
-        slow_events_per_s,
-        slow_payload_bytes: slow_payload_bytes as usize,
-    })
+    Ok((slow_clients, slow_events_per_s, slow_payload_bytes as usize))
 }

@@ -415,6 +415,50 @@ pub(super) fn validate(
             ));
         }
     }
+    let (push_query, namespace, event, push_default) = validate_push(&push, transport, ctx)?;
+    let fields = validate_fields(&fields, ctx)?;
+    let emit = validate_emit(&emit, ctx)?;
+    Ok(Target {
+        described: *raw != RawTarget::default(),
+        raw: raw.clone(),
+        poll_url: poll.url.clone(),
+        poll_path,
+        poll_items: pointer(
+            "target.poll.items",
+            poll.items.as_deref().unwrap_or(""),
+            ctx,
+        )?,
+        poll_auth: auth(
+            ctx,
+            "target.poll.auth",
+            poll.auth.as_ref(),
+            Auth::bearer(),
+            None,
+        )?,
+        push_urls: push.urls.clone().unwrap_or_default(),
+        push_path: push.path.clone(),
+        push_query,
+        namespace,
+        event,
+        push_auth: auth(
+            ctx,
+            "target.push.auth",
+            push.auth.as_ref(),
+            push_default,
+            Some(transport),
+        )?,
+        fields,
+        emit,
+    })
+}
+
+/// The `[target.push]` keys besides URLs, path and auth, checked against the transport:
+/// the query template, the Socket.IO namespace, the event name, and the default auth.
+fn validate_push(
+    push: &RawTargetPush,
+    transport: Transport,
+    ctx: Option<&Ctx<'_>>,
+) -> anyhow::Result<(Option<Template>, String, Option<String>, Auth)> {
     let push_query = push
         .query
         .as_deref()
@@ -452,7 +496,12 @@ pub(super) fn validate(
         ),
         _ => Auth::bearer(),
     };
-    let fields = Fields {
+    Ok((push_query, namespace, event, push_default))
+}
+
+/// Where a notification carries its id, event number and emit time.
+fn validate_fields(fields: &RawFields, ctx: Option<&Ctx<'_>>) -> anyhow::Result<Fields> {
+    Ok(Fields {
         id: pointer(
             "target.notification.id",
             fields.id.as_deref().unwrap_or("/id"),
@@ -468,94 +517,15 @@ pub(super) fn validate(
             fields.emit_us.as_deref().unwrap_or("/payload/emit_us"),
             ctx,
         )?,
-    };
+    })
+}
+
+/// `[target.emit]`: how the workload's events reach the system under test.
+fn validate_emit(emit: &RawEmit, ctx: Option<&Ctx<'_>>) -> anyhow::Result<Emit> {
     let emit = match emit.via.as_deref().unwrap_or("pollpush") {
-        "pollpush" => {
-            for (k, set) in [
-                ("method", emit.method.is_some()),
-                ("path", emit.path.is_some()),
-                ("body", emit.body.is_some()),
-                ("channel", emit.channel.is_some()),
-                ("message", emit.message.is_some()),
-            ] {
-                if set {
-                    return Err(err(
-                        ctx,
-                        &format!("target.emit.{k}"),
-                        "applies only with target.emit.via = \"http\" or \"redis\"",
-                    ));
-                }
-            }
-            if let Some(u) = &emit.url {
-                base_url(ctx, "target.emit.url", u, &["http"])?;
-            }
-            Emit::Pollpush {
-                url: emit.url.clone(),
-            }
-        }
-        "http" => {
-            if let Some(u) = &emit.url {
-                base_url(ctx, "target.emit.url", u, &["http"])?;
-            }
-            let method = emit.method.clone().unwrap_or_else(|| "POST".into());
-            if !["POST", "PUT", "PATCH"].contains(&method.as_str()) {
-                return Err(err(
-                    ctx,
-                    "target.emit.method",
-                    format!("{method:?} is not one of POST, PUT, PATCH"),
-                ));
-            }
-            let path = template(
-                ctx,
-                "target.emit.path",
-                emit.path.as_deref().unwrap_or("/notifications"),
-                EMIT_VARS,
-            )?;
-            let body = template(
-                ctx,
-                "target.emit.body",
-                emit.body
-                    .as_deref()
-                    .unwrap_or("{\"user_id\":{user},\"payload\":{payload}}"),
-                EMIT_VARS,
-            )?;
-            Emit::Http {
-                url: emit.url.clone(),
-                method,
-                path,
-                body,
-            }
-        }
-        "redis" => {
-            if let Some(u) = &emit.url {
-                if !u.starts_with("redis://") {
-                    return Err(err(
-                        ctx,
-                        "target.emit.url",
-                        format!("{u:?} is not a redis://host:port URL"),
-                    ));
-                }
-            }
-            let channel = template(
-                ctx,
-                "target.emit.channel",
-                emit.channel.as_deref().unwrap_or("notifications"),
-                EMIT_VARS,
-            )?;
-            let message = template(
-                ctx,
-                "target.emit.message",
-                emit.message
-                    .as_deref()
-                    .unwrap_or("{\"id\":{event},\"user_id\":{user},\"payload\":{payload}}"),
-                EMIT_VARS,
-            )?;
-            Emit::Redis {
-                url: emit.url.clone(),
-                channel,
-                message,
-            }
-        }
+        "pollpush" => emit_pollpush(emit, ctx)?,
+        "http" => emit_http(emit, ctx)?,
+        "redis" => emit_redis(emit, ctx)?,
         other => {
             return Err(err(
                 ctx,
@@ -578,37 +548,98 @@ pub(super) fn validate(
             ));
         }
     }
-    Ok(Target {
-        described: *raw != RawTarget::default(),
-        raw: raw.clone(),
-        poll_url: poll.url.clone(),
-        poll_path,
-        poll_items: pointer(
-            "target.poll.items",
-            poll.items.as_deref().unwrap_or(""),
+    Ok(emit)
+}
+
+/// `via = "pollpush"`: pollpush's own ingest API: no templates to give.
+fn emit_pollpush(emit: &RawEmit, ctx: Option<&Ctx<'_>>) -> anyhow::Result<Emit> {
+    for (k, set) in [
+        ("method", emit.method.is_some()),
+        ("path", emit.path.is_some()),
+        ("body", emit.body.is_some()),
+        ("channel", emit.channel.is_some()),
+        ("message", emit.message.is_some()),
+    ] {
+        if set {
+            return Err(err(
+                ctx,
+                &format!("target.emit.{k}"),
+                "applies only with target.emit.via = \"http\" or \"redis\"",
+            ));
+        }
+    }
+    if let Some(u) = &emit.url {
+        base_url(ctx, "target.emit.url", u, &["http"])?;
+    }
+    Ok(Emit::Pollpush {
+        url: emit.url.clone(),
+    })
+}
+
+/// `via = "http"`: events sent as HTTP requests built from templates.
+fn emit_http(emit: &RawEmit, ctx: Option<&Ctx<'_>>) -> anyhow::Result<Emit> {
+    if let Some(u) = &emit.url {
+        base_url(ctx, "target.emit.url", u, &["http"])?;
+    }
+    let method = emit.method.clone().unwrap_or_else(|| "POST".into());
+    if !["POST", "PUT", "PATCH"].contains(&method.as_str()) {
+        return Err(err(
             ctx,
-        )?,
-        poll_auth: auth(
-            ctx,
-            "target.poll.auth",
-            poll.auth.as_ref(),
-            Auth::bearer(),
-            None,
-        )?,
-        push_urls: push.urls.clone().unwrap_or_default(),
-        push_path: push.path.clone(),
-        push_query,
-        namespace,
-        event,
-        push_auth: auth(
-            ctx,
-            "target.push.auth",
-            push.auth.as_ref(),
-            push_default,
-            Some(transport),
-        )?,
-        fields,
-        emit,
+            "target.emit.method",
+            format!("{method:?} is not one of POST, PUT, PATCH"),
+        ));
+    }
+    let path = template(
+        ctx,
+        "target.emit.path",
+        emit.path.as_deref().unwrap_or("/notifications"),
+        EMIT_VARS,
+    )?;
+    let body = template(
+        ctx,
+        "target.emit.body",
+        emit.body
+            .as_deref()
+            .unwrap_or("{\"user_id\":{user},\"payload\":{payload}}"),
+        EMIT_VARS,
+    )?;
+    Ok(Emit::Http {
+        url: emit.url.clone(),
+        method,
+        path,
+        body,
+    })
+}
+
+/// `via = "redis"`: events PUBLISHed to the Redis the system under test listens on.
+fn emit_redis(emit: &RawEmit, ctx: Option<&Ctx<'_>>) -> anyhow::Result<Emit> {
+    if let Some(u) = &emit.url {
+        if !u.starts_with("redis://") {
+            return Err(err(
+                ctx,
+                "target.emit.url",
+                format!("{u:?} is not a redis://host:port URL"),
+            ));
+        }
+    }
+    let channel = template(
+        ctx,
+        "target.emit.channel",
+        emit.channel.as_deref().unwrap_or("notifications"),
+        EMIT_VARS,
+    )?;
+    let message = template(
+        ctx,
+        "target.emit.message",
+        emit.message
+            .as_deref()
+            .unwrap_or("{\"id\":{event},\"user_id\":{user},\"payload\":{payload}}"),
+        EMIT_VARS,
+    )?;
+    Ok(Emit::Redis {
+        url: emit.url.clone(),
+        channel,
+        message,
     })
 }
 

@@ -192,4 +192,3 @@ fn matching_brace(s: &str) -> Option<usize> {
     }
     None
 }
-

@@ -115,7 +115,10 @@ impl Workload {
                         user,
                     }
                 } else {
-                    Emitted::Failed { event: this_event }
+                    Emitted::Failed {
+                        event: this_event,
+                        user,
+                    }
                 });
             });
             stats.emitted += 1;

@@ -24,7 +24,8 @@ struct PollRecord {
 #[derive(Debug, Default)]
 pub struct Collected {
     sent: HashMap<u64, u64>,
-    failed: u64,
+    /// Events whose send failed, by event, with their user.
+    failed: HashMap<u64, u64>,
     /// (event, user, latency µs) in arrival order.
     deliveries: Vec<(u64, u64, u64)>,
     polls: Vec<PollRecord>,
@@ -62,6 +63,9 @@ pub struct FaultOutcome {
 pub struct Outcome {
     pub sent: u64,
     pub send_failed: u64,
+    /// Events whose send was reported failed that reached their own user anyway (stored
+    /// before the failure, delivered later, e.g. by catch-up). Neither sent nor misrouted.
+    pub send_failed_delivered: u64,
     pub delivered: u64,
     pub lost: u64,
     pub duplicated: u64,
@@ -118,7 +122,7 @@ pub async fn collect(
             },
             e = emitted.recv(), if emitted_open => match e {
                 Some(Emitted::Sent { event, user }) => { c.sent.insert(event, user); }
-                Some(Emitted::Failed { .. }) => c.failed += 1,
+                Some(Emitted::Failed { event, user }) => { c.failed.insert(event, user); }
                 None => emitted_open = false,
             },
         }
@@ -143,6 +147,7 @@ impl Collected {
         for &(event, user, _) in &self.deliveries {
             match self.sent.get(&event) {
                 Some(&target) if target == user => *seen.entry(event).or_insert(0) += 1,
+                _ if self.failed.get(&event) == Some(&user) => {}
                 _ => misrouted += 1,
             }
         }
@@ -226,6 +231,7 @@ impl Collected {
         let mut misrouted = 0;
         let (mut slow_sent, mut slow_delivered) = (0, 0);
         let mut slow_seen = HashSet::new();
+        let mut failed_delivered = HashSet::new();
         for &(event, user, latency_us) in &self.deliveries {
             match self.sent.get(&event) {
                 Some(&target) if target == user && user <= slow_users => {
@@ -237,6 +243,10 @@ impl Collected {
                         latency.saturating_record(latency_us.max(1));
                     }
                     *n += 1;
+                }
+                // A send that failed after the event was stored: it reached its own user.
+                _ if self.failed.get(&event) == Some(&user) => {
+                    failed_delivered.insert(event);
                 }
                 // Delivered to the wrong user, or an event nobody sent: both are wrong.
                 _ => misrouted += 1,
@@ -276,7 +286,8 @@ impl Collected {
         }
         Outcome {
             sent,
-            send_failed: self.failed,
+            send_failed: self.failed.len() as u64,
+            send_failed_delivered: failed_delivered.len() as u64,
             delivered,
             lost: sent - delivered,
             duplicated,
@@ -357,7 +368,14 @@ mod tests {
         etx.send(Emitted::Sent { event: 1, user: 10 }).unwrap();
         etx.send(Emitted::Sent { event: 2, user: 20 }).unwrap();
         etx.send(Emitted::Sent { event: 3, user: 30 }).unwrap();
-        etx.send(Emitted::Failed { event: 4 }).unwrap();
+        // Event 4's send failed, yet it was stored and reached its own user: not misrouted.
+        etx.send(Emitted::Failed { event: 4, user: 40 }).unwrap();
+        rtx.send(Report::Delivered {
+            event: 4,
+            user: 40,
+            latency_us: 100,
+        })
+        .unwrap();
         rtx.send(Report::Delivered {
             event: 1,
             user: 10,
@@ -403,6 +421,7 @@ mod tests {
             ),
             (3, 1, 1, 2, 1, 1)
         );
+        assert_eq!(o.send_failed_delivered, 1);
         assert_eq!(o.latency.len(), 1);
         assert_eq!(o.latency.max(), 500);
         // Only the polls scheduled inside the window count.

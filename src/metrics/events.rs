@@ -48,6 +48,8 @@ pub enum PollOutcome {
 pub enum Emitted {
     /// Stored by the ingest API (and published): it must reach `user`.
     Sent { event: u64, user: u64 },
-    /// The ingest API refused or failed: not counted as sent.
-    Failed { event: u64 },
+    /// The ingest API refused, failed or did not answer: not counted as sent. It may have
+    /// stored the event before failing (a gateway killed mid-request), so the event may
+    /// still reach its user.
+    Failed { event: u64, user: u64 },
 }

@@ -155,6 +155,7 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "duplicated": o.duplicated,
             "misrouted": o.misrouted,
             "send_failed": o.send_failed,
+            "send_failed_delivered": o.send_failed_delivered,
             "unreadable": o.unreadable,
         },
         "latency_ms": latency(&o.latency),

@@ -359,7 +359,11 @@ async fn a_killed_gateway_instances_clients_reconnect_elsewhere_and_lose_nothing
     assert_eq!(events["lost"], 0, "{events}");
     assert_eq!(events["duplicated"], 0, "{events}");
     assert_eq!(events["misrouted"], 0, "{events}");
-    assert_eq!(events["send_failed"], 0, "{events}");
+    // A request in flight to the instance as it was killed fails (the emitter does not
+    // retry, which could duplicate); such an event may still have been stored and then
+    // reach its user by catch-up, which is not a misrouting. In flight at 100 events/s with
+    // millisecond requests: almost always none, one now and then.
+    assert!(f(events, "send_failed") <= 3.0, "{events}");
     // The other two instances took them over: they delivered what instance 2 no longer could.
     let delivered = |i: usize| f(&push["instances"][i], "delivered");
     assert!(

@@ -196,7 +196,7 @@ pub struct Registration {
     pub kill: CancellationToken,
 }
 
-/// Routes one published notification (JSON of [`super::ingest::Published`]) to the sockets
+/// Routes one published notification (JSON of `ingest::Published`) to the sockets
 /// of its user on this instance.
 pub fn route(state: &AppState, payload: &[u8]) {
     #[derive(Deserialize)]

@@ -19,14 +19,14 @@ pub mod error;
 pub mod metrics;
 pub mod procs;
 pub mod report;
-pub mod result;
+pub(crate) mod result;
 pub mod run;
 pub mod scenario;
 pub mod services;
-pub mod swarm;
+pub(crate) mod swarm;
 pub mod token;
 pub mod wire;
-pub mod workload;
+pub(crate) mod workload;
 
 pub use error::UserError;
 

@@ -3,11 +3,11 @@
 //! [`AppState`]; [`serve`] runs them.
 
 pub mod db;
-pub mod ingest;
-pub mod longpoll;
-pub mod poll;
-pub mod prometheus;
-pub mod publisher;
+pub(crate) mod ingest;
+pub(crate) mod longpoll;
+pub(crate) mod poll;
+pub(crate) mod prometheus;
+pub(crate) mod publisher;
 pub mod push;
 pub mod serve;
 

@@ -1,10 +1,10 @@
 //! Measurement: the [`aggregator`] that turns client reports into counts and histograms,
 //! [`hgrm`] output, and [`db`] counters read from Postgres itself.
 
-pub mod aggregator;
+pub(crate) mod aggregator;
 pub mod db;
-pub mod events;
-pub mod hgrm;
+pub(crate) mod events;
+pub(crate) mod hgrm;
 pub mod redis_info;
 
 use hdrhistogram::Histogram;

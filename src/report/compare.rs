@@ -44,7 +44,7 @@ pub struct Rule {
 /// The default rule of a figure; None for figures shown without a verdict.
 ///
 /// The numbers come from runs of `scenarios/ci.toml` in a row on a shared 2-core machine
-/// (README, "CI regression gate"): query and bandwidth rates, request rates and
+/// (docs/ci.md): query and bandwidth rates, request rates and
 /// deliveries varied by under 1 %; CPU by up to 17 %; push latencies, a few ms, by up to
 /// 70 % from one single run to the next (p99 1.3 to 2.7 ms on a quiet machine, 1.8 to
 /// 8.4 ms beside a build), which is why latencies of single runs have an absolute floor,

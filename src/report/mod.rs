@@ -3,13 +3,13 @@
 //! The table and report read the summary, so every figure they show is one it holds.
 
 pub mod checks;
-pub mod compare;
-pub mod figures;
-pub mod html;
-pub mod markdown;
-pub mod plot;
-pub mod summary;
-pub mod sweep;
+pub(crate) mod compare;
+pub(crate) mod figures;
+pub(crate) mod html;
+pub(crate) mod markdown;
+pub(crate) mod plot;
+pub(crate) mod summary;
+pub(crate) mod sweep;
 pub mod table;
 
 use std::path::Path;

@@ -71,17 +71,17 @@ fn cookie(len: usize) -> String {
     s
 }
 
-/// The bytes a header list adds to a request on the wire: `name: value\r\n` each.
-pub fn wire_bytes(headers: &[(HeaderName, HeaderValue)]) -> usize {
-    headers
-        .iter()
-        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bytes a header list adds to a request on the wire: `name: value\r\n` each.
+    pub fn wire_bytes(headers: &[(HeaderName, HeaderValue)]) -> usize {
+        headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+            .sum()
+    }
 
     #[test]
     fn minimal_adds_nothing_and_browser_adds_a_cookie_of_the_asked_size() {

@@ -2,11 +2,11 @@
 //! client (WebSocket or SSE) holding one connection. They never print; they send [`Report`]s to an aggregator
 //! and bump a few live counters for the progress display.
 
-pub mod headers;
-pub mod metered;
-pub mod poller;
-pub mod push;
-pub mod socketio;
+pub(crate) mod headers;
+pub(crate) mod metered;
+pub(crate) mod poller;
+pub(crate) mod push;
+pub(crate) mod socketio;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64};

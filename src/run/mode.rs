@@ -56,7 +56,13 @@ pub async fn run_mode(
         run.reconcile(res, window).await
     }
     .await;
+    let stopping = Instant::now();
     stop_all(&mut run.servers).await;
+    tracing::debug!(
+        servers = run.servers.len(),
+        elapsed_ms = stopping.elapsed().as_millis() as u64,
+        "{mode}: servers stopped"
+    );
     result
 }
 

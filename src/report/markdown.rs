@@ -212,6 +212,41 @@ fn push_sections(s: &Value) -> String {
     let Some(instances) = push["instances"].as_array().filter(|i| !i.is_empty()) else {
         return out;
     };
+    out.push_str(&instances_section(s, push, instances));
+    if let Some(faults) = push["faults"].as_array().filter(|f| !f.is_empty()) {
+        out.push_str(&faults_section(s, push, faults));
+    }
+    if let Some(n) = num(push, "reconnects.count").filter(|n| *n > 0.0) {
+        let _ = writeln!(
+            out,
+            "Clients reconnected {} times (reconnect `{}`); time without a connection: p50 {} ms, max {} ms.\n",
+            group(n as i64),
+            s["plan"]["push_reconnect"].as_str().unwrap_or("?"),
+            num(push, "reconnects.downtime_ms.p50").map_or("-".into(), |x| format!("{x:.0}")),
+            num(push, "reconnects.downtime_ms.max").map_or("-".into(), |x| format!("{x:.0}")),
+        );
+    }
+    if let Some(n) = num(push, "slow_clients.clients").filter(|n| *n > 0.0) {
+        let _ = writeln!(
+            out,
+            "### Slow clients
+
+{n:.0} clients stopped reading while {} events/s were aimed at them (send queue {} frames, policy `{}`). The gateway cut off {} connection(s) and dropped {} frames; these events are counted apart ({} sent, {} delivered), and the figures above are for everyone else.\n",
+            s["plan"]["push_slow_events_per_s"],
+            s["plan"]["push_send_queue"],
+            s["plan"]["push_slow_policy"].as_str().unwrap_or("?"),
+            push["slow_clients"]["disconnected"],
+            push["slow_clients"]["dropped_frames"],
+            push["slow_clients"]["events_sent"],
+            push["slow_clients"]["events_delivered"],
+        );
+    }
+    out
+}
+
+/// The gateway instances: what each received, routed, delivered and cost.
+fn instances_section(s: &Value, push: &Value, instances: &[Value]) -> String {
+    let mut out = String::new();
     let fanout = s["plan"]["push_fanout"].as_str().unwrap_or("broadcast");
     let _ = writeln!(
         out,
@@ -260,101 +295,84 @@ fn push_sections(s: &Value) -> String {
             pct(num(push, "predicted.lost_ratio")),
         );
     }
-    if let Some(faults) = push["faults"].as_array().filter(|f| !f.is_empty()) {
-        let catch_up = s["plan"]["push_catch_up"].as_bool() == Some(true);
-        let _ = writeln!(
-            out,
-            "### Faults
-"
-        );
-        let _ = writeln!(
-            out,
-            "Catch-up is **{}**: {}\n",
-            if catch_up { "on" } else { "off" },
-            if catch_up {
-                "a reconnecting client sends the last id it saw, and the gateway subscribes first, then reads what it missed from Postgres, then streams, skipping anything it already sent."
-            } else {
-                "Redis pub/sub is at-most-once, so whatever was published while a client was away is lost to it."
-            }
-        );
-        let _ = writeln!(
-            out,
-            "| at (s) | action | clients dropped | back | all back after (s) | peak reconnects/s | peak DB queries/s | lost | duplicated |
-|---:|---|---:|---:|---:|---:|---:|---:|---:|"
-        );
-        for f in faults {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                f["at_s"],
-                match (f["down_s"].as_f64(), f["offline_s"].as_f64()) {
-                    _ if f["action"] == "kill-gateway" => format!(
-                        "kill-gateway (push-{}, {})",
-                        f["instance"],
-                        f["down_s"]
-                            .as_f64()
-                            .map_or("not restarted".into(), |d| format!("restarted after {d} s"))
-                    ),
-                    (Some(d), _) => format!("{} ({d} s down)", f["action"].as_str().unwrap_or("")),
-                    (_, Some(o)) =>
-                        format!("{} ({o} s offline)", f["action"].as_str().unwrap_or("")),
-                    _ => f["action"].as_str().unwrap_or("").to_string(),
-                },
-                f["clients_dropped"],
-                f["clients_back"],
-                f["reconnect_s"]
-                    .as_f64()
-                    .map_or("never".into(), |x| format!("{x:.2}")),
-                peak(&f["reconnects_peak_per_s"]),
-                peak(&f["db_queries_peak_per_s"]),
-                f["lost"],
-                f["duplicated"],
-            );
-        }
-        if faults.iter().any(|f| f["action"] == "kill-gateway") {
-            let _ = writeln!(
-                out,
-                "\nA killed gateway instance's clients are those it held. They found it unreachable and went to the other instances, as a load balancer would send them, with the backoff of `push.reconnect`; events sent through it went to another instance. Its counters stop at the kill (or add up over both lives when it was started again), and its CPU is left out of the servers' total."
-            );
-        }
-        if faults
-            .iter()
-            .any(|f| f["action"].as_str().is_some_and(|a| a.contains("redis")))
-        {
-            let _ = writeln!(
-                out,
-                "\nA Redis fault hits whoever it hits: its clients dropped are those that reconnected after it, and its lost and duplicated count every event of the window. Ingest kept storing in Postgres while Redis was away; {} publishes failed.",
-                push["server"]["publish_errors"]
-            );
-        }
-        out.push('\n');
-    }
-    if let Some(n) = num(push, "reconnects.count").filter(|n| *n > 0.0) {
-        let _ = writeln!(
-            out,
-            "Clients reconnected {} times (reconnect `{}`); time without a connection: p50 {} ms, max {} ms.\n",
-            group(n as i64),
-            s["plan"]["push_reconnect"].as_str().unwrap_or("?"),
-            num(push, "reconnects.downtime_ms.p50").map_or("-".into(), |x| format!("{x:.0}")),
-            num(push, "reconnects.downtime_ms.max").map_or("-".into(), |x| format!("{x:.0}")),
-        );
-    }
-    if let Some(n) = num(push, "slow_clients.clients").filter(|n| *n > 0.0) {
-        let _ = writeln!(
-            out,
-            "### Slow clients
-
-{n:.0} clients stopped reading while {} events/s were aimed at them (send queue {} frames, policy `{}`). The gateway cut off {} connection(s) and dropped {} frames; these events are counted apart ({} sent, {} delivered), and the figures above are for everyone else.\n",
-            s["plan"]["push_slow_events_per_s"],
-            s["plan"]["push_send_queue"],
-            s["plan"]["push_slow_policy"].as_str().unwrap_or("?"),
-            push["slow_clients"]["disconnected"],
-            push["slow_clients"]["dropped_frames"],
-            push["slow_clients"]["events_sent"],
-            push["slow_clients"]["events_delivered"],
-        );
-    }
     out
+}
+
+/// The faults of the push window and what each did.
+fn faults_section(s: &Value, push: &Value, faults: &[Value]) -> String {
+    let mut out = String::new();
+    let catch_up = s["plan"]["push_catch_up"].as_bool() == Some(true);
+    let _ = writeln!(
+        out,
+        "### Faults
+"
+    );
+    let _ = writeln!(
+        out,
+        "Catch-up is **{}**: {}\n",
+        if catch_up { "on" } else { "off" },
+        if catch_up {
+            "a reconnecting client sends the last id it saw, and the gateway subscribes first, then reads what it missed from Postgres, then streams, skipping anything it already sent."
+        } else {
+            "Redis pub/sub is at-most-once, so whatever was published while a client was away is lost to it."
+        }
+    );
+    let _ = writeln!(
+        out,
+        "| at (s) | action | clients dropped | back | all back after (s) | peak reconnects/s | peak DB queries/s | lost | duplicated |
+|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for f in faults {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            f["at_s"],
+            fault_action(f),
+            f["clients_dropped"],
+            f["clients_back"],
+            f["reconnect_s"]
+                .as_f64()
+                .map_or("never".into(), |x| format!("{x:.2}")),
+            peak(&f["reconnects_peak_per_s"]),
+            peak(&f["db_queries_peak_per_s"]),
+            f["lost"],
+            f["duplicated"],
+        );
+    }
+    if faults.iter().any(|f| f["action"] == "kill-gateway") {
+        let _ = writeln!(
+            out,
+            "\nA killed gateway instance's clients are those it held. They found it unreachable and went to the other instances, as a load balancer would send them, with the backoff of `push.reconnect`; events sent through it went to another instance. Its counters stop at the kill (or add up over both lives when it was started again), and its CPU is left out of the servers' total."
+        );
+    }
+    if faults
+        .iter()
+        .any(|f| f["action"].as_str().is_some_and(|a| a.contains("redis")))
+    {
+        let _ = writeln!(
+            out,
+            "\nA Redis fault hits whoever it hits: its clients dropped are those that reconnected after it, and its lost and duplicated count every event of the window. Ingest kept storing in Postgres while Redis was away; {} publishes failed.",
+            push["server"]["publish_errors"]
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// A fault as the table names it: the action and how long it lasted.
+fn fault_action(f: &Value) -> String {
+    match (f["down_s"].as_f64(), f["offline_s"].as_f64()) {
+        _ if f["action"] == "kill-gateway" => format!(
+            "kill-gateway (push-{}, {})",
+            f["instance"],
+            f["down_s"]
+                .as_f64()
+                .map_or("not restarted".into(), |d| format!("restarted after {d} s"))
+        ),
+        (Some(d), _) => format!("{} ({d} s down)", f["action"].as_str().unwrap_or("")),
+        (_, Some(o)) => format!("{} ({o} s offline)", f["action"].as_str().unwrap_or("")),
+        _ => f["action"].as_str().unwrap_or("").to_string(),
+    }
 }
 
 /// The `[checks]` results as a table under `heading`.
@@ -439,6 +457,14 @@ pub fn render(s: &Value) -> String {
         "![Bandwidth per user and per notification](bandwidth.png)\n"
     );
     let _ = writeln!(out, "![CPU by component](cpu.png)\n");
+    out.push_str(&poll_statements(s));
+    out.push_str(&method(s));
+    out
+}
+
+/// The statements Postgres ran for polling, most called first.
+fn poll_statements(s: &Value) -> String {
+    let mut out = String::new();
     let poll_statements = s["modes"]["poll"]["db"]["statements"].as_array();
     if let Some(st) = poll_statements.filter(|a| !a.is_empty()) {
         let _ = writeln!(
@@ -460,6 +486,12 @@ pub fn render(s: &Value) -> String {
         }
         out.push('\n');
     }
+    out
+}
+
+/// How each figure was measured, in this run's words.
+fn method(s: &Value) -> String {
+    let mut out = String::new();
     let _ = writeln!(out, "## Method\n");
     let _ = writeln!(
         out,

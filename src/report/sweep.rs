@@ -328,117 +328,132 @@ fn curves(summary: &Value, modes: &[&str], value: impl Fn(&Value) -> Option<f64>
 }
 
 /// Draws the sweep plots; returns (file, caption) of each drawn.
+/// A figure of one mode's summary, drawn against the swept value.
+type Figure = fn(&Value) -> Option<f64>;
+
+/// One sweep chart: its file name, caption (`{param}` stands for the swept key), whether it
+/// is about the push gateway only, and its panels (y label, figure, in percent).
+struct Chart {
+    name: &'static str,
+    caption: &'static str,
+    push_only: bool,
+    panels: &'static [(&'static str, Figure, bool)],
+}
+
+const CHARTS: &[Chart] = &[
+    Chart {
+        name: "sweep-latency",
+        caption: "Latency p99 against {param}",
+        push_only: false,
+        panels: &[(
+            "latency p99 (ms)",
+            |m| m["latency_ms"]["p99"].as_f64(),
+            false,
+        )],
+    },
+    Chart {
+        name: "sweep-db-queries",
+        caption: "Database queries per minute (PostgreSQL's count) against {param}",
+        push_only: false,
+        panels: &[(
+            "queries per minute",
+            |m| m["db"]["queries_per_min"].as_f64(),
+            false,
+        )],
+    },
+    Chart {
+        name: "sweep-bandwidth",
+        caption: "Bandwidth on the client sockets against {param}",
+        push_only: false,
+        panels: &[
+            (
+                "bytes per user per minute",
+                |m| m["bandwidth"]["bytes_per_user_per_min"].as_f64(),
+                false,
+            ),
+            (
+                "bytes per delivered notification",
+                |m| m["bandwidth"]["bytes_per_delivered"].as_f64(),
+                false,
+            ),
+        ],
+    },
+    Chart {
+        name: "sweep-cpu",
+        caption: "CPU against {param}",
+        push_only: false,
+        panels: &[
+            (
+                "server CPU (cores)",
+                |m| m["cpu"]["server_cores"].as_f64(),
+                false,
+            ),
+            (
+                "Postgres CPU (cores)",
+                |m| m["cpu"]["db_cores"].as_f64(),
+                false,
+            ),
+        ],
+    },
+    Chart {
+        name: "sweep-gateway",
+        caption: "Gateway instances against {param}",
+        push_only: true,
+        panels: &[
+            (
+                "messages from Redis per instance per s",
+                mean_received_per_s,
+                false,
+            ),
+            (
+                "share discarded (%)",
+                |m| {
+                    m["gateway"]["discarded_ratio_mean"]
+                        .as_f64()
+                        .map(|x| x * 100.0)
+                },
+                true,
+            ),
+        ],
+    },
+];
+
+/// Draws every chart that has something to show, as PNG and SVG; returns (file, caption).
 fn plots(summary: &Value, out: &Path) -> anyhow::Result<Vec<(String, String)>> {
     register_font();
-    let param = summary["sweep"]["param"]
-        .as_str()
-        .unwrap_or("value")
-        .to_string();
+    let param = summary["sweep"]["param"].as_str().unwrap_or("value");
     let modes: Vec<String> = summary["modes"]
         .as_object()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    let modes: Vec<&str> = modes.iter().map(String::as_str).collect();
+    let all: Vec<&str> = modes.iter().map(String::as_str).collect();
     let (_, names) = x_axis(summary);
     let mut drawn = Vec::new();
-    let mut chart = |name: &str, caption: String, panels: Vec<Panel>| -> anyhow::Result<()> {
-        if panels.iter().all(|p| p.curves.is_empty()) {
-            return Ok(());
+    for chart in CHARTS {
+        if chart.push_only && !all.contains(&"push") {
+            continue;
         }
-        let png = out.join(format!("{name}.png"));
-        draw_panels(
-            BitMapBackend::new(&png, (1200, 700)).into_drawing_area(),
-            &caption,
-            &param,
-            &panels,
-            names.as_deref(),
-        )?;
-        let svg = out.join(format!("{name}.svg"));
-        draw_panels(
-            SVGBackend::new(&svg, (1200, 700)).into_drawing_area(),
-            &caption,
-            &param,
-            &panels,
-            names.as_deref(),
-        )?;
-        drawn.push((format!("{name}.png"), caption));
-        Ok(())
-    };
-    chart(
-        "sweep-latency",
-        format!("Latency p99 against {param}"),
-        vec![Panel {
-            y_desc: "latency p99 (ms)",
-            curves: curves(summary, &modes, |m| m["latency_ms"]["p99"].as_f64()),
-            percent: false,
-        }],
-    )?;
-    chart(
-        "sweep-db-queries",
-        format!("Database queries per minute (PostgreSQL's count) against {param}"),
-        vec![Panel {
-            y_desc: "queries per minute",
-            curves: curves(summary, &modes, |m| m["db"]["queries_per_min"].as_f64()),
-            percent: false,
-        }],
-    )?;
-    chart(
-        "sweep-bandwidth",
-        format!("Bandwidth on the client sockets against {param}"),
-        vec![
-            Panel {
-                y_desc: "bytes per user per minute",
-                curves: curves(summary, &modes, |m| {
-                    m["bandwidth"]["bytes_per_user_per_min"].as_f64()
-                }),
-                percent: false,
-            },
-            Panel {
-                y_desc: "bytes per delivered notification",
-                curves: curves(summary, &modes, |m| {
-                    m["bandwidth"]["bytes_per_delivered"].as_f64()
-                }),
-                percent: false,
-            },
-        ],
-    )?;
-    chart(
-        "sweep-cpu",
-        format!("CPU against {param}"),
-        vec![
-            Panel {
-                y_desc: "server CPU (cores)",
-                curves: curves(summary, &modes, |m| m["cpu"]["server_cores"].as_f64()),
-                percent: false,
-            },
-            Panel {
-                y_desc: "Postgres CPU (cores)",
-                curves: curves(summary, &modes, |m| m["cpu"]["db_cores"].as_f64()),
-                percent: false,
-            },
-        ],
-    )?;
-    if modes.contains(&"push") {
-        chart(
-            "sweep-gateway",
-            format!("Gateway instances against {param}"),
-            vec![
-                Panel {
-                    y_desc: "messages from Redis per instance per s",
-                    curves: curves(summary, &["push"], mean_received_per_s),
-                    percent: false,
-                },
-                Panel {
-                    y_desc: "share discarded (%)",
-                    curves: curves(summary, &["push"], |m| {
-                        m["gateway"]["discarded_ratio_mean"]
-                            .as_f64()
-                            .map(|x| x * 100.0)
-                    }),
-                    percent: true,
-                },
-            ],
-        )?;
+        let modes: &[&str] = if chart.push_only { &["push"] } else { &all };
+        let panels: Vec<Panel> = chart
+            .panels
+            .iter()
+            .map(|&(y_desc, figure, percent)| Panel {
+                y_desc,
+                curves: curves(summary, modes, figure),
+                percent,
+            })
+            .collect();
+        if panels.iter().all(|p| p.curves.is_empty()) {
+            continue;
+        }
+        let caption = chart.caption.replace("{param}", param);
+        let png = out.join(format!("{}.png", chart.name));
+        let svg = out.join(format!("{}.svg", chart.name));
+        let bitmap = BitMapBackend::new(&png, (1200, 700)).into_drawing_area();
+        draw_panels(bitmap, &caption, param, &panels, names.as_deref())?;
+        let vector = SVGBackend::new(&svg, (1200, 700)).into_drawing_area();
+        draw_panels(vector, &caption, param, &panels, names.as_deref())?;
+        drawn.push((format!("{}.png", chart.name), caption));
     }
     Ok(drawn)
 }

@@ -9,6 +9,7 @@
 //! - [`servers`], [`snapshot`], [`sampler`], [`usage`], [`machine`]: processes and readings.
 
 mod faults;
+mod load;
 mod machine;
 mod mode;
 mod observe;

@@ -6,13 +6,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::faults::{inject_faults, peak_after, Fired};
+use super::load::{emitter, spawn_clients};
 use super::observe::{wait_phase, Phase};
 use super::resources::Resources;
 use super::sampler;
@@ -21,16 +21,15 @@ use super::setup::RunOptions;
 use super::snapshot::{snapshot, Snapshot};
 use super::usage::Pids;
 use crate::backend::db;
-use crate::config::{Choice, Mode, Role, Transport};
+use crate::config::{Choice, Mode, Role};
 use crate::error::{environment, input};
 use crate::metrics::aggregator::{collect, Collected, Outcome};
 use crate::metrics::db::statement_deltas;
 use crate::metrics::events::Emitted;
 use crate::result::{FaultResult, InstanceResult, Memory, ModeResult, Sample};
-use crate::scenario::target::Emit;
 use crate::scenario::{Plan, Target};
-use crate::swarm::push::{ClientFaults, PushClient};
-use crate::swarm::{poller::Poller, Live, Meter, Shared, Swarm};
+use crate::swarm::push::ClientFaults;
+use crate::swarm::{Live, Meter, Shared, Swarm};
 use crate::wire::StatsSnapshot;
 use crate::workload::{Emitter, Workload, WorkloadStats};
 
@@ -524,84 +523,4 @@ impl<'a> ModeRun<'a> {
             ));
         }
     }
-}
-
-/// One client task per user, each starting at a uniformly random point of the ramp.
-#[allow(clippy::too_many_arguments)]
-fn spawn_clients(
-    mode: Mode,
-    plan: &Plan,
-    swarm: &mut Swarm,
-    shared: &Shared,
-    tokens: &[String],
-    addrs: &Arc<Vec<std::net::SocketAddr>>,
-    base: Instant,
-    ramp: Duration,
-    after: i64,
-) {
-    let mut rng =
-        rand::rngs::StdRng::seed_from_u64(plan.seed.wrapping_mul(31).wrapping_add(mode as u64));
-    for (i, token) in tokens.iter().enumerate() {
-        let user = i as u64 + 1;
-        let first = base + ramp.mul_f64(rng.gen::<f64>());
-        let token = token.clone();
-        match mode {
-            Mode::Poll => swarm.spawn(
-                Poller {
-                    user,
-                    token,
-                    interval: plan.poll_interval,
-                    first,
-                    after,
-                    wait: plan.poll_long,
-                }
-                .run(shared.clone()),
-            ),
-            Mode::Push => swarm.spawn(
-                PushClient::new(user, token, addrs.clone(), first, after, &plan.push)
-                    .run(shared.clone()),
-            ),
-        }
-    }
-}
-
-/// Where events go. Polling: the ingest API. Push: each through a randomly chosen gateway
-/// instance, so the sender is usually not the instance that holds the user. A
-/// `[target.emit]` says otherwise.
-fn emitter(
-    mode: Mode,
-    plan: &Plan,
-    api: &Target,
-    res: &Resources,
-    servers: &[ServerProcess],
-) -> anyhow::Result<Emitter> {
-    Ok(match api.emit.clone() {
-        Emit::Pollpush { .. } => Emitter::Pollpush(match mode {
-            Mode::Poll => vec![res.ingest.addr],
-            // A Socket.IO server takes no POSTs: events go to the ingest API, which
-            // publishes to the Redis it listens on.
-            Mode::Push if plan.push.transport == Transport::SocketIo => vec![res.ingest.addr],
-            Mode::Push => servers.iter().map(|s| s.addr).collect(),
-        }),
-        Emit::Http {
-            method, path, body, ..
-        } => Emitter::Http {
-            addr: res.ingest.addr,
-            method: method
-                .parse()
-                .map_err(|_| input(format!("target.emit.method: {method:?}")))?,
-            path,
-            body,
-        },
-        Emit::Redis {
-            channel, message, ..
-        } => Emitter::Redis {
-            conn: res
-                .emit_redis
-                .clone()
-                .ok_or_else(|| input("target.emit.via = \"redis\" needs a Redis to publish to"))?,
-            channel,
-            message,
-        },
-    })
 }

@@ -2,6 +2,7 @@
 //! client (WebSocket or SSE) holding one connection. They never print; they send [`Report`]s to an aggregator
 //! and bump a few live counters for the progress display.
 
+mod channel;
 pub(crate) mod headers;
 pub(crate) mod metered;
 pub(crate) mod poller;

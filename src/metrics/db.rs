@@ -1,5 +1,6 @@
 //! Database figures as Postgres itself counts them: statement calls from
-//! `pg_stat_statements` when it is loaded, otherwise committed transactions from
+//! `pg_stat_statements` when it is loaded (top-level statements only: those a client
+//! sent), otherwise committed transactions from
 //! `pg_stat_database`. Our own monitoring statements are left out. Beside the count, the
 //! database's activity (commits, tuples, blocks) from the `pg_stat_get_db_*` functions,
 //! which read no table, so our readings add nothing to the tuples and blocks they report.
@@ -77,6 +78,10 @@ pub struct DbCounter {
     commits: Arc<AtomicU64>,
     /// The database's oid, so that readings need no catalog scan.
     dbid: Option<u32>,
+    /// pg_stat_statements has a `toplevel` column (PostgreSQL 14 and later): statements
+    /// Postgres runs inside others (a foreign-key check inside an INSERT, under
+    /// `pg_stat_statements.track = all`) are left out, so a query is one a client sent.
+    toplevel: bool,
 }
 
 impl DbCounter {
@@ -89,6 +94,11 @@ impl DbCounter {
             .fetch_optional(&pool)
             .await
             .is_ok();
+        let toplevel = ok
+            && sqlx::query("SELECT toplevel FROM pg_stat_statements LIMIT 1")
+                .fetch_optional(&pool)
+                .await
+                .is_ok();
         let dbid: Option<i64> = sqlx::query_scalar(
             "SELECT oid::bigint FROM pg_database WHERE datname = current_database()",
         )
@@ -105,6 +115,7 @@ impl DbCounter {
             },
             commits: Arc::new(AtomicU64::new(0)),
             dbid: dbid.map(|d| d as u32),
+            toplevel,
         }
     }
 
@@ -115,6 +126,7 @@ impl DbCounter {
             source: Source::None,
             commits: Arc::new(AtomicU64::new(0)),
             dbid: None,
+            toplevel: false,
         }
     }
 
@@ -157,14 +169,19 @@ impl DbCounter {
                 // Our own statements all mention pg_stat: leaving them out keeps the count to
                 // what the systems under test asked for.
                 self.commits.fetch_add(1, Ordering::Relaxed);
-                let rows: Vec<(String, i64, f64)> = sqlx::query_as(
+                let sql = if self.toplevel {
+                    "SELECT query, sum(calls)::bigint, sum(total_exec_time)::float8 \
+                     FROM pg_stat_statements WHERE dbid = $1::oid AND toplevel \
+                     AND query NOT ILIKE '%pg_stat%' GROUP BY query"
+                } else {
                     "SELECT query, sum(calls)::bigint, sum(total_exec_time)::float8 \
                      FROM pg_stat_statements WHERE dbid = $1::oid \
-                     AND query NOT ILIKE '%pg_stat%' GROUP BY query",
-                )
-                .bind(self.dbid.unwrap_or(0) as i64)
-                .fetch_all(pool)
-                .await?;
+                     AND query NOT ILIKE '%pg_stat%' GROUP BY query"
+                };
+                let rows: Vec<(String, i64, f64)> = sqlx::query_as(sql)
+                    .bind(self.dbid.unwrap_or(0) as i64)
+                    .fetch_all(pool)
+                    .await?;
                 let statements: HashMap<String, (u64, f64)> = rows
                     .into_iter()
                     .map(|(q, c, ms)| (q, (c as u64, ms)))

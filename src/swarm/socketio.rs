@@ -59,18 +59,22 @@ fn namespace_and_payload(body: &str) -> (String, &str) {
     (ns, rest.trim_start_matches(|c: char| c.is_ascii_digit()))
 }
 
+/// Reads one text frame. Any text at all is a packet (most often `Other`): a frame from the
+/// network can never make the reader panic, whatever characters it holds.
 pub fn parse(text: &str) -> Packet {
     let mut chars = text.chars();
-    match chars.next() {
-        Some('0') => Packet::Open(serde_json::from_str(&text[1..]).unwrap_or(Value::Null)),
+    let engine = chars.next();
+    let rest = chars.as_str();
+    match engine {
+        Some('0') => Packet::Open(serde_json::from_str(rest).unwrap_or(Value::Null)),
         Some('1') => Packet::Disconnect,
         Some('2') => Packet::Ping,
         Some('4') => {
-            let body = &text[1..];
-            let Some(kind) = body.chars().next() else {
+            let mut body = rest.chars();
+            let Some(kind) = body.next() else {
                 return Packet::Other;
             };
-            let (namespace, payload) = namespace_and_payload(&body[1..]);
+            let (namespace, payload) = namespace_and_payload(body.as_str());
             match kind {
                 '0' => Packet::Connected { namespace },
                 '1' => Packet::Disconnect,
@@ -152,7 +156,19 @@ mod tests {
         );
         assert_eq!(parse("41"), Packet::Disconnect);
         assert_eq!(parse("1"), Packet::Disconnect);
-        for junk in ["", "4", "42", "42{", "42[]", "9", "x"] {
+        for junk in [
+            "",
+            "4",
+            "42",
+            "42{",
+            "42[]",
+            "9",
+            "x",
+            "4é",
+            "0é",
+            "42/é",
+            "4\u{1F600}2",
+        ] {
             assert!(!matches!(parse(junk), Packet::Event { .. }), "{junk:?}");
         }
     }
@@ -164,5 +180,25 @@ mod tests {
         assert_eq!(connect("/n", Some(&auth)), r#"40/n,{"token":"1.ab"}"#);
         assert_eq!(connect("/", None), "40");
         assert_eq!(connect("/n", None), "40/n,");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("POLLPUSH_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+        ))]
+        /// Any frame at all parses without a panic, and one that is not an EVENT is never
+        /// read as one.
+        #[test]
+        fn any_frame_parses_without_panic(
+            head in proptest::sample::select(vec!["", "0", "2", "4", "40", "42", "44", "42/", "40/n,"]),
+            tail in "\\PC{0,40}",
+        ) {
+            let frame = format!("{head}{tail}");
+            let packet = parse(&frame);
+            if let Packet::Event { namespace, .. } = packet {
+                proptest::prop_assert!(frame.starts_with("42"));
+                proptest::prop_assert!(namespace.starts_with('/'));
+            }
+        }
     }
 }

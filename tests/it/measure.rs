@@ -102,17 +102,14 @@ async fn readings_count_the_work_done_and_never_themselves() {
     settle().await;
     let db2 = counter.read().await.unwrap();
     let r2 = redis.read().await.unwrap();
-    let a2 = db2.activity.unwrap().since(&a1);
     assert_eq!(db2.total - db1.total, 40, "each lookup is one statement");
-    // Each lookup is one transaction; so is preparing the statement, once per pooled
-    // connection (Parse, Describe, Sync). But Postgres publishes a backend's counters
-    // asynchronously: at most once a second, and one that goes idle right after a flush may
-    // hold them for 10 s. So over a short interval the commit count is approximate (fresh
-    // clones saw 30 and 39); the statement count above is exact.
-    assert!(
-        (25..=45).contains(&a2.commits),
-        "each lookup is one transaction: {a2:?}"
-    );
+    // The statement count above is exact. The commit count is not, and is not asserted
+    // beyond moving: Postgres publishes a backend's transaction counters asynchronously (an
+    // idle backend may hold them for 10 s), while our own readings are taken out of it at
+    // once, so over a short interval it reads low or high (30, 39 and 52 seen for these 40
+    // lookups).
+    let a2 = db2.activity.unwrap().since(&a1);
+    assert!(a2.commits > 0, "the commit counter moves: {a2:?}");
     // A ten-row table is read by sequential scan or by index: either way, each lookup
     // reads at least its row.
     assert!(
@@ -125,5 +122,30 @@ async fn readings_count_the_work_done_and_never_themselves() {
     assert_eq!(r2.net_in_bytes - r1.net_in_bytes, 7 * publish);
     // Each PUBLISH is answered `:0\r\n` (no subscriber).
     assert_eq!(r2.net_out_bytes - r1.net_out_bytes, 7 * 4);
+
+    // A statement Postgres runs inside another is not a query a client sent: with
+    // `track = all`, each INSERT's foreign-key check on users is tracked as a nested
+    // statement, and must not be counted.
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET pg_stat_statements.track = 'all'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for user in 1..=9i64 {
+        sqlx::query("INSERT INTO notifications (user_id, payload) VALUES ($1, '{}'::jsonb)")
+            .bind(user)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    drop(conn);
+    settle().await;
+    let db3 = counter.read().await.unwrap();
+    assert_eq!(
+        db3.total - db2.total,
+        9,
+        "nested statements are not queries: {:?}",
+        db3.statements
+    );
     pool.close().await;
 }

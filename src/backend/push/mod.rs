@@ -363,6 +363,14 @@ struct Hello {
     last_id: Option<i64>,
 }
 
+/// Reads a first frame: the credentials, or None for anything else (not JSON, other keys,
+/// a negative last id). Whatever the frame holds, this never panics.
+fn parse_hello(text: &str) -> Option<Hello> {
+    serde_json::from_str::<Hello>(text)
+        .ok()
+        .filter(|h| h.last_id.is_none_or(|id| id >= 0))
+}
+
 /// Close codes: 1008 policy violation (bad or missing credentials), 1013 try again later.
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TRY_AGAIN: u16 = 1013;
@@ -420,10 +428,10 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
 /// First-frame authentication: `{"token": "...", "last_id": N}` within 5 s.
 async fn hello_then_connection(mut socket: WebSocket, state: AppState) {
     let hello = match tokio::time::timeout(HELLO_WAIT, socket.recv()).await {
-        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<Hello>(&t).ok(),
+        Ok(Some(Ok(Message::Text(t)))) => parse_hello(&t),
         _ => None,
     };
-    let Some(hello) = hello.filter(|h| h.last_id.is_none_or(|id| id >= 0)) else {
+    let Some(hello) = hello else {
         bump(&state.stats.unauthorized);
         return close(
             socket,
@@ -516,5 +524,48 @@ async fn connection(socket: WebSocket, mut session: Session) {
     tokio::select! {
         _ = &mut recv => send.abort(),
         _ = &mut send => recv.abort(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_first_frame_carries_a_token_and_maybe_a_last_id() {
+        let h = parse_hello(r#"{"token":"7.ab","last_id":3}"#).unwrap();
+        assert_eq!((h.token.as_str(), h.last_id), ("7.ab", Some(3)));
+        assert!(parse_hello(r#"{"token":"7.ab"}"#).is_some());
+        for bad in [
+            "",
+            "{}",
+            "null",
+            r#"{"token":7}"#,
+            r#"{"token":"x","last_id":-1}"#,
+            r#"{"token":"x","user":2}"#,
+            "{\"token\":\"é",
+        ] {
+            assert!(parse_hello(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("POLLPUSH_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+        ))]
+        /// Any text parses without a panic; credentials written out come back as written.
+        #[test]
+        fn any_first_frame_parses_without_panic(text in "\\PC{0,80}") {
+            let _ = parse_hello(&text);
+        }
+
+        #[test]
+        fn credentials_round_trip(token in "\\PC{0,40}", last in proptest::option::of(0i64..)) {
+            let frame = serde_json::json!({"token": token, "last_id": last}).to_string();
+            let h = parse_hello(&frame).unwrap();
+            prop_assert_eq!(h.token, token);
+            prop_assert_eq!(h.last_id, last);
+        }
     }
 }

@@ -214,6 +214,8 @@ pub struct FaultResult {
     /// reconnect storms.
     pub db_queries_peak_per_s: Option<f64>,
     pub server_cores_peak: Option<f64>,
+    /// Why the fault did not happen as the scenario says; None when it did.
+    pub failed: Option<String>,
 }
 
 /// The measured figures of one mode.
@@ -258,6 +260,8 @@ pub struct ModeResult {
     /// Poll: bytes of one empty poll besides its body (request line and headers, status
     /// line and headers), measured on a probe connection before the ramp.
     pub probe_header_bytes: Option<u64>,
+    /// Simulated clients whose task panicked (a bug in the swarm, never expected).
+    pub client_panics: u64,
 }
 
 #[derive(Debug)]
@@ -334,9 +338,11 @@ impl RunResult {
                             outcome: Default::default(),
                             db_queries_peak_per_s: None,
                             server_cores_peak: None,
+                            failed: None,
                         })
                         .collect(),
                     probe_header_bytes: None,
+                    client_panics: 0,
                 })
                 .collect(),
         }

@@ -6,10 +6,11 @@
 //! every per-user channel.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::{bump, AppState, CHANNEL};
@@ -26,13 +27,13 @@ pub struct Waiters {
 impl Waiters {
     /// The user's wake-up; hold it while the poll waits, then [`Waiters::done`].
     pub fn waiter(&self, user: i64) -> Arc<Notify> {
-        let mut map = self.by_user.lock().expect("waiters lock");
+        let mut map = self.by_user.lock();
         map.entry(user).or_default().clone()
     }
 
     /// Forgets the user's entry once no poll of theirs holds it.
     pub fn done(&self, user: i64, notify: Arc<Notify>) {
-        let mut map = self.by_user.lock().expect("waiters lock");
+        let mut map = self.by_user.lock();
         // The map's reference and ours: nobody else is waiting.
         if Arc::strong_count(&notify) <= 2 {
             map.remove(&user);
@@ -41,7 +42,7 @@ impl Waiters {
 
     /// Wakes the user's held polls, if any.
     pub fn wake(&self, user: i64) {
-        let map = self.by_user.lock().expect("waiters lock");
+        let map = self.by_user.lock();
         if let Some(n) = map.get(&user) {
             n.notify_waiters();
         }
@@ -49,14 +50,14 @@ impl Waiters {
 
     /// Wakes every held poll (the subscription was lost: something may have been missed).
     pub fn wake_all(&self) {
-        let map = self.by_user.lock().expect("waiters lock");
+        let map = self.by_user.lock();
         for n in map.values() {
             n.notify_waiters();
         }
     }
 
     pub fn held_users(&self) -> usize {
-        self.by_user.lock().expect("waiters lock").len()
+        self.by_user.lock().len()
     }
 }
 

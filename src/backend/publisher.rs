@@ -5,7 +5,7 @@
 //! most one attempt per `RETRY`), so an outage costs failed publishes, counted, and
 //! nothing hangs.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -60,12 +60,12 @@ impl Publisher {
     }
 
     fn forget(&self) {
-        self.state.lock().expect("not poisoned").conn = None;
+        self.state.lock().conn = None;
     }
 
     async fn connection(&self) -> anyhow::Result<MultiplexedConnection> {
         {
-            let mut st = self.state.lock().expect("not poisoned");
+            let mut st = self.state.lock();
             if let Some(c) = &st.conn {
                 return Ok(c.clone());
             }
@@ -77,7 +77,7 @@ impl Publisher {
         let conn = tokio::time::timeout(TIMEOUT, self.client.get_multiplexed_async_connection())
             .await
             .map_err(|_| anyhow::anyhow!("connecting to Redis timed out"))??;
-        self.state.lock().expect("not poisoned").conn = Some(conn.clone());
+        self.state.lock().conn = Some(conn.clone());
         Ok(conn)
     }
 }

@@ -65,9 +65,11 @@ pub fn validate(plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Evaluates every check of `plan` against a summary.
+/// Evaluates every check of `plan` against a summary, then one check per fault that it
+/// really happened: a run whose fault did not fire did not test what it says it did.
 pub fn evaluate(plan: &Plan, summary: &Value) -> Vec<CheckResult> {
-    plan.checks
+    let mut results: Vec<CheckResult> = plan
+        .checks
         .iter()
         .map(|c| {
             let value = figure(summary, &c.metric);
@@ -78,7 +80,19 @@ pub fn evaluate(plan: &Plan, summary: &Value) -> Vec<CheckResult> {
                 passed: value.is_some_and(|v| c.op.holds(v, c.limit)),
             }
         })
-        .collect()
+        .collect();
+    for (mode, m) in summary["modes"].as_object().into_iter().flatten() {
+        for (i, f) in m["faults"].as_array().into_iter().flatten().enumerate() {
+            let fired = f["fired"].as_bool();
+            results.push(CheckResult {
+                metric: format!("{mode}.faults.{i}.fired"),
+                condition: "== 1".into(),
+                value: fired.map(|b| f64::from(u8::from(b))),
+                passed: fired == Some(true),
+            });
+        }
+    }
+    results
 }
 
 /// "push.latency_ms.p99 = 62.1, wanted < 50" for each failed check.
@@ -158,5 +172,21 @@ mod tests {
                 .any(|x| x == "ratios.db_queries was not measured, wanted > 10"),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn a_fault_that_did_not_fire_fails_the_run() {
+        let p = plan("\"push.events.lost\" = \"== 0\"");
+        let summary = serde_json::json!({"modes": {"push": {
+            "events": {"lost": 0},
+            "faults": [
+                {"action": "kill-redis", "fired": true},
+                {"action": "kill-gateway", "fired": false, "not_fired_because": "no process"},
+            ]
+        }}});
+        let results = evaluate(&p, &summary);
+        let failed = failures(&results);
+        assert_eq!(results.len(), 3);
+        assert_eq!(failed, vec!["push.faults.1.fired = 0, wanted == 1"]);
     }
 }

@@ -180,6 +180,7 @@ fn poll_faults(s: &Value) -> String {
     let mut out = String::from(
         "### Faults (polling)\n\n| at (s) | action | failed polls | still failing after the service was back (s) | peak DB queries/s | lost | duplicated |\n|---:|---|---:|---:|---:|---:|---:|\n",
     );
+    out.insert_str(0, &not_fired(faults));
     for f in faults {
         let _ = writeln!(
             out,
@@ -301,6 +302,7 @@ fn instances_section(s: &Value, push: &Value, instances: &[Value]) -> String {
 /// The faults of the push window and what each did.
 fn faults_section(s: &Value, push: &Value, faults: &[Value]) -> String {
     let mut out = String::new();
+    out.push_str(&not_fired(faults));
     let catch_up = s["plan"]["push_catch_up"].as_bool() == Some(true);
     let _ = writeln!(
         out,
@@ -356,6 +358,21 @@ fn faults_section(s: &Value, push: &Value, faults: &[Value]) -> String {
         );
     }
     out.push('\n');
+    out
+}
+
+/// A warning for each fault that did not happen as the scenario says.
+fn not_fired(faults: &[Value]) -> String {
+    let mut out = String::new();
+    for f in faults.iter().filter(|f| f["fired"] == false) {
+        let _ = writeln!(
+            out,
+            "**The fault {} at {} s did not happen as planned: {}.** Its figures do not show what the scenario meant to test.\n",
+            f["action"].as_str().unwrap_or("?"),
+            f["at_s"],
+            f["not_fired_because"].as_str().unwrap_or("unknown")
+        );
+    }
     out
 }
 

@@ -47,6 +47,7 @@ pub const MUST_NOT_RISE: &[&str] = &[
     "errors",
     "connect_errors",
     "unreadable",
+    "client_panics",
 ];
 
 /// Merges the summaries of repeats: numbers become their median (the worst for losses and

@@ -148,6 +148,7 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
         "duration_s": round(secs, 3),
         "window": { "start": rfc3339(m.window_start), "end": rfc3339(m.window_end) },
         "connections": m.connections,
+        "client_panics": m.client_panics,
         "events": {
             "sent": o.sent,
             "delivered": o.delivered,
@@ -326,6 +327,8 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             let mut entry = json!({
                 "at_s": round(f.at_s, 3),
                 "action": f.fault.action.name(),
+                "fired": f.failed.is_none(),
+                "not_fired_because": f.failed,
                 "clients_dropped": f.outcome.clients_dropped,
                 "clients_back": f.outcome.clients_back,
                 "reconnect_s": f.outcome.reconnect_s.map(|x| round(x, 3)),

@@ -23,6 +23,8 @@ pub struct Fired {
     pub back: Option<Instant>,
     /// The clients it took down; None for a service fault, which hits whoever it hits.
     pub clients: Option<HashSet<u64>>,
+    /// Why it did not happen as the scenario says (None: it did).
+    pub failed: Option<String>,
 }
 
 /// Fires each fault of `mode` at its time after `window_start`. Slow clients are never
@@ -41,6 +43,7 @@ pub async fn inject_faults(
         tokio::time::sleep_until(window_start + fault.at).await;
         let at = Instant::now();
         let mut fault = fault.clone();
+        let mut failed = None;
         let taken = match fault.action {
             FaultAction::KillGateway { instance, down } => {
                 let i = instance
@@ -50,7 +53,9 @@ pub async fn inject_faults(
                     instance: Some(i),
                     down,
                 };
-                kill_gateway(plan, servers, i, down).await
+                let (taken, result) = kill_gateway(plan, servers, i, down).await;
+                failed = result.err();
+                taken
             }
             FaultAction::DisconnectClients {
                 clients: n,
@@ -67,65 +72,76 @@ pub async fn inject_faults(
                 Some(picked)
             }
             action => {
-                fault_service(services, action).await;
+                failed = fault_service(services, action).await.err();
                 None
             }
         };
         // A service fault's action returns once the service is back.
         let back = taken.is_none().then(Instant::now);
+        if let Some(why) = &failed {
+            tracing::error!(
+                "fault {} did not happen as planned: {why}",
+                fault.action.name()
+            );
+        }
         fired.push(Fired {
             fault,
             at,
             back,
             clients: taken,
+            failed,
         });
     }
     fired
 }
 
 /// Kills gateway `i` (and starts it again after `down`); returns its clients, as the
-/// round-robin balanced them (slow ones aside).
+/// round-robin balanced them (slow ones aside), and what went wrong, if anything.
 async fn kill_gateway(
     plan: &Plan,
     servers: &mut [ServerProcess],
     i: usize,
     down: Option<std::time::Duration>,
-) -> Option<HashSet<u64>> {
+) -> (Option<HashSet<u64>>, Result<(), String>) {
     let n = servers.len();
     let taken = (plan.push.slow_clients + 1..=plan.users)
         .filter(|u| (u - 1) as usize % n == i)
         .collect();
-    servers[i].kill().await;
+    if !servers[i].kill().await {
+        return (None, Err(format!("push-{i} is not a process of this run")));
+    }
     if let Some(down) = down {
         tokio::time::sleep(down).await;
         if let Err(e) = servers[i].restart().await {
-            tracing::error!("fault kill-gateway could not start push-{i} again: {e:#}");
+            return (
+                Some(taken),
+                Err(format!("push-{i} could not be started again: {e:#}")),
+            );
         }
     }
-    Some(taken)
+    (Some(taken), Ok(()))
 }
 
 /// Restarts, kills or pauses a service the run started (`check_request` refused these
-/// faults unless the service is ours); returns once it is back.
-async fn fault_service(services: &mut Services, action: FaultAction) {
+/// faults unless the service is ours); returns once it is back, or why it did not happen.
+async fn fault_service(services: &mut Services, action: FaultAction) -> Result<(), String> {
+    let not_ours = |what: &str| format!("there is no {what} started by this run to act on");
     let done = match action {
         FaultAction::RestartPostgres { down } => match services.postgres.as_mut() {
             Some(pg) => pg.restart(down).await,
-            None => Ok(()),
+            None => return Err(not_ours("Postgres")),
         },
         FaultAction::PauseRedis { down } => match services.redis.as_mut() {
             Some(r) => r.pause(down).await,
-            None => Ok(()),
+            None => return Err(not_ours("Redis")),
         },
         FaultAction::KillRedis { down, .. } => match services.redis.as_mut() {
             Some(r) => r.restart(down).await,
-            None => Ok(()),
+            None => return Err(not_ours("Redis")),
         },
         FaultAction::KillGateway { .. } | FaultAction::DisconnectClients { .. } => Ok(()),
     };
-    if let Err(e) = done {
-        tracing::error!("fault {} went wrong: {e:#}", action.name());
-    }
+    done.map_err(|e| format!("{e:#}"))
 }
 
 /// The highest value of a per-second column over the samples that end in (from, from + 10 s].

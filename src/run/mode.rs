@@ -409,8 +409,14 @@ impl<'a> ModeRun<'a> {
         let drain_end = Instant::now() + plan.drain_for(mode);
         let observer = self.opts.observer.as_ref();
         wait_phase(observer, mode, Phase::Drain, drain_end, &self.live).await;
-        if let Some(swarm) = self.swarm.take() {
-            swarm.stop(Duration::from_secs(10)).await;
+        let client_panics = match self.swarm.take() {
+            Some(swarm) => swarm.stop(Duration::from_secs(10)).await,
+            None => 0,
+        };
+        if client_panics > 0 {
+            self.opts.observer.warn(&format!(
+                "{mode}: {client_panics} simulated client(s) panicked; their events count as lost (see the log)"
+            ));
         }
         let collector = self.collector.take().expect("reconciled once");
         let collected = collector.await?;
@@ -432,6 +438,7 @@ impl<'a> ModeRun<'a> {
                     fault: f.fault.clone(),
                     db_queries_peak_per_s: peak_after(&w.samples, at_s, |s| s.db_queries_per_s),
                     server_cores_peak: peak_after(&w.samples, at_s, |s| s.server_cores),
+                    failed: f.failed.clone(),
                 }
             })
             .collect();
@@ -483,6 +490,7 @@ impl<'a> ModeRun<'a> {
             instances,
             faults,
             probe_header_bytes: self.probe_header_bytes,
+            client_panics,
         })
     }
 

@@ -101,10 +101,11 @@ impl ServerProcess {
         }
     }
 
-    /// Kills the process (SIGKILL: its sockets just go), keeping the counters it had.
-    pub async fn kill(&mut self) {
+    /// Kills the process (SIGKILL: its sockets just go), keeping the counters it had;
+    /// false for a server that is not ours to kill.
+    pub async fn kill(&mut self) -> bool {
         if self.child.is_none() {
-            return;
+            return false;
         }
         let last = tokio::time::timeout(Duration::from_millis(500), self.stats()).await;
         if let Ok(Ok(last)) = last {
@@ -117,6 +118,7 @@ impl ServerProcess {
             child.stop_async(libc::SIGKILL).await;
         }
         self.dead = true;
+        true
     }
 
     /// Stops the process politely (SIGTERM, then SIGKILL after its grace), without

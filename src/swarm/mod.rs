@@ -182,12 +182,26 @@ impl Swarm {
     }
 
     /// Stops every client and waits for them (aborting stragglers after `grace`).
-    pub async fn stop(mut self, grace: Duration) {
+    /// Stops every client (aborting those still running after `grace`); returns how many
+    /// had panicked, so that a client that died is reported, never silently counted lost.
+    pub async fn stop(mut self, grace: Duration) -> u64 {
         self.stop.cancel();
-        let all = async { while self.tasks.join_next().await.is_some() {} };
+        let mut panicked = 0;
+        let all = async {
+            while let Some(done) = self.tasks.join_next().await {
+                if done.is_err_and(|e| e.is_panic()) {
+                    panicked += 1;
+                }
+            }
+        };
         if tokio::time::timeout(grace, all).await.is_err() {
             self.tasks.abort_all();
-            while self.tasks.join_next().await.is_some() {}
+            while let Some(done) = self.tasks.join_next().await {
+                if done.is_err_and(|e| e.is_panic()) {
+                    panicked += 1;
+                }
+            }
         }
+        panicked
     }
 }

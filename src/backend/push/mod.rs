@@ -12,7 +12,7 @@ pub mod sse;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -20,6 +20,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -75,19 +76,19 @@ impl Registry {
     /// Connects the registry to a Redis subscriber; returns the other end.
     pub fn subscription_requests(&self) -> mpsc::UnboundedReceiver<SubOp> {
         let (tx, rx) = mpsc::unbounded_channel();
-        *self.subs.lock().expect("registry lock") = Some(tx);
+        *self.subs.lock() = Some(tx);
         rx
     }
 
     fn request(&self, op: SubOp) {
-        if let Some(tx) = self.subs.lock().expect("registry lock").as_ref() {
+        if let Some(tx) = self.subs.lock().as_ref() {
             let _ = tx.send(op);
         }
     }
 
     /// Frames waiting in the send queues: in all of them, and in the fullest.
     pub fn queued_frames(&self) -> (u64, u64) {
-        let users = self.users.lock().expect("registry lock");
+        let users = self.users.lock();
         users
             .values()
             .flatten()
@@ -102,7 +103,7 @@ impl Registry {
         let (tx, rx) = mpsc::channel(self.config.send_queue);
         let (ack_tx, ack_rx) = oneshot::channel();
         let kill = CancellationToken::new();
-        let mut users = self.users.lock().expect("registry lock");
+        let mut users = self.users.lock();
         users.entry(user).or_default().push((id, tx, kill.clone()));
         // Under the lock, so that requests reach the subscriber in registry order.
         let ready = match self.config.fanout {
@@ -125,7 +126,7 @@ impl Registry {
     }
 
     pub fn unregister(&self, user: i64, id: u64) {
-        let mut users = self.users.lock().expect("registry lock");
+        let mut users = self.users.lock();
         if let Some(conns) = users.get_mut(&user) {
             conns.retain(|(cid, _, _)| *cid != id);
             if conns.is_empty() {
@@ -145,7 +146,7 @@ impl Registry {
     /// A full queue closes its socket (`slow_policy = disconnect`) or loses the frame
     /// (`drop`); either way the other sockets are not held up.
     pub fn dispatch(&self, user: i64, frame: &Frame) -> usize {
-        let mut users = self.users.lock().expect("registry lock");
+        let mut users = self.users.lock();
         let Some(conns) = users.get_mut(&user) else {
             return 0;
         };
@@ -180,7 +181,7 @@ impl Registry {
     /// Closes every socket: after the Redis subscription was lost this instance cannot
     /// know what it missed, so its clients reconnect and catch up from Postgres.
     pub fn close_all(&self) {
-        let mut users = self.users.lock().expect("registry lock");
+        let mut users = self.users.lock();
         for (user, _) in users.drain() {
             self.released(user);
         }

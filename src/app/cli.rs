@@ -96,6 +96,11 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+
+    /// Compare runs measured on different machines (cores, memory, OS, Postgres or Redis
+    /// version) with a warning, instead of refusing (exit 2).
+    #[arg(long)]
+    pub allow_other_machine: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,14 +1,24 @@
 //! The `compare` command: two result folders, figure by figure; exit 1 on a regression.
 
 use super::cli::{CompareArgs, Format};
-use crate::error::UserError;
+use crate::error::{input, UserError};
 use crate::report::compare::{
-    compare, load, render_json, render_markdown, render_text, thresholds,
+    compare, load, machine_differences, render_json, render_markdown, render_text, thresholds,
 };
 
 pub fn command(args: CompareArgs) -> anyhow::Result<()> {
     let baseline = load(&args.baseline)?;
     let current = load(&args.current)?;
+    let machines = machine_differences(&baseline, &current);
+    if !machines.is_empty() {
+        let list = machines.join("; ");
+        if !args.allow_other_machine {
+            return Err(input(format!(
+                "the runs were measured on different machines ({list}); measure both on the same machine (CI: the base and the PR in one job), or pass --allow-other-machine to compare anyway"
+            )));
+        }
+        eprintln!("warning: the runs were measured on different machines ({list}); differences below may be the machines'");
+    }
     let limits = thresholds(&args.current, &args.max_regression)?;
     let c = compare(&baseline, &current, &limits)?;
     let text = match args.format {

@@ -483,3 +483,27 @@ fn help_never_prints_the_urls_given_in_the_environment() {
         assert!(!help.contains("swordfish"), "{sub} --help: {help}");
     }
 }
+
+#[test]
+fn compare_refuses_runs_of_different_machines_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = reference();
+    let base = write_summary(dir.path(), "x.json", &x);
+    let mut other = x.clone();
+    other["machine"]["cores"] = serde_json::json!(8);
+    other["machine"]["redis_version"] = serde_json::json!("7.2.4");
+    let o = write_summary(dir.path(), "other.json", &other);
+    let (code, err) = pollpush(&["compare", &base, &o]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("different machines") && err.contains("cores: 2 -> 8"),
+        "{err}"
+    );
+    assert!(err.contains("redis_version"), "{err}");
+    let (code, err) = pollpush(&["compare", &base, &o, "--allow-other-machine"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning: the runs were measured on different machines"),
+        "{err}"
+    );
+}

@@ -228,6 +228,32 @@ fn noise_pct(values: &[f64]) -> Option<f64> {
     (med.abs() > 0.0).then(|| 2.0 * 1.4826 * mad / med.abs() * 100.0)
 }
 
+/// How the machines of two summaries differ (cores, memory, OS, Postgres and
+/// Redis versions): a comparison across machines measures the machines, not the change.
+pub fn machine_differences(baseline: &Value, current: &Value) -> Vec<String> {
+    let (b, c) = (&baseline["machine"], &current["machine"]);
+    let mut out = Vec::new();
+    // The kernel is left out: the same machine type reports another build after a host
+    // update, and that moves no figure here.
+    for key in ["cores", "os", "postgres_version", "redis_version"] {
+        if b[key] != c[key] {
+            out.push(format!("{key}: {} -> {}", b[key], c[key]));
+        }
+    }
+    // Total memory reads a little differently across boots of one machine type.
+    if let (Some(x), Some(y)) = (b["memory_mb"].as_f64(), c["memory_mb"].as_f64()) {
+        if (x - y).abs() > 0.02 * x.max(y) {
+            out.push(format!("memory_mb: {x} -> {y}"));
+        }
+    } else if b["memory_mb"] != c["memory_mb"] {
+        out.push(format!(
+            "memory_mb: {} -> {}",
+            b["memory_mb"], c["memory_mb"]
+        ));
+    }
+    out
+}
+
 /// Compares two summaries. `overrides` are (pattern, percent) and win over the defaults.
 pub fn compare(
     baseline: &Value,

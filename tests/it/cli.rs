@@ -329,19 +329,19 @@ fn report_re_renders_plots_and_report_from_saved_data() {
     );
 }
 
-/// Chromium, when the machine has it; `POLLPUSH_REQUIRE_BROWSER=1` (CI sets it, after
-/// installing Debian's chromium) makes its absence a failure instead of a skip.
+/// Chromium, when the machine has it; under CI (which installs Debian's chromium) or with
+/// `POLLPUSH_REQUIRE_BROWSER=1` its absence is a failure instead of a visible skip.
 fn chromium() -> Option<std::path::PathBuf> {
     let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .iter()
         .map(std::path::PathBuf::from)
         .find(|p| p.exists());
     if found.is_none() {
-        assert!(
-            std::env::var_os("POLLPUSH_REQUIRE_BROWSER").is_none(),
-            "POLLPUSH_REQUIRE_BROWSER is set but chromium is not installed (apt-get install chromium)"
+        crate::common::tool_missing(
+            "chromium (for the browser half of the report test)",
+            "apt-get install chromium",
+            "POLLPUSH_REQUIRE_BROWSER",
         );
-        eprintln!("chromium not installed: the browser half of this test is skipped");
     }
     found
 }

@@ -18,6 +18,23 @@ use tokio::sync::oneshot;
 
 /// Every test that starts services or measures timing holds this, so on a 2-core machine a
 /// latency assertion never shares the CPU with another test's initdb.
+/// A tool a test needs is missing. Under CI (`CI` set, as `.ci/run` runs, which installs
+/// every tool first) or with `require_var` set, that is a failure. On a developer's
+/// machine the test is skipped, and says so on the terminal itself: the test harness
+/// captures `eprintln!` of a passing test, so the line is written past the capture.
+pub fn tool_missing(what: &str, install: &str, require_var: &str) {
+    let required = std::env::var_os("CI").is_some() || std::env::var_os(require_var).is_some();
+    assert!(
+        !required,
+        "{what} is missing and this run requires it (CI or {require_var} is set): {install}"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED: {what} is missing ({install}); the part of this test that needs it did not run"
+    );
+}
+
 pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub struct TestServer {

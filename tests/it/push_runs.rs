@@ -172,7 +172,9 @@ async fn slow_clients_are_cut_off_by_their_bound_and_the_rest_lose_nothing() {
     );
     assert!(f(push, "slow_clients.events_sent") > 100.0);
     assert_eq!(push["events"]["lost"], 0, "{}", push["events"]);
-    assert!(f(push, "latency_ms.p99") < 250.0);
+    // The others are not held up by the slow ones: p99 measured 3 to 17 ms; 50 ms is the
+    // push objective.
+    assert!(f(push, "latency_ms.p99") < 50.0, "{}", push["latency_ms"]);
     // The cut-off connections are gone from the gateways.
     assert_eq!(f(push, "server.connections"), 398.0);
 }
@@ -187,7 +189,8 @@ async fn push_over_sse_delivers_everything_in_milliseconds() {
     assert!(f(push, "events.sent") > 400.0);
     assert_eq!(push["events"]["lost"], 0, "{}", push["events"]);
     assert_eq!(push["events"]["duplicated"], 0);
-    assert!(f(push, "latency_ms.p99") < 250.0, "{}", push["latency_ms"]);
+    // SSE p99 measured 2 to 7 ms; 50 ms is the push objective.
+    assert!(f(push, "latency_ms.p99") < 50.0, "{}", push["latency_ms"]);
     assert_eq!(f(push, "server.connections"), 400.0);
 }
 

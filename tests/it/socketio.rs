@@ -181,8 +181,11 @@ async fn the_swarm_drives_a_socketio_server_and_every_notification_arrives_once(
     assert_eq!(c["misrouted"], 0, "{c}");
     let client_p50 = c["latency_ms"]["p50"].as_f64().unwrap();
     eprintln!("latency p50: swarm {swarm_p50} ms, socket.io-client {client_p50} ms");
+    // Measured side by side here (debug build, 300 clients, 100 events/s): swarm against
+    // socket.io-client 0.97/0.89, 1.10/1.05 and 1.14/1.14 ms, ratios 1.00 to 1.09. A swarm
+    // that adds even half a millisecond of its own fails this.
     assert!(
-        swarm_p50 <= client_p50 * 2.0 + 1.0,
+        swarm_p50 <= client_p50 * 1.3 + 0.2,
         "swarm p50 {swarm_p50} ms against socket.io-client's {client_p50} ms"
     );
     drop(_server);

@@ -28,6 +28,11 @@ pub struct CpuSeconds {
 }
 
 impl CpuSeconds {
+    /// The servers' CPU as the summary reports it: the mode's servers and the ingest API.
+    pub fn servers_and_ingest(&self) -> Option<f64> {
+        Some(self.server? + self.ingest?)
+    }
+
     /// CPU seconds used between `earlier` and this reading.
     pub fn since(&self, earlier: &CpuSeconds) -> CpuSeconds {
         let instances: Vec<Option<f64>> = self
@@ -129,6 +134,12 @@ pub struct RedisRates {
 }
 
 impl Sample {
+    /// The servers' cores over this second as the summary counts them: the mode's servers
+    /// and the ingest API.
+    pub fn servers_and_ingest_cores(&self) -> Option<f64> {
+        Some(self.server_cores? + self.ingest_cores?)
+    }
+
     /// The columns of `timeseries.csv` after `repeat,mode`, each with this sample's
     /// value (empty where unknown). Header and rows come from here, so they cannot drift.
     pub fn csv_fields(&self) -> Vec<(&'static str, String)> {

@@ -77,7 +77,7 @@ impl RedisCounter {
         // A bulk string: `$<len>\r\n<data>\r\n`.
         let wire = len + len.to_string().len() as u64 + 5;
         self.tally.reply_bytes.fetch_add(wire, Ordering::Relaxed);
-        let raw = parse(&text);
+        let raw = parse(&text)?;
         Ok(RedisReading {
             // INFO is counted once it has run: the earlier readings are in, this one not.
             commands: raw.commands.saturating_sub(earlier),
@@ -90,27 +90,35 @@ impl RedisCounter {
     }
 }
 
-/// The fields we use from an INFO reply.
-pub fn parse(text: &str) -> RedisReading {
-    let mut r = RedisReading::default();
-    let (mut user, mut sys) = (0.0, 0.0);
-    for line in text.lines() {
-        let Some((k, v)) = line.trim().split_once(':') else {
-            continue;
-        };
-        let int = || v.parse::<u64>().unwrap_or(0);
-        match k {
-            "total_commands_processed" => r.commands = int(),
-            "total_net_input_bytes" => r.net_in_bytes = int(),
-            "total_net_output_bytes" => r.net_out_bytes = int(),
-            "pubsub_channels" => r.pubsub_channels = int(),
-            "used_cpu_user" => user = v.parse().unwrap_or(0.0),
-            "used_cpu_sys" => sys = v.parse().unwrap_or(0.0),
-            _ => {}
-        }
-    }
-    r.cpu_s = user + sys;
-    r
+/// The fields we use from an INFO reply; an error naming the first one that is missing or
+/// not a number (a reading that could not be taken is unknown, never 0).
+pub fn parse(text: &str) -> anyhow::Result<RedisReading> {
+    let fields: std::collections::HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|line| line.trim().split_once(':'))
+        .collect();
+    let get = |k: &str| {
+        fields
+            .get(k)
+            .ok_or_else(|| anyhow::anyhow!("Redis INFO has no {k}"))
+    };
+    let int = |k: &str| -> anyhow::Result<u64> {
+        get(k)?
+            .parse()
+            .map_err(|_| anyhow::anyhow!("Redis INFO {k} is not a number"))
+    };
+    let float = |k: &str| -> anyhow::Result<f64> {
+        get(k)?
+            .parse()
+            .map_err(|_| anyhow::anyhow!("Redis INFO {k} is not a number"))
+    };
+    Ok(RedisReading {
+        commands: int("total_commands_processed")?,
+        net_in_bytes: int("total_net_input_bytes")?,
+        net_out_bytes: int("total_net_output_bytes")?,
+        pubsub_channels: int("pubsub_channels")?,
+        cpu_s: float("used_cpu_user")? + float("used_cpu_sys")?,
+    })
 }
 
 #[cfg(test)]
@@ -122,7 +130,7 @@ mod tests {
         let text = "# Stats\r\ntotal_commands_processed:42\r\ntotal_net_input_bytes:1000\r\n\
                     total_net_output_bytes:2000\r\npubsub_channels:3\r\n\r\n# CPU\r\n\
                     used_cpu_sys:1.5\r\nused_cpu_user:2.25\r\nused_cpu_sys_children:9\r\n";
-        let r = parse(text);
+        let r = parse(text).unwrap();
         assert_eq!(
             (
                 r.commands,
@@ -133,5 +141,13 @@ mod tests {
             (42, 1000, 2000, 3)
         );
         assert!((r.cpu_s - 3.75).abs() < 1e-9);
+        // A missing or garbled field makes the reading unknown, not a measured-looking 0.
+        let missing = text.replace("pubsub_channels:3\r\n", "");
+        assert!(parse(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("pubsub_channels"));
+        let garbled = text.replace("used_cpu_sys:1.5", "used_cpu_sys:n/a");
+        assert!(parse(&garbled).is_err());
     }
 }

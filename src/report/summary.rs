@@ -127,10 +127,7 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
         Mode::Poll if o.polls > 0 => json!(round(o.polls_empty as f64 / o.polls as f64, 6)),
         _ => Value::Null,
     };
-    let server_cpu = match (m.cpu.server, m.cpu.ingest) {
-        (Some(a), Some(b)) => Some(a + b),
-        _ => None,
-    };
+    let server_cpu = m.cpu.servers_and_ingest();
     let statements: Vec<Value> = m
         .db_statements
         .iter()

@@ -437,7 +437,9 @@ impl<'a> ModeRun<'a> {
                     outcome: collected.fault(f.clients.as_ref(), f.at, f.back),
                     fault: f.fault.clone(),
                     db_queries_peak_per_s: peak_after(&w.samples, at_s, |s| s.db_queries_per_s),
-                    server_cores_peak: peak_after(&w.samples, at_s, |s| s.server_cores),
+                    server_cores_peak: peak_after(&w.samples, at_s, |s| {
+                        s.servers_and_ingest_cores()
+                    }),
                     failed: f.failed.clone(),
                 }
             })

@@ -98,15 +98,17 @@ pub async fn sample(mut src: Sources, end: Instant) -> Vec<Sample> {
             }
             _ => None,
         };
-        let redis = match (prev.redis, cur.redis) {
-            (Some(a), Some(b)) => Some(RedisRates {
-                commands_per_s: rate(a.commands, b.commands),
-                net_in_bytes_per_s: rate(a.net_in_bytes, b.net_in_bytes),
-                net_out_bytes_per_s: rate(a.net_out_bytes, b.net_out_bytes),
-                pubsub_channels: b.pubsub_channels,
-            }),
+        // A Redis restarted within the second (a fault) has no rate for it: unknown.
+        let redis_delta = match (prev.redis, cur.redis) {
+            (Some(a), Some(b)) => b.since(&a),
             _ => None,
         };
+        let redis = redis_delta.map(|d| RedisRates {
+            commands_per_s: d.commands as f64 / dt,
+            net_in_bytes_per_s: d.net_in_bytes as f64 / dt,
+            net_out_bytes_per_s: d.net_out_bytes as f64 / dt,
+            pubsub_channels: d.pubsub_channels,
+        });
         out.push(Sample {
             t_s: (cur.at.duration_since(start).as_secs_f64() * 10.0).round() / 10.0,
             requests_per_s: rate(prev.requests, cur.requests),
@@ -123,10 +125,7 @@ pub async fn sample(mut src: Sources, end: Instant) -> Vec<Sample> {
             ingest_cores: cores(cpu.ingest),
             db_cores: cores(cpu.db),
             // Redis's own CPU count stands in where /proc cannot see it (a remote Redis).
-            redis_cores: cores(cpu.redis.or_else(|| {
-                let (a, b) = (prev.redis?, cur.redis?);
-                Some((b.cpu_s - a.cpu_s).max(0.0))
-            })),
+            redis_cores: cores(cpu.redis.or(redis_delta.map(|d| d.cpu_s))),
             swarm_cores: cores(cpu.swarm),
             memory: read_memory(&src.pids).await,
         });

@@ -74,6 +74,27 @@ impl Services {
         })
     }
 
+    /// Writes both URLs, passwords included, as `DATABASE_URL=...` and `REDIS_URL=...`
+    /// lines to a file only this user can read, in the private folder of an ephemeral
+    /// service, for `pollpush swarm` (`set -a; . FILE`). None when nothing is ephemeral.
+    pub fn save_urls(&self) -> anyhow::Result<Option<PathBuf>> {
+        let dir = match (&self.redis, &self.postgres) {
+            (Some(r), _) => r._dir.path(),
+            (None, Some(p)) => p._dir.path(),
+            (None, None) => return Ok(None),
+        };
+        let path = dir.join("urls.env");
+        let _ = std::fs::remove_file(&path);
+        write_private(
+            &path,
+            &format!(
+                "DATABASE_URL={}\nREDIS_URL={}\n",
+                self.database_url, self.redis_url
+            ),
+        )?;
+        Ok(Some(path))
+    }
+
     pub fn postgres_pid(&self) -> Option<u32> {
         self.postgres.as_ref().map(|p| p.child.pid())
     }
@@ -232,11 +253,19 @@ impl EphemeralPostgres {
             )));
         };
         let identity = postgres_identity()?;
-        let dir = ephemeral_dir("pg", "Postgres")?;
+        let dir = ephemeral_dir("pg", "Postgres", identity.is_some())?;
         let data = dir.path().join("data");
         let log = dir.path().join("postgres.log");
         if let Some((uid, gid)) = identity {
             chown(dir.path(), uid, gid)?;
+        }
+        // A password per run, so no other local user can connect while it lasts: initdb
+        // reads it from a file only its owner can read, then the file goes.
+        let password = random_secret();
+        let pwfile = dir.path().join("pwfile");
+        write_private(&pwfile, &password)?;
+        if let Some((uid, gid)) = identity {
+            chown(&pwfile, uid, gid)?;
         }
         let mut init = Command::new(&initdb);
         init.args(["-D"])
@@ -245,12 +274,13 @@ impl EphemeralPostgres {
                 "-U",
                 "postgres",
                 "-A",
-                "trust",
+                "scram-sha-256",
                 "-E",
                 "UTF8",
                 "--locale=C",
                 "--no-sync",
             ])
+            .arg(format!("--pwfile={}", pwfile.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some((uid, gid)) = identity {
@@ -259,6 +289,7 @@ impl EphemeralPostgres {
         let out = tokio::task::spawn_blocking(move || init.output())
             .await?
             .map_err(|e| environment(format!("cannot run {}: {e}", initdb.display())))?;
+        let _ = std::fs::remove_file(&pwfile);
         if !out.status.success() {
             return Err(environment(format!(
                 "initdb failed: {}",
@@ -276,10 +307,11 @@ impl EphemeralPostgres {
         if let Some((uid, gid)) = identity {
             chown(&log, uid, gid)?;
         }
+        let url = format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres");
         let pg = EphemeralPostgres {
-            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            child: Self::spawn(&postgres, dir.path(), &url, stat_statements, identity).await?,
+            url,
             port,
-            child: Self::spawn(&postgres, dir.path(), port, stat_statements, identity).await?,
             stat_statements,
             postgres,
             identity,
@@ -297,7 +329,7 @@ impl EphemeralPostgres {
         self.child = Self::spawn(
             &self.postgres,
             self._dir.path(),
-            self.port,
+            &self.url,
             self.stat_statements,
             self.identity,
         )
@@ -310,12 +342,16 @@ impl EphemeralPostgres {
     async fn spawn(
         postgres: &Path,
         dir: &Path,
-        port: u16,
+        url: &str,
         stat_statements: bool,
         identity: Option<(u32, u32)>,
     ) -> anyhow::Result<OwnedChild> {
         let data = dir.join("data");
         let log = dir.join("postgres.log");
+        let port = url
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next()?.parse::<u16>().ok())
+            .ok_or_else(|| anyhow::anyhow!("no port in the ephemeral Postgres URL"))?;
         let log_file = std::fs::OpenOptions::new().append(true).open(&log)?;
         let mut cmd = Command::new(postgres);
         cmd.arg("-D").arg(&data).arg("-p").arg(port.to_string());
@@ -347,7 +383,6 @@ impl EphemeralPostgres {
         // SIGQUIT is Postgres's immediate shutdown: at the end of a run nothing here needs
         // to survive.
         let mut child = OwnedChild::new("postgres", child, libc::SIGQUIT, Duration::from_secs(5));
-        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.exited() {
@@ -357,8 +392,7 @@ impl EphemeralPostgres {
                 )));
             }
             if let Ok(Ok(conn)) =
-                tokio::time::timeout(Duration::from_secs(2), sqlx::PgConnection::connect(&url))
-                    .await
+                tokio::time::timeout(Duration::from_secs(2), sqlx::PgConnection::connect(url)).await
             {
                 let _ = conn.close().await;
                 break;
@@ -378,19 +412,75 @@ impl EphemeralPostgres {
 /// The file in each ephemeral service's folder that names the pollpush process owning it.
 const OWNER_FILE: &str = "pollpush-owner.pid";
 
-/// A fresh temp folder `pollpush-<kind>-*` for an ephemeral service, marked with our pid.
-/// Folders left behind by runs that were killed (SIGKILL leaves no chance to clean up) are
-/// removed first.
-fn ephemeral_dir(kind: &str, what: &str) -> anyhow::Result<tempfile::TempDir> {
+/// A secret for one run: 32 hex digits from the operating system's random source.
+fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Writes `text` to a new file that only its owner can read.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| environment(format!("cannot write {}: {e}", path.display())))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// This user's folder for ephemeral services, `<tmp>/pollpush-<uid>`, made private: mode
+/// 0700, or 0711 when a service runs as another user (Postgres under root), who may then
+/// pass through it to its own folder but not list it. Refused when it exists and is not
+/// ours or is a link, so that nobody else's folder is ever used or swept.
+fn user_base(tmp: &Path, traverse_for_others: bool) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // SAFETY: getuid(2) has no failure mode and takes no memory.
+    let uid = unsafe { libc::getuid() };
+    let base = tmp.join(format!("pollpush-{uid}"));
+    match std::fs::create_dir(&base) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(environment(format!(
+                "cannot create {}: {e}",
+                base.display()
+            )))
+        }
+    }
+    let meta = std::fs::symlink_metadata(&base)?;
+    if !meta.is_dir() || meta.uid() != uid {
+        return Err(environment(format!(
+            "{} is not a folder of this user (uid {uid}); remove it, or set TMPDIR to another temp folder",
+            base.display()
+        )));
+    }
+    let mode = if traverse_for_others { 0o711 } else { 0o700 };
+    if meta.mode() & 0o777 != mode && !(mode == 0o700 && meta.mode() & 0o777 == 0o711) {
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(base)
+}
+
+/// A fresh folder `pollpush-<kind>-*` for an ephemeral service in this user's private
+/// folder, marked with our pid. Folders left there by runs that were killed (SIGKILL leaves
+/// no chance to clean up) are removed first.
+fn ephemeral_dir(kind: &str, what: &str, other_user: bool) -> anyhow::Result<tempfile::TempDir> {
+    let base = user_base(&std::env::temp_dir(), other_user)?;
     static SWEPT: std::sync::Once = std::sync::Once::new();
     SWEPT.call_once(|| {
-        for gone in sweep_stale(&std::env::temp_dir()) {
+        for gone in sweep_stale(&base) {
             tracing::info!("removed {} left by a killed run", gone.display());
         }
     });
     let dir = tempfile::Builder::new()
         .prefix(&format!("pollpush-{kind}-"))
-        .tempdir()
+        .tempdir_in(&base)
         .map_err(|e| environment(format!("cannot create a temp dir for {what}: {e}")))?;
     std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
         .map_err(|e| environment(format!("cannot write in {}: {e}", dir.path().display())))?;
@@ -432,11 +522,19 @@ pub struct EphemeralRedis {
 
 impl EphemeralRedis {
     pub async fn start() -> anyhow::Result<Self> {
-        let dir = ephemeral_dir("redis", "Redis")?;
+        let dir = ephemeral_dir("redis", "Redis", false)?;
         let port = free_port()?;
-        let child = Self::spawn(port, dir.path()).await?;
+        // A password per run, in a config file only we can read: on redis-server's command
+        // line any local user would see it.
+        let password = random_secret();
+        write_private(
+            &dir.path().join("redis.conf"),
+            &format!("requirepass {password}\n"),
+        )?;
+        let url = format!("redis://:{password}@127.0.0.1:{port}/");
+        let child = Self::spawn(port, dir.path(), &url).await?;
         Ok(EphemeralRedis {
-            url: format!("redis://127.0.0.1:{port}/"),
+            url,
             port,
             child,
             _dir: dir,
@@ -448,7 +546,7 @@ impl EphemeralRedis {
     pub async fn restart(&mut self, down: Duration) -> anyhow::Result<()> {
         self.child.stop();
         tokio::time::sleep(down).await;
-        self.child = Self::spawn(self.port, self._dir.path()).await?;
+        self.child = Self::spawn(self.port, self._dir.path(), &self.url).await?;
         Ok(())
     }
 
@@ -470,7 +568,7 @@ impl EphemeralRedis {
     }
 
     /// Starts redis-server on `port` and waits until it answers PING.
-    async fn spawn(port: u16, dir: &Path) -> anyhow::Result<OwnedChild> {
+    async fn spawn(port: u16, dir: &Path, url: &str) -> anyhow::Result<OwnedChild> {
         let Some(bin) = find_binary("redis-server", &[]) else {
             return Err(environment(format!(
                 "Redis: no REDIS_URL given and no redis-server found on PATH; {NO_SERVICE_HELP}"
@@ -478,7 +576,8 @@ impl EphemeralRedis {
         };
         let log = dir.join("redis.log");
         let mut cmd = Command::new(&bin);
-        cmd.arg("--port")
+        cmd.arg(dir.join("redis.conf"))
+            .arg("--port")
             .arg(port.to_string())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--protected-mode", "no", "--daemonize", "no"])
@@ -494,8 +593,7 @@ impl EphemeralRedis {
             .spawn()
             .map_err(|e| environment(format!("cannot start {}: {e}", bin.display())))?;
         let mut child = OwnedChild::new("redis", child, libc::SIGKILL, Duration::from_secs(1));
-        let url = format!("redis://127.0.0.1:{port}/");
-        let client = redis::Client::open(url.as_str())?;
+        let client = redis::Client::open(url)?;
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = child.exited() {

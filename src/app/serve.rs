@@ -10,6 +10,7 @@ use crate::backend::db;
 use crate::backend::serve::{serve, ServerConfig};
 use crate::config::{PollAuth, ServeConfig};
 use crate::error::{environment, input};
+use crate::services::redact;
 use crate::token::{Signer, KEY_ENV};
 
 /// Runs one server until Ctrl-C or SIGTERM. `database_url` and `redis_url` None: ephemeral
@@ -30,11 +31,15 @@ pub async fn command(
     let server = ServerConfig::new(&config, signer, test_poll_delay()?);
     // Arguments are checked first: bad input is refused before anything starts.
     let services = crate::services::Services::start(database_url, redis_url).await?;
-    if services.postgres.is_some() || services.redis.is_some() {
-        // On stderr: stdout carries the one line `run` reads.
+    if let Some(file) = services.save_urls()? {
+        // On stderr: stdout carries the one line `run` reads. The passwords stay in a file
+        // only this user can read.
         eprintln!(
-            "pollpush: ephemeral services for this server: --database-url {} --redis-url {} (for `pollpush swarm`); they stop with it",
-            services.database_url, services.redis_url
+            "pollpush: ephemeral services for this server: {} and {}; their URLs with passwords are in {} (for `pollpush swarm`: set -a; . {}); they stop with it",
+            redact(&services.database_url),
+            redact(&services.redis_url),
+            file.display(),
+            file.display()
         );
     }
     let pool = db::connect(&services.database_url, config.pool_size)

@@ -467,3 +467,100 @@ async fn swarm_drives_a_server_started_elsewhere() {
     assert_eq!(s["machine"]["ephemeral_services"], false);
     assert!(out.join("report.md").is_file() && out.join("latency-cdf.png").is_file());
 }
+
+/// No process a run starts carries a secret on its command line, which any local user can
+/// read in /proc: the servers get the URLs and the token key through their environment,
+/// Postgres its password through a file, Redis its password through a config file. And the
+/// ephemeral services refuse a client without their password.
+#[tokio::test]
+async fn no_secret_on_any_command_line_and_the_services_want_a_password() {
+    let _heavy = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args([
+            "run",
+            "--users",
+            "20",
+            "--duration",
+            "3s",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.path())
+        .args(["--set", "push.instances=2"])
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let root = child.id().unwrap();
+    let descendants = || {
+        let mut all = vec![root];
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let parent = pollpush::procs::proc_stat(pid).map(|s| s.ppid);
+                if !all.contains(&pid) && parent.is_some_and(|p| all.contains(&p)) {
+                    all.push(pid);
+                    grew = true;
+                }
+            }
+        }
+        all
+    };
+    // Look while the run is under way: servers, Postgres and Redis are all up by then.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        for pid in descendants() {
+            let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let argv = String::from_utf8_lossy(&raw).replace('\0', " ");
+            assert!(
+                !argv.contains("://") && !argv.contains("requirepass"),
+                "a secret on a command line: {argv}"
+            );
+            seen.insert(
+                argv.split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            );
+        }
+    }
+    assert!(child.wait().await.unwrap().success());
+    for exe in ["pollpush", "postgres", "redis-server"] {
+        assert!(seen.contains(exe), "{exe} was looked at: {seen:?}");
+    }
+
+    // Without the password, neither service lets a client in.
+    let services = pollpush::services::Services::start(None, None)
+        .await
+        .unwrap();
+    let strip = |url: &str| {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (creds, host) = rest.split_once('@').unwrap();
+        let user = creds.split(':').next().unwrap();
+        (
+            format!("{scheme}://{user}@{host}"),
+            format!("{scheme}://{host}"),
+        )
+    };
+    let (pg_without, _) = strip(&services.database_url);
+    use sqlx::Connection;
+    assert!(sqlx::PgConnection::connect(&pg_without).await.is_err());
+    let (_, redis_without) = strip(&services.redis_url);
+    let client = redis::Client::open(redis_without.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ping: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+    assert!(ping.is_err_and(|e| e.to_string().contains("NOAUTH")));
+}

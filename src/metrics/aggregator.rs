@@ -71,6 +71,8 @@ pub struct Outcome {
     pub duplicated: u64,
     /// Deliveries to a user the event was not for. Must be 0, always.
     pub misrouted: u64,
+    /// The first lost events (event number, user), lowest first: where to start looking.
+    pub lost_first: Vec<(u64, u64)>,
     /// Latency of the first delivery of each event to its user, µs.
     pub latency: Histogram<u64>,
     pub polls: u64,
@@ -252,6 +254,14 @@ impl Collected {
                 _ => misrouted += 1,
             }
         }
+        let mut lost_first: Vec<(u64, u64)> = self
+            .sent
+            .iter()
+            .filter(|(e, &u)| u > slow_users && !seen.contains_key(e))
+            .map(|(&e, &u)| (e, u))
+            .collect();
+        lost_first.sort_unstable();
+        lost_first.truncate(20);
         let delivered = seen.len() as u64;
         let duplicated = seen.values().map(|&n| (n - 1) as u64).sum();
         let mut poll_lateness = latency_histogram();
@@ -292,6 +302,7 @@ impl Collected {
             lost: sent - delivered,
             duplicated,
             misrouted,
+            lost_first,
             latency,
             polls,
             polls_empty: empty,

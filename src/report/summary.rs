@@ -154,6 +154,8 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "misrouted": o.misrouted,
             "send_failed": o.send_failed,
             "send_failed_delivered": o.send_failed_delivered,
+            // [event, user] pairs: where to start looking; not figures.
+            "lost_first": o.lost_first,
             "unreadable": o.unreadable,
         },
         "latency_ms": latency(&o.latency),

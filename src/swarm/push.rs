@@ -158,6 +158,7 @@ impl PushClient {
         let mut attempt = 0u32;
         while !shared.stop.is_cancelled() {
             let resume = if self.catch_up { last_id } else { None };
+            tracing::trace!(user = self.user, ?resume, "push connecting");
             let end = self
                 .session(&shared, resume, &mut last_id, &mut dropped_at)
                 .await;

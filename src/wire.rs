@@ -63,6 +63,10 @@ stats_snapshot! {
     db_queries,
     ingested,
     publish_errors,
+    /// Failed publishes sent later, once Redis answered.
+    republished,
+    /// Failed publishes dropped because the queue was full.
+    publish_dropped,
     ws_accepted,
     sse_accepted,
     /// Messages received from Redis.

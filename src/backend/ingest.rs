@@ -55,11 +55,17 @@ pub async fn handler(
                 Fanout::PerUser => user_channel(body.user_id),
                 _ => CHANNEL.to_string(),
             };
-            if let Err(err) = redis.publish(channel, msg).await {
-                // Stored but not published: push clients miss it until they catch up;
-                // pollers still see it.
-                bump(&state.stats.publish_errors);
-                tracing::warn!(cause = %err, id, "publish failed");
+            match redis.publish(channel, msg).await {
+                super::publisher::Sent::Now(_) => {}
+                // Stored, not yet published: it goes out once Redis answers.
+                super::publisher::Sent::Queued => bump(&state.stats.publish_errors),
+                // Stored, never published: push clients see it only when they catch up;
+                // pollers see it.
+                super::publisher::Sent::Dropped => {
+                    bump(&state.stats.publish_errors);
+                    bump(&state.stats.publish_dropped);
+                    tracing::warn!(id, "publish queue full: this notification is not published");
+                }
             }
         }
         (_, None) => {}

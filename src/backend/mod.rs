@@ -50,7 +50,12 @@ pub struct Stats {
     /// SQL statements this process sent to Postgres.
     pub db_queries: AtomicU64,
     pub ingested: AtomicU64,
+    /// Publishes that failed at first (then queued for Redis, or dropped).
     pub publish_errors: AtomicU64,
+    /// Failed publishes sent later, once Redis answered.
+    pub republished: AtomicU64,
+    /// Failed publishes dropped because the queue was full.
+    pub publish_dropped: AtomicU64,
     /// Push connections open (WebSocket and SSE).
     pub connections: AtomicI64,
     pub ws_accepted: AtomicU64,
@@ -88,6 +93,8 @@ impl Stats {
             db_queries: g(&self.db_queries),
             ingested: g(&self.ingested),
             publish_errors: g(&self.publish_errors),
+            republished: g(&self.republished),
+            publish_dropped: g(&self.publish_dropped),
             connections: self.connections.load(Ordering::Relaxed),
             ws_accepted: g(&self.ws_accepted),
             sse_accepted: g(&self.sse_accepted),

@@ -56,8 +56,18 @@ const COUNTERS: &[Counter] = &[
     ),
     (
         "pollpush_publish_errors_total",
-        "Redis publishes that failed or timed out",
+        "Redis publishes that failed or timed out at first",
         |s| s.publish_errors,
+    ),
+    (
+        "pollpush_republished_total",
+        "Failed publishes sent once Redis answered again",
+        |s| s.republished,
+    ),
+    (
+        "pollpush_publish_dropped_total",
+        "Failed publishes dropped because the queue for Redis was full",
+        |s| s.publish_dropped,
     ),
     (
         "pollpush_ws_accepted_total",

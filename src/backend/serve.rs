@@ -67,10 +67,17 @@ pub async fn serve(
     state.signer = config.signer;
     let client = redis::Client::open(redis_url)?;
     let uses_redis = config.push_config.fanout != Fanout::None;
+    let mut republisher = None;
     if config.ingest && uses_redis {
-        state.redis = Some(std::sync::Arc::new(
-            super::publisher::Publisher::connect(client.clone()).await?,
-        ));
+        let publisher =
+            std::sync::Arc::new(super::publisher::Publisher::connect(client.clone()).await?);
+        state.redis = Some(publisher.clone());
+        let stats = state.stats.clone();
+        republisher = Some(tokio::spawn(async move {
+            publisher
+                .republish(|| super::bump(&stats.republished))
+                .await
+        }));
     }
     let mut long_poll_subscriber = None;
     if config.poll && config.long_poll {
@@ -107,7 +114,10 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let _ = ready.send(addr);
     accept_loop(listener, router, config.header_timeout, shutdown).await;
-    for s in [subscriber, long_poll_subscriber].into_iter().flatten() {
+    for s in [subscriber, long_poll_subscriber, republisher]
+        .into_iter()
+        .flatten()
+    {
         s.abort();
     }
     Ok(())

@@ -48,6 +48,7 @@ pub const MUST_NOT_RISE: &[&str] = &[
     "connect_errors",
     "unreadable",
     "client_panics",
+    "publish_dropped",
 ];
 
 /// Merges the summaries of repeats: numbers become their median (the worst for losses and

@@ -252,6 +252,8 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "subscribe_commands": m.server.subscribe_commands,
             "redis_resets": m.server.redis_resets,
             "publish_errors": m.server.publish_errors,
+            "republished": m.server.republished,
+            "publish_dropped": m.server.publish_dropped,
         },
         "workload": {
             "events_per_s_target": plan.events_per_s,

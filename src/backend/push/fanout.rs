@@ -39,6 +39,7 @@ pub async fn subscriber(
     loop {
         match connect(&client, fanout).await {
             Ok((mut sink, mut stream)) => {
+                tracing::debug!("redis subscriber connected");
                 backoff = Duration::from_millis(100);
                 if let Some(r) = ready.take() {
                     let _ = r.send(());
@@ -134,6 +135,7 @@ async fn apply(
     }
     let n = commands.len() as u64;
     let results = futures_util::future::join_all(commands).await;
+    tracing::trace!(commands = n, acks = acks.len(), "subscriptions applied");
     state
         .stats
         .subscribe_commands

@@ -218,7 +218,10 @@ pub fn route(state: &AppState, payload: &[u8]) {
         text: Utf8Bytes::from(text.to_string()),
     };
     match state.registry.dispatch(target.user_id, &frame) {
-        0 => bump(&state.stats.discarded),
+        0 => {
+            tracing::trace!(user = target.user_id, id = target.id, "routed to no socket");
+            bump(&state.stats.discarded)
+        }
         n => {
             state.stats.delivered.fetch_add(n as u64, Ordering::Relaxed);
         }
@@ -298,6 +301,13 @@ impl Session {
                     break;
                 }
             }
+            tracing::trace!(
+                user,
+                last_id,
+                frames = session.backlog.len(),
+                through = after,
+                "caught up"
+            );
             state
                 .stats
                 .catch_up_frames

@@ -422,9 +422,7 @@ pub fn render(s: &Value) -> String {
         "# pollpush: {}\n",
         s["scenario"].as_str().unwrap_or("run")
     );
-    if let Some(d) = s["description"].as_str().filter(|d| !d.is_empty()) {
-        let _ = writeln!(out, "_{d}_\n");
-    }
+    out.push_str(&what_ran(s));
     let _ = writeln!(out, "{}\n", story(s));
     let m = &s["machine"];
     let _ = writeln!(
@@ -476,6 +474,45 @@ pub fn render(s: &Value) -> String {
     let _ = writeln!(out, "![CPU by component](cpu.png)\n");
     out.push_str(&poll_statements(s));
     out.push_str(&method(s));
+    out
+}
+
+/// What ran, from the plan as it ran (overrides included), then the scenario file's own
+/// description, labelled as such: a `--users 500` run of a 10,000-user scenario says 500.
+pub(crate) fn what_ran(s: &Value) -> String {
+    let p = &s["plan"];
+    let mut parts = Vec::new();
+    if let Some(n) = p["users"].as_i64() {
+        parts.push(format!("{} users", group(n)));
+    }
+    if let Some(w) = p["poll_long_wait_s"].as_f64() {
+        parts.push(format!("long polls held up to {w} s"));
+    } else if let Some(t) = p["poll_interval_s"].as_f64() {
+        parts.push(format!("polling every {t} s"));
+    }
+    if let (Some(tr), Some(n), Some(f)) = (
+        p["push_transport"].as_str(),
+        p["push_instances"].as_i64(),
+        p["push_fanout"].as_str(),
+    ) {
+        parts.push(format!(
+            "push over {tr} to {n} gateway instance{} ({f} fan-out)",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(e) = p["events_per_s"].as_f64() {
+        parts.push(format!("{e} notifications/s"));
+    }
+    if let Some(d) = p["duration_s"].as_f64() {
+        parts.push(format!("{d} s windows"));
+    }
+    let mut out = String::new();
+    if !parts.is_empty() {
+        let _ = writeln!(out, "What ran: {}.\n", parts.join(", "));
+    }
+    if let Some(d) = s["description"].as_str().filter(|d| !d.is_empty()) {
+        let _ = writeln!(out, "_The scenario file describes itself as: {d}_\n");
+    }
     out
 }
 

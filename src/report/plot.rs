@@ -189,7 +189,7 @@ where
         .label_style(("sans-serif", 20))
         .axis_desc_style(("sans-serif", 22))
         .light_line_style(RGBColor(235, 235, 235))
-        .y_label_formatter(&|y| super::table::group(y.round() as i64))
+        .y_label_formatter(&|y| axis_label(*y, y_max))
         .draw()
         .map_err(plot_err)?;
     for (mode, pts) in series {
@@ -484,4 +484,33 @@ where
     }
     root.present().map_err(plot_err)?;
     Ok(())
+}
+/// A tick label on an axis from 0 to `max`: as many decimals as the tick step needs (about
+/// ten ticks), so that no two ticks read the same ("0.1, 0.1, 0.1" on a small range), and
+/// thousands grouped.
+pub(crate) fn axis_label(v: f64, max: f64) -> String {
+    let step = (max / 10.0).max(f64::MIN_POSITIVE);
+    let decimals = (-step.log10().floor()).clamp(0.0, 6.0) as usize;
+    if decimals == 0 {
+        super::table::group(v.round() as i64)
+    } else {
+        format!("{v:.decimals$}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::axis_label;
+
+    #[test]
+    fn ten_ticks_never_read_the_same() {
+        for max in [0.012, 0.25, 0.3, 0.8, 3.0, 42.0, 1500.0, 250_000.0] {
+            let labels: Vec<String> = (0..=10)
+                .map(|i| axis_label(i as f64 * max / 10.0, max))
+                .collect();
+            let distinct: std::collections::BTreeSet<&String> = labels.iter().collect();
+            assert_eq!(distinct.len(), labels.len(), "{max}: {labels:?}");
+        }
+        assert_eq!(axis_label(12_000.0, 50_000.0), "12,000");
+    }
 }

@@ -82,14 +82,14 @@ pub fn write(plan: &Plan, runs: &[(&SweepPoint, Value)], out: &Path) -> anyhow::
     std::fs::write(out.join("scenario.toml"), plan.to_toml())
         .map_err(|e| fail("scenario.toml", e))?;
     let plots = plots(&summary, out)?;
-    super::html::write_reports(out, &markdown(&summary, &plots))?;
+    super::html::write_reports(out, &markdown(&summary, &plots, out))?;
     Ok(summary)
 }
 
 /// Re-renders a sweep's top folder (plots, report.md) from its summary.
 pub fn rerender(summary: &Value, out: &Path) -> anyhow::Result<()> {
     let plots = plots(summary, out)?;
-    super::html::write_reports(out, &markdown(summary, &plots))
+    super::html::write_reports(out, &markdown(summary, &plots, out))
 }
 
 /// The columns of the sweep table: (header, path under the mode, format; None for the
@@ -194,7 +194,7 @@ pub fn render_table(summary: &Value) -> String {
     lines.join("\n")
 }
 
-fn markdown(summary: &Value, plots: &[(String, String)]) -> String {
+fn markdown(summary: &Value, plots: &[(String, String)], out_dir: &Path) -> String {
     let sweep = &summary["sweep"];
     let mut out = String::new();
     let _ = writeln!(
@@ -203,7 +203,7 @@ fn markdown(summary: &Value, plots: &[(String, String)]) -> String {
         summary["scenario"].as_str().unwrap_or("run")
     );
     if let Some(d) = summary["description"].as_str().filter(|d| !d.is_empty()) {
-        let _ = writeln!(out, "_{d}_\n");
+        let _ = writeln!(out, "_The scenario file describes itself as: {d}_\n");
     }
     let values: Vec<String> = sweep["values"]
         .as_array()
@@ -255,11 +255,14 @@ fn markdown(summary: &Value, plots: &[(String, String)]) -> String {
     let _ = writeln!(out, "## Runs\n");
     for run in sweep["runs"].as_array().into_iter().flatten() {
         let dir = run["dir"].as_str().unwrap_or("");
-        let _ = writeln!(
-            out,
-            "- [`{}`]({dir}/report.md)",
-            run["label"].as_str().unwrap_or(dir)
-        );
+        let label = run["label"].as_str().unwrap_or(dir);
+        // A link only where the run's folder is there: a folder copied without its runs
+        // (as the repository keeps results/instances) has no dead links.
+        if out_dir.join(dir).join("report.md").is_file() {
+            let _ = writeln!(out, "- [`{label}`]({dir}/report.md)");
+        } else {
+            let _ = writeln!(out, "- `{label}` (its folder `{dir}` is not kept here)");
+        }
     }
     out
 }
@@ -544,13 +547,7 @@ where
         .axis_desc_style(("sans-serif", 20))
         .light_line_style(RGBColor(235, 235, 235))
         .x_label_formatter(&label_x)
-        .y_label_formatter(&|y| {
-            if y.abs() >= 1000.0 {
-                group(y.round() as i64)
-            } else {
-                format!("{y:.1}")
-            }
-        })
+        .y_label_formatter(&|y| super::plot::axis_label(*y, y_hi))
         .draw()
         .map_err(plot_err)?;
     for (i, c) in curves.iter().enumerate() {

@@ -15,6 +15,9 @@ use tokio::time::Instant;
 use super::{connect, Live, Meter, PollOutcome, Report, Shared};
 use crate::scenario::target::{Auth, Vars};
 
+/// The largest poll answer a poller reads (a page of notifications is a few KiB).
+const MAX_BODY: usize = 4 << 20;
+
 pub struct Poller {
     pub user: u64,
     pub token: String,
@@ -159,7 +162,13 @@ impl Poller {
             sender.ready().await?;
             let resp = sender.send_request(req).await?;
             let status = resp.status();
-            let body = resp.into_body().collect().await?.to_bytes();
+            // A poll's answer is read whole, up to MAX_BODY: a larger one is an error (the
+            // poll counts as failed), never a client holding whatever a server sends.
+            let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| anyhow::anyhow!("the poll's answer: {e}"))?
+                .to_bytes();
             anyhow::Ok((status, body))
         })
         .await??;

@@ -75,6 +75,10 @@ enum End {
     Offline(u64),
 }
 
+/// The largest message a push client reads: notifications are small (a slow client's
+/// test payloads are at most 64 KiB); tungstenite's default is 64 MiB.
+const MAX_MESSAGE: usize = 1 << 20;
+
 pub struct PushClient {
     pub user: u64,
     pub token: String,
@@ -387,10 +391,14 @@ impl PushClient {
             }
         }
         let stream = connect_to(self.instance, shared, self.slow).await?;
-        // Small buffers, like a real client holding one socket; the defaults are 128 KiB.
+        // Small buffers, like a real client holding one socket; the defaults are 128 KiB. A
+        // message larger than MAX_MESSAGE ends the connection with an error (counted as a
+        // drop, the client reconnects): no server can make a client hold more.
         let config = WebSocketConfig::default()
             .read_buffer_size(4096)
-            .write_buffer_size(4096);
+            .write_buffer_size(4096)
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE));
         // A server that accepts the connection but never answers the upgrade is an error.
         let upgrade = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
         let (ws, _) = tokio::time::timeout(Duration::from_secs(10), upgrade)

@@ -1,9 +1,71 @@
-//! The `.hgrm` text format (HdrHistogram's percentile distribution), values in ms, so the
-//! files open in the usual HdrHistogram plotters.
+//! Latency histograms on disk. `.hgrm`: HdrHistogram's percentile distribution as text,
+//! values in ms, for people and the usual HdrHistogram plotters. `.hlog`: the histograms
+//! themselves, lossless (HdrHistogram's interval log, V2 deflate encoding, one interval per
+//! window), from which a report is redrawn exactly and repeats or shards are added, never
+//! averaged.
 
 use std::fmt::Write;
+use std::time::{Duration, SystemTime};
 
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+};
+use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
+
+/// One window's histogram for the interval log: when it started, how long it lasted.
+pub struct Interval<'a> {
+    pub start: SystemTime,
+    pub length: Duration,
+    pub histogram: &'a Histogram<u64>,
+}
+
+/// An interval log of `intervals` (µs values), each tagged `tag`.
+pub fn to_hlog(intervals: &[Interval<'_>], tag: &str) -> anyhow::Result<String> {
+    let base = intervals
+        .iter()
+        .map(|i| i.start)
+        .min()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut out = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    {
+        let mut builder = IntervalLogWriterBuilder::new();
+        builder
+            .add_comment("pollpush latency histograms, values in microseconds")
+            .with_base_time(base)
+            .with_start_time(base);
+        let mut log = builder.begin_log_with(&mut out, &mut serializer)?;
+        for i in intervals {
+            let offset = i.start.duration_since(base).unwrap_or_default();
+            log.write_histogram(i.histogram, offset, i.length, Tag::new(tag))
+                .map_err(|e| anyhow::anyhow!("cannot write the histogram log: {e:?}"))?;
+        }
+    }
+    Ok(String::from_utf8(out)?)
+}
+
+/// Every interval of an interval log, added up: the exact histogram of all its windows.
+pub fn from_hlog(text: &str) -> anyhow::Result<Histogram<u64>> {
+    use base64::Engine;
+    let mut total = crate::metrics::latency_histogram();
+    for entry in IntervalLogIterator::new(text.as_bytes()) {
+        let entry = entry.map_err(|e| anyhow::anyhow!("not an interval log: {e:?}"))?;
+        let LogEntry::Interval(interval) = entry else {
+            continue;
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(interval.encoded_histogram())
+            .map_err(|e| anyhow::anyhow!("an interval is not base64: {e}"))?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| anyhow::anyhow!("an interval is not a histogram: {e:?}"))?;
+        total
+            .add(&h)
+            .map_err(|e| anyhow::anyhow!("an interval does not fit: {e:?}"))?;
+    }
+    Ok(total)
+}
 
 /// Reads the (value ms, quantile) rows back from a rendered distribution.
 pub fn parse(text: &str) -> Vec<(f64, f64)> {
@@ -70,14 +132,69 @@ pub fn render(h: &Histogram<u64>) -> String {
         out,
         "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
         h.buckets(),
-        h.distinct_values()
+        sub_buckets(h)
     );
     out
+}
+
+/// Sub-buckets per bucket, as HdrHistogram's footer reports it: the power of two that
+/// holds 2 × 10^significant-figures (2,048 for 3 figures).
+fn sub_buckets(h: &Histogram<u64>) -> u64 {
+    (2.0 * 10f64.powi(i32::from(h.sigfig())))
+        .log2()
+        .ceil()
+        .exp2() as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interval_log_gives_back_the_very_histograms_added_up() {
+        let (mut a, mut b) = (
+            crate::metrics::latency_histogram(),
+            crate::metrics::latency_histogram(),
+        );
+        for v in 1..=5_000u64 {
+            a.record(v * 997).unwrap();
+            b.record(v * 13 + 7).unwrap();
+        }
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let text = to_hlog(
+            &[
+                Interval {
+                    start: t0,
+                    length: Duration::from_secs(30),
+                    histogram: &a,
+                },
+                Interval {
+                    start: t0 + Duration::from_secs(60),
+                    length: Duration::from_secs(30),
+                    histogram: &b,
+                },
+            ],
+            "poll",
+        )
+        .unwrap();
+        let mut both = a.clone();
+        both.add(&b).unwrap();
+        let back = from_hlog(&text).unwrap();
+        assert_eq!(back, both);
+        assert!(from_hlog("not a log\n1,2,3,zzz").is_err());
+    }
+
+    #[test]
+    fn the_footer_counts_sub_buckets_as_hdrhistogram_does() {
+        let mut h = crate::metrics::latency_histogram();
+        h.record(1234).unwrap();
+        assert_eq!(sub_buckets(&h), 2048);
+        assert!(
+            render(&h).contains("SubBuckets     =         2048"),
+            "{}",
+            render(&h)
+        );
+    }
 
     #[test]
     fn renders_percentiles_in_ms_ending_at_the_max() {

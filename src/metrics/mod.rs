@@ -4,7 +4,7 @@
 pub(crate) mod aggregator;
 pub mod db;
 pub(crate) mod events;
-pub(crate) mod hgrm;
+pub mod hgrm;
 pub mod redis_info;
 
 use hdrhistogram::Histogram;

@@ -158,6 +158,20 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
     for (mode, h) in &latency {
         let name = format!("latency-{mode}.hgrm");
         std::fs::write(out.join(&name), hgrm::render(h)).map_err(|e| fail(&name, e))?;
+        // Lossless, one interval per repeat: `report` redraws from this exactly.
+        let intervals: Vec<hgrm::Interval<'_>> = results
+            .iter()
+            .flat_map(|r| &r.modes)
+            .filter(|m| m.mode == *mode)
+            .map(|m| hgrm::Interval {
+                start: m.window_start,
+                length: std::time::Duration::from_secs_f64(m.window_s.max(0.0)),
+                histogram: &m.outcome.latency,
+            })
+            .collect();
+        let name = format!("latency-{mode}.hlog");
+        std::fs::write(out.join(&name), hgrm::to_hlog(&intervals, mode.as_str())?)
+            .map_err(|e| fail(&name, e))?;
     }
     plot::latency_cdf(plan, &plot::cdf_points(&latency), out)?;
     std::fs::write(out.join("timeseries.csv"), timeseries_csv(results))
@@ -192,8 +206,22 @@ pub fn rerender(dir: &Path) -> anyhow::Result<()> {
     if summary.get("sweep").is_some() {
         return sweep::rerender(&summary, dir);
     }
+    // The lossless histograms where the run saved them (since the .hlog files exist), so
+    // the CDF is drawn exactly as the run drew it; else the .hgrm percentiles.
+    let mut exact = Vec::new();
+    for &mode in &plan.modes {
+        let path = dir.join(format!("latency-{mode}.hlog"));
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let h =
+                hgrm::from_hlog(&text).map_err(|e| input(format!("{}: {e:#}", path.display())))?;
+            exact.push((mode, h));
+        }
+    }
     let mut cdf = plot::Series::new();
     for &mode in &plan.modes {
+        if exact.iter().any(|(m, _)| *m == mode) {
+            continue;
+        }
         if let Ok(text) = std::fs::read_to_string(dir.join(format!("latency-{mode}.hgrm"))) {
             let pts = hgrm::parse(&text);
             if !pts.is_empty() {
@@ -206,6 +234,7 @@ pub fn rerender(dir: &Path) -> anyhow::Result<()> {
             }
         }
     }
+    cdf.extend(plot::cdf_points(&exact));
     plot::latency_cdf(&plan, &cdf, dir)?;
     if let Ok(csv) = std::fs::read_to_string(dir.join("timeseries.csv")) {
         plot::db_queries_over_time(&plan, &db_series_from_csv(&csv), dir)?;

@@ -52,14 +52,24 @@ pub fn cdf_points(latency: &[(Mode, Histogram<u64>)]) -> Series {
         .iter()
         .filter(|(_, h)| !h.is_empty())
         .map(|(mode, h)| {
-            let pts = h
+            // The histogram's own percentile steps (exact at the tail), plus 400 points
+            // evenly spread on the log axis from the smallest value to the largest, so the
+            // curve is smooth where the percentile steps leave long gaps (a poll's 5 ms to
+            // 600 ms was one straight segment).
+            let mut pts: Vec<(f64, f64)> = h
                 .iter_quantiles(20)
-                .map(|v| {
-                    (
-                        (v.value_iterated_to() as f64 / 1000.0).max(0.01),
-                        v.quantile_iterated_to() * 100.0,
-                    )
-                })
+                .map(|v| (v.value_iterated_to() as f64, v.quantile()))
+                .collect();
+            let (lo, hi) = (h.min().max(1) as f64, h.max().max(1) as f64);
+            const STEPS: usize = 400;
+            for i in 0..=STEPS {
+                let v = lo * (hi / lo).powf(i as f64 / STEPS as f64);
+                pts.push((v, h.quantile_below(v as u64)));
+            }
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            let pts = pts
+                .into_iter()
+                .map(|(us, q)| ((us / 1000.0).max(0.01), q * 100.0))
                 .collect();
             (*mode, pts)
         })
@@ -512,5 +522,21 @@ mod tests {
             assert_eq!(distinct.len(), labels.len(), "{max}: {labels:?}");
         }
         assert_eq!(axis_label(12_000.0, 50_000.0), "12,000");
+    }
+
+    #[test]
+    fn a_cdf_is_smooth_on_the_log_axis_and_never_goes_back() {
+        // Polling's latencies: uniform from a few ms to 5 s.
+        let mut h = crate::metrics::latency_histogram();
+        for v in 0..5_000u64 {
+            h.record(v * 1000 + 3_000).unwrap();
+        }
+        let series = super::cdf_points(&[(crate::config::Mode::Poll, h)]);
+        let pts = &series[0].1;
+        for w in pts.windows(2) {
+            assert!(w[1].0 >= w[0].0 && w[1].1 >= w[0].1, "{w:?}");
+            assert!(w[1].0.log10() - w[0].0.log10() < 0.02, "a gap: {w:?}");
+        }
+        assert_eq!(pts.last().unwrap().1, 100.0);
     }
 }

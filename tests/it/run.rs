@@ -222,6 +222,8 @@ async fn a_small_run_measures_what_the_model_predicts() {
         "scenario.toml",
         "latency-poll.hgrm",
         "latency-push.hgrm",
+        "latency-poll.hlog",
+        "latency-push.hlog",
         "latency-cdf.png",
         "latency-cdf.svg",
         "report.md",
@@ -232,6 +234,31 @@ async fn a_small_run_measures_what_the_model_predicts() {
             std::fs::metadata(dir.path().join(file)).unwrap_or_else(|_| panic!("{file} missing"));
         assert!(meta.len() > 100, "{file} is nearly empty");
     }
+    // The saved histograms are the measured ones, whole: as many values as the summary
+    // counted, the same maximum; and the report redrawn from them draws the same CDF.
+    for mode in ["poll", "push"] {
+        let hlog =
+            std::fs::read_to_string(dir.path().join(format!("latency-{mode}.hlog"))).unwrap();
+        let h = pollpush::metrics::hgrm::from_hlog(&hlog).unwrap();
+        let lat = &s["modes"][mode]["latency_ms"];
+        assert_eq!(h.len() as f64, f(lat, "count"), "{mode}: {lat}");
+        assert!(
+            (h.max() as f64 / 1000.0 - f(lat, "max")).abs() < 0.01,
+            "{mode}: {lat}"
+        );
+    }
+    let cdf_before = std::fs::read(dir.path().join("latency-cdf.svg")).unwrap();
+    let redraw = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .arg("report")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(redraw.status.success(), "{redraw:?}");
+    assert_eq!(
+        std::fs::read(dir.path().join("latency-cdf.svg")).unwrap(),
+        cdf_before,
+        "the CDF redrawn from the saved histograms is the run's own"
+    );
     // One sample per second of each window; the poll rows carry Postgres's query rate.
     let csv = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
     let poll_rows: Vec<&str> = csv.lines().filter(|l| l.starts_with("1,poll,")).collect();

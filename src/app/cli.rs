@@ -145,9 +145,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub quiet: bool,
 
-    /// Run the scenario K times; the summary holds the median of each figure (the worst
-    /// for lost events and errors) and every repeat's figures, which `compare` uses to
-    /// tell a regression from noise.
+    /// Run the scenario K times. The summary's latency comes from every repeat's histogram
+    /// added up; lost events and errors from the worst repeat; every other figure is the
+    /// median of the repeats. It keeps each repeat's figures, which `compare` uses to tell
+    /// a regression from noise.
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
 }

@@ -459,7 +459,7 @@ pub fn render(s: &Value) -> String {
         out.push_str(&checks_table(checks, "\n### Checks", "figure"));
     }
     if let Some(n) = s["repeats"].as_array().map(|r| r.len()) {
-        let _ = writeln!(out, "\nEach figure is the median of {n} repeats (lost, duplicated and errors: the worst repeat); `summary.json` keeps every repeat.");
+        let _ = writeln!(out, "\nThese figures combine {n} repeats: latency from every repeat's histogram added up (as the CDF and `.hgrm` show it); lost, duplicated, misrouted, errors and the lost share from the worst repeat; every other figure is the median of the repeats. `summary.json` keeps each repeat's own figures.");
     }
     let _ = writeln!(out);
     out.push_str(&model_table(s));

@@ -37,7 +37,7 @@ fn cores(cpu_s: Option<f64>, secs: f64) -> Option<f64> {
     cpu_s.filter(|_| secs > 0.0).map(|c| round(c / secs, 3))
 }
 
-fn latency(h: &Histogram<u64>) -> Value {
+pub(crate) fn latency(h: &Histogram<u64>) -> Value {
     if h.is_empty() {
         return json!({ "mean": null, "p50": null, "p90": null, "p99": null, "p999": null, "max": null, "count": 0 });
     }

@@ -18,6 +18,29 @@ type HmacSha256 = Hmac<Sha256>;
 /// line, which any local user can read).
 pub const KEY_ENV: &str = "POLLPUSH_TOKEN_KEY";
 
+/// The environment variable with the operator token: when set, a server answers
+/// `POST /notifications`, `/stats` and `/metrics` only to requests that carry it in
+/// [`OPERATOR_HEADER`], and pollpush's own clients (the workload, the run's readings) send
+/// it. `serve` refuses to listen beyond loopback without it.
+pub const OPERATOR_ENV: &str = "POLLPUSH_OPERATOR_TOKEN";
+
+/// The request header that carries the operator token.
+pub const OPERATOR_HEADER: &str = "x-pollpush-operator";
+
+/// The operator token of this process's environment; None when unset or empty.
+pub fn operator_token() -> Option<&'static str> {
+    static TOKEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    TOKEN
+        .get_or_init(|| std::env::var(OPERATOR_ENV).ok().filter(|t| !t.is_empty()))
+        .as_deref()
+}
+
+/// Whether `given` is `expected`, compared as SHA-256 digests so that the time taken says
+/// nothing about how much of a guess was right.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    Sha256::digest(given.as_bytes()) == Sha256::digest(expected.as_bytes())
+}
+
 /// Signs and verifies tokens with one key.
 #[derive(Clone)]
 pub struct Signer {

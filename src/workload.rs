@@ -178,8 +178,12 @@ async fn emit(
             // skipped for the next, as a load balancer would; any other failure is final.
             for k in 0..addrs.len() {
                 let addr = addrs[(first + k) % addrs.len()];
-                let req = hyper::Request::post(format!("http://{addr}/notifications"))
-                    .header(hyper::header::CONTENT_TYPE, "application/json")
+                let mut req = hyper::Request::post(format!("http://{addr}/notifications"))
+                    .header(hyper::header::CONTENT_TYPE, "application/json");
+                if let Some(token) = crate::token::operator_token() {
+                    req = req.header(crate::token::OPERATOR_HEADER, token);
+                }
+                let req = req
                     .body(Full::new(body.clone()))
                     .expect("a socket address makes a valid URI");
                 match tokio::time::timeout(limit, client.request(req)).await {

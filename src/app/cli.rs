@@ -187,7 +187,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     pub port: u16,
 
-    /// Address to bind.
+    /// Address to bind. Beyond loopback, POLLPUSH_OPERATOR_TOKEN must be set: ingest,
+    /// /stats and /metrics then answer only requests that carry it.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
 

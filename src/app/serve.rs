@@ -28,6 +28,13 @@ pub async fn command(
             "--poll-auth none verifies signed tokens: set {KEY_ENV} to the 64-hex-digit key the tokens were signed with"
         )));
     }
+    if !config.bind.is_loopback() && crate::token::operator_token().is_none() {
+        return Err(input(format!(
+            "--bind {}: beyond loopback, POST /notifications, /stats and /metrics would be open to the network; set {} to a secret (pollpush run and swarm send it from the same variable)",
+            config.bind,
+            crate::token::OPERATOR_ENV
+        )));
+    }
     let server = ServerConfig::new(&config, signer, test_poll_delay()?);
     // Arguments are checked first: bad input is refused before anything starts.
     let services = crate::services::Services::start(database_url, redis_url).await?;

@@ -30,8 +30,10 @@ pub struct Published<'a> {
 
 pub async fn handler(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Json(body): Json<IngestBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    state.operator_allowed(&headers)?;
     bump(&state.stats.db_queries);
     let id = match db::insert_notification(&state.pool, body.user_id, body.payload.get()).await {
         Ok(id) => id,

@@ -134,6 +134,9 @@ pub struct AppState {
     pub exporter: Arc<prometheus::Exporter>,
     /// Held long polls (`serve --long-poll`); None: polls are never held.
     pub waiters: Option<Arc<longpoll::Waiters>>,
+    /// When set, `POST /notifications`, `/stats` and `/metrics` want it in
+    /// [`token::OPERATOR_HEADER`]; see [`token::OPERATOR_ENV`].
+    pub operator: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -150,6 +153,23 @@ impl AppState {
             signer: None,
             exporter: Arc::default(),
             waiters: None,
+            operator: None,
+        }
+    }
+
+    /// Refuses an operator request (ingest, stats, metrics) without the operator token,
+    /// when this server has one.
+    pub fn operator_allowed(&self, headers: &HeaderMap) -> Result<(), AppError> {
+        let Some(expected) = &self.operator else {
+            return Ok(());
+        };
+        let given = headers
+            .get(token::OPERATOR_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        match token::same_secret(given, expected) {
+            true => Ok(()),
+            false => Err(AppError::Unauthorized),
         }
     }
 
@@ -226,22 +246,30 @@ impl IntoResponse for AppError {
     }
 }
 
-async fn stats(axum::extract::State(state): axum::extract::State<AppState>) -> Json<StatsSnapshot> {
-    Json(state.stats.snapshot())
+async fn stats(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<StatsSnapshot>, AppError> {
+    state.operator_allowed(&headers)?;
+    Ok(Json(state.stats.snapshot()))
 }
 
 /// `GET /metrics`: the same counters in Prometheus text format, with the send queues' depth.
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    state.operator_allowed(&headers)?;
     let text = state
         .exporter
         .render(&state.stats.snapshot(), state.registry.queued_frames());
-    (
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         text,
-    )
+    ))
 }
 
 /// The router for a set of roles, sharing one state.

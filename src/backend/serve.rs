@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Hold polls that ask to wait (`serve --long-poll`).
     pub long_poll: bool,
+    /// The operator token that ingest, `/stats` and `/metrics` want; None: open.
+    pub operator: Option<String>,
 }
 
 impl ServerConfig {
@@ -48,6 +50,7 @@ impl ServerConfig {
             signer,
             header_timeout: config.header_timeout,
             long_poll: config.long_poll,
+            operator: crate::token::operator_token().map(String::from),
         }
     }
 }
@@ -65,6 +68,7 @@ pub async fn serve(
     let mut state = AppState::new(pool, config.poll_auth, config.push_config);
     state.poll_delay = config.poll_delay;
     state.signer = config.signer;
+    state.operator = config.operator.map(std::sync::Arc::from);
     let client = redis::Client::open(redis_url)?;
     let uses_redis = config.push_config.fanout != Fanout::None;
     let mut republisher = None;

@@ -224,8 +224,20 @@ impl ServerProcess {
     /// The server's own counters.
     pub async fn stats(&self) -> anyhow::Result<StatsSnapshot> {
         let fetch = async {
-            let uri: hyper::Uri = format!("http://{}/stats", self.addr).parse()?;
-            let resp = tokio::time::timeout(Duration::from_secs(5), self.client.get(uri)).await??;
+            let mut req = hyper::Request::get(format!("http://{}/stats", self.addr));
+            if let Some(token) = crate::token::operator_token() {
+                req = req.header(crate::token::OPERATOR_HEADER, token);
+            }
+            let req = req.body(Empty::new())?;
+            let resp =
+                tokio::time::timeout(Duration::from_secs(5), self.client.request(req)).await??;
+            if !resp.status().is_success() {
+                anyhow::bail!(
+                    "/stats answered {} (a server started with {} wants it from this run too)",
+                    resp.status(),
+                    crate::token::OPERATOR_ENV
+                );
+            }
             let body = resp.into_body().collect().await?.to_bytes();
             anyhow::Ok(serde_json::from_slice(&body)?)
         };

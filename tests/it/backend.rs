@@ -470,6 +470,7 @@ async fn signed_tokens_poll_without_a_lookup_and_cannot_be_forged() {
         signer: Some(signer.clone()),
         header_timeout: Duration::from_secs(60),
         long_poll: false,
+        operator: None,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let base = format!("http://{addr}");
@@ -523,6 +524,7 @@ async fn slow_loris_clients_are_cut_off_and_others_are_served() {
         signer: None,
         header_timeout: Duration::from_secs(2),
         long_poll: false,
+        operator: None,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let started = tokio::time::Instant::now();
@@ -674,4 +676,71 @@ async fn metrics_parse_as_prometheus_text_and_agree_with_stats() {
     assert_eq!(value("pollpush_connections"), 1.0);
     assert_eq!(value("pollpush_send_queue_frames"), 0.0);
     assert!(scrape.docs.contains_key("pollpush_db_queries_total"));
+}
+
+/// With an operator token, ingest, /stats and /metrics answer only requests that carry it
+/// (a server bound beyond loopback must have one); user-facing polls are unchanged.
+#[tokio::test]
+async fn an_operator_token_guards_ingest_stats_and_metrics() {
+    let s = server(2).await;
+    let config = pollpush::backend::serve::ServerConfig {
+        poll: true,
+        ingest: true,
+        push: false,
+        poll_auth: pollpush::config::PollAuth::Db,
+        push_config: Default::default(),
+        poll_delay: Duration::ZERO,
+        signer: None,
+        header_timeout: Duration::from_secs(60),
+        long_poll: false,
+        operator: Some("op-s3cret".into()),
+    };
+    let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
+    let base = format!("http://{addr}");
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let call = |method: &str, path: &str, operator: Option<&str>, body: Option<String>| {
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{base}{path}"))
+            .header("content-type", "application/json");
+        if let Some(t) = operator {
+            req = req.header(pollpush::token::OPERATOR_HEADER, t);
+        }
+        let req = req
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.unwrap_or_default(),
+            )))
+            .unwrap();
+        let client = client.clone();
+        async move { client.request(req).await.unwrap().status().as_u16() }
+    };
+    for (method, path, body) in [
+        ("POST", "/notifications", Some(notify_body(2, 1))),
+        ("GET", "/stats", None),
+        ("GET", "/metrics", None),
+    ] {
+        assert_eq!(
+            call(method, path, None, body.clone()).await,
+            401,
+            "{path} without"
+        );
+        assert_eq!(
+            call(method, path, Some("guess"), body.clone()).await,
+            401,
+            "{path} wrong"
+        );
+        let ok = call(method, path, Some("op-s3cret"), body).await;
+        assert!((200..300).contains(&ok), "{path} with the token: {ok}");
+    }
+    // Users poll with their own session token, as ever.
+    let (status, body) = http(
+        "GET",
+        format!("{base}/notifications?after=0"),
+        Some(&s.tokens[1]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -514,3 +514,20 @@ fn compare_refuses_runs_of_different_machines_unless_told() {
         "{err}"
     );
 }
+
+#[test]
+fn serve_beyond_loopback_needs_an_operator_token() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args(["serve", "--role", "all", "--bind", "0.0.0.0"])
+        .env_remove("POLLPUSH_OPERATOR_TOKEN")
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("POLLPUSH_OPERATOR_TOKEN") && err.contains("0.0.0.0"),
+        "{err}"
+    );
+}

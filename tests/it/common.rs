@@ -94,6 +94,7 @@ pub async fn instance(
             signer: None,
             header_timeout: Duration::from_secs(60),
             long_poll: false,
+            operator: None,
         },
     )
     .await

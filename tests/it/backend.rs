@@ -409,10 +409,40 @@ async fn no_client_ever_receives_another_users_notification() {
             "notification {id} for user {user}"
         );
     }
-    // Nothing more arrives late.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    if let Ok((user, id, _)) = rx.try_recv() {
-        panic!("notification {id} reached user {user} once more");
+    // Nothing more arrives late: one more notification per user is a fence, since each
+    // connection delivers in order, anything of the first 200 still on its way would reach
+    // a client before that client's fence. No fixed wait decides it.
+    let mut fences = std::collections::HashMap::new();
+    for user in 1..=USERS {
+        if clients[user as usize] == 0 {
+            continue;
+        }
+        let body = format!("{{\"user_id\":{user},\"payload\":{{\"fence\":true,\"for\":{user}}}}}");
+        let (status, answer) =
+            http("POST", format!("{base}/notifications"), None, Some(&body)).await;
+        assert_eq!(status, 201, "{answer}");
+        fences.insert(user, clients[user as usize]);
+        // A fence is one of its user's notifications too, for the polls below.
+        let id = serde_json::from_str::<serde_json::Value>(&answer).unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        owner.insert(id, user);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fences.values().any(|&n| n > 0) {
+        let (user, id, payload) = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("every client gets its fence")
+            .expect("the readers run");
+        assert_eq!(
+            payload["fence"], true,
+            "notification {id} reached user {user} once more"
+        );
+        assert_eq!(
+            payload["for"], user,
+            "a fence for another user at user {user}"
+        );
+        *fences.get_mut(&user).unwrap() -= 1;
     }
 
     // Polling: each token sees exactly its own user's notifications.

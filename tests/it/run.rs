@@ -176,7 +176,8 @@ async fn a_small_run_measures_what_the_model_predicts() {
         "the gateway subscribes"
     );
 
-    // Every key of the summary contract is there (null allowed only where unknown).
+    // Every key of the summary contract is there, and measured: on this machine, with
+    // Postgres and Redis started by the run, none of them is unknown, so a null fails.
     for key in [
         "users",
         "duration_s",
@@ -212,10 +213,17 @@ async fn a_small_run_measures_what_the_model_predicts() {
             .map(|(p, _)| pollpush::report::table::lookup(poll, p))
             .unwrap_or(poll);
         let last = key.rsplit('.').next().unwrap();
-        assert!(obj.get(last).is_some(), "modes.poll.{key} is missing");
+        let v = obj.get(last);
+        assert!(
+            v.is_some_and(|v| v.is_number() || v.is_string()),
+            "modes.poll.{key} is missing or null: {v:?}"
+        );
     }
     for key in ["scenario", "started_at", "machine", "ratios"] {
-        assert!(s.get(key).is_some(), "{key} is missing");
+        assert!(s.get(key).is_some_and(|v| !v.is_null()), "{key} is missing");
+    }
+    for key in ["cores", "memory_mb", "postgres_version", "redis_version"] {
+        assert!(!s["machine"][key].is_null(), "machine.{key} is unknown");
     }
     for file in [
         "summary.json",
@@ -233,6 +241,30 @@ async fn a_small_run_measures_what_the_model_predicts() {
         let meta =
             std::fs::metadata(dir.path().join(file)).unwrap_or_else(|_| panic!("{file} missing"));
         assert!(meta.len() > 100, "{file} is nearly empty");
+    }
+    // The plots are pictures with something drawn in them: each decodes, and besides the
+    // white background it holds the colours of both modes' curves or bars.
+    for png in [
+        "latency-cdf.png",
+        "bandwidth.png",
+        "cpu.png",
+        "db-queries.png",
+    ] {
+        let img = image::open(dir.path().join(png))
+            .unwrap_or_else(|e| panic!("{png} does not decode: {e}"))
+            .to_rgb8();
+        let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+        assert!(
+            img.width() >= 800 && img.height() >= 400,
+            "{png} is {}x{}",
+            img.width(),
+            img.height()
+        );
+        assert!(
+            colours.len() > 20,
+            "{png} is nearly blank: {} colours",
+            colours.len()
+        );
     }
     // The saved histograms are the measured ones, whole: as many values as the summary
     // counted, the same maximum; and the report redrawn from them draws the same CDF.

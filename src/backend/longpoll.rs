@@ -62,7 +62,8 @@ impl Waiters {
 }
 
 #[derive(serde::Deserialize)]
-struct Target {
+/// The user a published notification is for.
+struct Addressed {
     user_id: i64,
 }
 
@@ -79,7 +80,7 @@ pub async fn subscriber(client: redis::Client, state: AppState, waiters: Arc<Wai
                 let mut stream = pubsub.on_message();
                 while let Some(msg) = stream.next().await {
                     bump(&state.stats.redis_received);
-                    if let Ok(t) = serde_json::from_slice::<Target>(msg.get_payload_bytes()) {
+                    if let Ok(t) = serde_json::from_slice::<Addressed>(msg.get_payload_bytes()) {
                         waiters.wake(t.user_id);
                     }
                 }

@@ -200,13 +200,14 @@ pub struct Registration {
 /// Routes one published notification (JSON of `ingest::Published`) to the sockets
 /// of its user on this instance.
 pub fn route(state: &AppState, payload: &[u8]) {
+    /// The fields of a published notification that say where it goes.
     #[derive(Deserialize)]
-    struct Target {
+    struct Addressed {
         id: i64,
         user_id: i64,
     }
-    let (Ok(target), Ok(text)) = (
-        serde_json::from_slice::<Target>(payload),
+    let (Ok(addressed), Ok(text)) = (
+        serde_json::from_slice::<Addressed>(payload),
         std::str::from_utf8(payload),
     ) else {
         tracing::warn!("ignoring a malformed notification message");
@@ -214,12 +215,16 @@ pub fn route(state: &AppState, payload: &[u8]) {
     };
     bump(&state.stats.routed);
     let frame = Frame {
-        id: target.id,
+        id: addressed.id,
         text: Utf8Bytes::from(text.to_string()),
     };
-    match state.registry.dispatch(target.user_id, &frame) {
+    match state.registry.dispatch(addressed.user_id, &frame) {
         0 => {
-            tracing::trace!(user = target.user_id, id = target.id, "routed to no socket");
+            tracing::trace!(
+                user = addressed.user_id,
+                id = addressed.id,
+                "routed to no socket"
+            );
             bump(&state.stats.discarded)
         }
         n => {

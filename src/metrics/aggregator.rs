@@ -35,6 +35,8 @@ pub struct Collected {
     unreadable_sample: Option<String>,
     /// (user, when connected again, downtime µs).
     reconnects: Vec<(u64, Instant, u64)>,
+    /// (user, when its open connection ended).
+    disconnects: Vec<(u64, Instant)>,
 }
 
 /// What one fault did to the clients it took down.
@@ -120,6 +122,7 @@ pub async fn collect(
                     c.unreadable_sample.get_or_insert(sample);
                 }
                 Some(Report::Reconnected { user, at, downtime_us }) => c.reconnects.push((user, at, downtime_us)),
+                Some(Report::Disconnected { user, at }) => c.disconnects.push((user, at)),
                 None => reports_open = false,
             },
             e = emitted.recv(), if emitted_open => match e {
@@ -156,23 +159,24 @@ impl Collected {
         (seen, misrouted)
     }
 
-    /// What a fault at `at` that took down `users` did to them. With `None` (a fault on a
-    /// shared service, which hits whoever it hits), the clients it took down are those that
-    /// reconnected after it, and lost and duplicated count every event of the window.
+    /// What a fault at `at` aimed at `users` did to them: the clients it took down are
+    /// those (of `users`) whose open connection ended after it, as the clients saw it, not
+    /// as the scenario planned it. With `None` (a fault on a shared service, which hits
+    /// whoever it hits) any client's counts, and lost and duplicated count every event of
+    /// the window.
     pub fn fault(
         &self,
         users: Option<&HashSet<u64>>,
         at: Instant,
         service_back: Option<Instant>,
     ) -> FaultOutcome {
-        let reconnected: HashSet<u64> = self
-            .reconnects
-            .iter()
-            .filter(|&&(_, when, _)| when >= at)
-            .map(|&(user, _, _)| user)
-            .collect();
         let hit = |user: &u64| users.is_none_or(|u| u.contains(user));
-        let dropped = users.unwrap_or(&reconnected);
+        let dropped: HashSet<u64> = self
+            .disconnects
+            .iter()
+            .filter(|&&(user, when)| when >= at && hit(&user))
+            .map(|&(user, _)| user)
+            .collect();
         let mut back: HashMap<u64, Instant> = HashMap::new();
         for &(user, when, _) in &self.reconnects {
             if when >= at && dropped.contains(&user) {
@@ -331,8 +335,13 @@ mod tests {
         let at = Instant::now();
         let ms = |m: u64| at + Duration::from_millis(m);
         let mut c = Collected::default();
-        // 30 clients back within 100 ms, 5 more spread over a second; one before the fault.
+        // 35 clients lose their connection just after the fault (one lost it before); 30
+        // are back within 100 ms, 5 more spread over a second.
+        c.disconnects.push((99, at - Duration::from_millis(5)));
         c.reconnects.push((99, at - Duration::from_millis(1), 1));
+        for u in 0..35 {
+            c.disconnects.push((u, ms(1 + u)));
+        }
         for u in 0..30 {
             c.reconnects.push((u, ms(250 + u), 1));
         }
@@ -361,6 +370,11 @@ mod tests {
         assert!((f.poll_recovered_s.unwrap() - 0.5).abs() < 1e-3);
         // A client fault (no service to come back) has no recovery time.
         assert_eq!(c.fault(None, at, None).poll_recovered_s, None);
+        // A fault aimed at clients counts those whose connection really ended: of three
+        // aimed at, one (user 50) never lost its connection, so it was not taken down.
+        let aimed: HashSet<u64> = [3, 4, 50].into_iter().collect();
+        let f = c.fault(Some(&aimed), at, None);
+        assert_eq!((f.clients_dropped, f.clients_back), (2, 2));
     }
 
     #[tokio::test]

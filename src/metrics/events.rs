@@ -28,6 +28,9 @@ pub enum Report {
     /// A message that does not carry the event's number and emit time where the target
     /// says (its first 200 bytes).
     Unreadable { sample: String },
+    /// A push client's open connection ended (dropped by the server or the network, or
+    /// taken offline by a fault), not by the end of the run.
+    Disconnected { user: u64, at: Instant },
     /// A push client is connected again, `downtime_us` after it lost its connection.
     Reconnected {
         user: u64,

@@ -279,6 +279,12 @@ impl PushClient {
             }
         };
         shared.live.connections.fetch_sub(1, Ordering::Relaxed);
+        if !matches!(end, End::Stopped) {
+            let _ = shared.reports.send(Report::Disconnected {
+                user: self.user,
+                at: Instant::now(),
+            });
+        }
         end
     }
 

@@ -30,7 +30,7 @@ const BATCH: usize = 10_000;
 pub async fn subscriber(
     client: redis::Client,
     state: AppState,
-    mut ops: mpsc::UnboundedReceiver<SubOp>,
+    mut ops: mpsc::Receiver<SubOp>,
     ready: oneshot::Sender<()>,
 ) {
     let fanout = state.push.fanout;

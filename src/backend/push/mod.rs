@@ -47,6 +47,9 @@ pub enum SubOp {
     Ready(oneshot::Sender<()>),
 }
 
+/// Subscription requests that may wait for the Redis subscriber (each a few bytes).
+const SUBSCRIPTION_QUEUE: usize = 100_000;
+
 /// The send queue of one socket, the id that tells it apart from the user's others, and
 /// the token that tells its writer to give up (a slow consumer's writer may be stuck in a
 /// write the client never drains).
@@ -59,7 +62,7 @@ pub struct Registry {
     config: PushConfig,
     stats: Arc<Stats>,
     /// Requests to the Redis subscriber; None with `fanout = none` (no Redis).
-    subs: Mutex<Option<mpsc::UnboundedSender<SubOp>>>,
+    subs: Mutex<Option<mpsc::Sender<SubOp>>>,
 }
 
 impl Registry {
@@ -74,15 +77,21 @@ impl Registry {
     }
 
     /// Connects the registry to a Redis subscriber; returns the other end.
-    pub fn subscription_requests(&self) -> mpsc::UnboundedReceiver<SubOp> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn subscription_requests(&self) -> mpsc::Receiver<SubOp> {
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_QUEUE);
         *self.subs.lock() = Some(tx);
         rx
     }
 
+    /// Hands a request to the subscriber. At the bound the request is dropped: a
+    /// connection waiting for its acknowledgement is then refused (503, the client
+    /// retries), and a dropped unsubscribe only leaves a channel subscribed, whose
+    /// messages are discarded.
     fn request(&self, op: SubOp) {
         if let Some(tx) = self.subs.lock().as_ref() {
-            let _ = tx.send(op);
+            if tx.try_send(op).is_err() {
+                tracing::warn!("subscription requests are backed up; one was dropped");
+            }
         }
     }
 

@@ -97,11 +97,6 @@ impl Publisher {
         Sent::Queued
     }
 
-    /// Messages waiting for Redis now.
-    pub fn pending(&self) -> usize {
-        self.pending.lock().len()
-    }
-
     /// Publishes what waits, oldest first, as soon as Redis takes it; calls `sent` for each.
     /// Runs until the server stops (its task is aborted then).
     pub async fn republish(&self, sent: impl Fn()) {

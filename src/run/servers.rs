@@ -231,12 +231,13 @@ impl ServerProcess {
             let req = req.body(Empty::new())?;
             let resp =
                 tokio::time::timeout(Duration::from_secs(5), self.client.request(req)).await??;
-            if !resp.status().is_success() {
-                anyhow::bail!(
-                    "/stats answered {} (a server started with {} wants it from this run too)",
-                    resp.status(),
+            match resp.status() {
+                s if s.is_success() => {}
+                hyper::StatusCode::UNAUTHORIZED => anyhow::bail!(
+                    "/stats answered 401: the server wants the operator token; set {} here to the server's",
                     crate::token::OPERATOR_ENV
-                );
+                ),
+                s => anyhow::bail!("/stats answered {s}"),
             }
             let body = resp.into_body().collect().await?.to_bytes();
             anyhow::Ok(serde_json::from_slice(&body)?)

@@ -72,7 +72,7 @@ impl Workload {
         self,
         start: Instant,
         until: Instant,
-        out: mpsc::UnboundedSender<Emitted>,
+        out: mpsc::Sender<Emitted>,
     ) -> WorkloadStats {
         tokio::time::sleep_until(start).await;
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
@@ -109,17 +109,19 @@ impl Workload {
                     &emitter, &client, first, user, this_event, emit_us, &payload,
                 )
                 .await;
-                let _ = out.send(if ok {
-                    Emitted::Sent {
-                        event: this_event,
-                        user,
-                    }
-                } else {
-                    Emitted::Failed {
-                        event: this_event,
-                        user,
-                    }
-                });
+                let _ = out
+                    .send(if ok {
+                        Emitted::Sent {
+                            event: this_event,
+                            user,
+                        }
+                    } else {
+                        Emitted::Failed {
+                            event: this_event,
+                            user,
+                        }
+                    })
+                    .await;
             });
             stats.emitted += 1;
             event += 1;

@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::events::{Emitted, PollOutcome, Report};
+use super::events::{Emitted, PollOutcome, Report, MAX_RECORDS};
 use super::latency_histogram;
 
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,8 @@ pub struct Collected {
     reconnects: Vec<(u64, Instant, u64)>,
     /// (user, when its open connection ended).
     disconnects: Vec<(u64, Instant)>,
+    /// Records past [`MAX_RECORDS`], not kept.
+    overflow: u64,
 }
 
 /// What one fault did to the clients it took down.
@@ -100,29 +102,50 @@ pub struct Outcome {
     /// is the point.
     pub slow_sent: u64,
     pub slow_delivered: u64,
+    /// Reports the aggregator could not keep (its queue was full, or a list at
+    /// [`MAX_RECORDS`]): when not 0, the figures above are incomplete. The collector counts
+    /// its own; the run adds those its queue refused.
+    pub reports_dropped: u64,
 }
 
-/// Reads both channels until every sender is gone.
+/// Adds `item` to `list` while it holds fewer than `limit`; counts it in `overflow` after.
+fn keep<T>(list: &mut Vec<T>, overflow: &mut u64, item: T, limit: usize) {
+    if list.len() < limit {
+        list.push(item);
+    } else {
+        *overflow += 1;
+    }
+}
+
+/// Reads both channels until every sender is gone. Each list keeps at most
+/// [`MAX_RECORDS`]; what comes past it is counted in `overflow`.
 pub async fn collect(
-    mut reports: mpsc::UnboundedReceiver<Report>,
-    mut emitted: mpsc::UnboundedReceiver<Emitted>,
+    mut reports: mpsc::Receiver<Report>,
+    mut emitted: mpsc::Receiver<Emitted>,
 ) -> Collected {
     let mut c = Collected::default();
     let (mut reports_open, mut emitted_open) = (true, true);
     while reports_open || emitted_open {
         tokio::select! {
             r = reports.recv(), if reports_open => match r {
-                Some(Report::Delivered { event, user, latency_us }) => c.deliveries.push((event, user, latency_us)),
+                Some(Report::Delivered { event, user, latency_us }) => {
+                    keep(&mut c.deliveries, &mut c.overflow, (event, user, latency_us), MAX_RECORDS)
+                }
                 Some(Report::Poll { scheduled, lateness_us, response_us, outcome, body_bytes }) => {
-                    c.polls.push(PollRecord { scheduled, lateness_us, response_us, outcome, body_bytes })
+                    let poll = PollRecord { scheduled, lateness_us, response_us, outcome, body_bytes };
+                    keep(&mut c.polls, &mut c.overflow, poll, MAX_RECORDS)
                 }
                 Some(Report::ConnectError) => c.connect_errors += 1,
                 Some(Report::Unreadable { sample }) => {
                     c.unreadable += 1;
                     c.unreadable_sample.get_or_insert(sample);
                 }
-                Some(Report::Reconnected { user, at, downtime_us }) => c.reconnects.push((user, at, downtime_us)),
-                Some(Report::Disconnected { user, at }) => c.disconnects.push((user, at)),
+                Some(Report::Reconnected { user, at, downtime_us }) => {
+                    keep(&mut c.reconnects, &mut c.overflow, (user, at, downtime_us), MAX_RECORDS)
+                }
+                Some(Report::Disconnected { user, at }) => {
+                    keep(&mut c.disconnects, &mut c.overflow, (user, at), MAX_RECORDS)
+                }
                 None => reports_open = false,
             },
             e = emitted.recv(), if emitted_open => match e {
@@ -321,6 +344,7 @@ impl Collected {
             reconnect_downtime,
             slow_sent,
             slow_delivered,
+            reports_dropped: self.overflow,
         }
     }
 }
@@ -328,6 +352,7 @@ impl Collected {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::events::Reports;
     use std::time::Duration;
 
     #[test]
@@ -378,9 +403,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_queue_and_a_full_list_are_counted_never_waited_for() {
+        let (tx, mut rx) = Reports::channel(2);
+        let dropped = tx.dropped_count();
+        for event in 0..5 {
+            tx.send(Report::Delivered {
+                event,
+                user: 1,
+                latency_us: 1,
+            });
+        }
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 3);
+        assert!(rx.recv().await.is_some() && rx.recv().await.is_some());
+        // Once the aggregator has gone, a report is ignored, not counted as dropped.
+        drop(rx);
+        tx.send(Report::ConnectError);
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 3);
+        let (mut list, mut overflow) = (Vec::new(), 0);
+        for i in 0..5 {
+            keep(&mut list, &mut overflow, i, 3);
+        }
+        assert_eq!((list, overflow), (vec![0, 1, 2], 2));
+    }
+
+    #[tokio::test]
     async fn reconciles_lost_duplicated_and_misrouted() {
-        let (rtx, rrx) = mpsc::unbounded_channel();
-        let (etx, erx) = mpsc::unbounded_channel();
+        let (rtx, rrx) = Reports::channel(64);
+        let (etx, erx) = mpsc::channel(64);
         let t0 = Instant::now();
         // Event 1 to user 10 arrives twice, event 2 to user 20 never, event 3 reaches user 31
         // instead of 30. A delivery may arrive before the workload reports the event as sent.
@@ -388,31 +437,35 @@ mod tests {
             event: 1,
             user: 10,
             latency_us: 500,
-        })
-        .unwrap();
-        etx.send(Emitted::Sent { event: 1, user: 10 }).unwrap();
-        etx.send(Emitted::Sent { event: 2, user: 20 }).unwrap();
-        etx.send(Emitted::Sent { event: 3, user: 30 }).unwrap();
+        });
+        etx.send(Emitted::Sent { event: 1, user: 10 })
+            .await
+            .unwrap();
+        etx.send(Emitted::Sent { event: 2, user: 20 })
+            .await
+            .unwrap();
+        etx.send(Emitted::Sent { event: 3, user: 30 })
+            .await
+            .unwrap();
         // Event 4's send failed, yet it was stored and reached its own user: not misrouted.
-        etx.send(Emitted::Failed { event: 4, user: 40 }).unwrap();
+        etx.send(Emitted::Failed { event: 4, user: 40 })
+            .await
+            .unwrap();
         rtx.send(Report::Delivered {
             event: 4,
             user: 40,
             latency_us: 100,
-        })
-        .unwrap();
+        });
         rtx.send(Report::Delivered {
             event: 1,
             user: 10,
             latency_us: 900,
-        })
-        .unwrap();
+        });
         rtx.send(Report::Delivered {
             event: 3,
             user: 31,
             latency_us: 100,
-        })
-        .unwrap();
+        });
         for (i, outcome) in [
             PollOutcome::Empty,
             PollOutcome::NonEmpty,
@@ -428,8 +481,7 @@ mod tests {
                 response_us: (outcome != PollOutcome::Error).then_some(2_000),
                 outcome,
                 body_bytes: 2,
-            })
-            .unwrap();
+            });
         }
         drop((rtx, etx));
         let o = collect(rrx, erx)

@@ -56,3 +56,48 @@ pub enum Emitted {
     /// still reach its user.
     Failed { event: u64, user: u64 },
 }
+
+/// How many reports may wait for the aggregator. Clients never wait for room: a client
+/// that waited would stop reading its socket and change what it measures. A report that
+/// finds the queue full is counted in [`Reports::dropped`], and the run says its figures
+/// are incomplete. About 48 MB when full; the aggregator only moves each report into a
+/// list, so it fills only when the machine starves the aggregator's task.
+pub const REPORT_QUEUE: usize = 1 << 20;
+
+/// How many deliveries, polls, reconnects or disconnects the aggregator keeps (each list
+/// apart), so that a target sending without end (a flood of duplicates) cannot take the
+/// machine's memory: about 0.5 GB of deliveries or 1 GB of polls at the bound. Records
+/// past it are counted as dropped, like a full queue.
+pub const MAX_RECORDS: usize = 20_000_000;
+
+/// The clients' end of the report queue: bounded, never blocking, and counting what it
+/// could not take.
+#[derive(Debug, Clone)]
+pub struct Reports {
+    tx: tokio::sync::mpsc::Sender<Report>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Reports {
+    /// A queue of `capacity` reports, and its receiving end for the aggregator.
+    pub fn channel(capacity: usize) -> (Reports, tokio::sync::mpsc::Receiver<Report>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        let dropped = Default::default();
+        (Reports { tx, dropped }, rx)
+    }
+
+    /// Queues `report`, or counts it as dropped when the queue is full. After the
+    /// aggregator has gone (the run is over) a report is of no use and is ignored.
+    pub fn send(&self, report: Report) {
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = self.tx.try_send(report) {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// How many reports found the queue full, to read after every sender is gone (holding a
+    /// `Reports` would keep the aggregator waiting for more).
+    pub fn dropped_count(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.dropped.clone()
+    }
+}

@@ -82,6 +82,17 @@ pub fn evaluate(plan: &Plan, summary: &Value) -> Vec<CheckResult> {
         })
         .collect();
     for (mode, m) in summary["modes"].as_object().into_iter().flatten() {
+        // Reports the aggregator could not keep make every count of the mode incomplete:
+        // such a run fails, though it has no check of its own on them.
+        let dropped = m["reports_dropped"].as_f64();
+        if dropped != Some(0.0) {
+            results.push(CheckResult {
+                metric: format!("{mode}.reports_dropped"),
+                condition: "== 0".into(),
+                value: dropped,
+                passed: false,
+            });
+        }
         for (i, f) in m["faults"].as_array().into_iter().flatten().enumerate() {
             let fired = f["fired"].as_bool();
             results.push(CheckResult {
@@ -179,6 +190,7 @@ mod tests {
         let p = plan("\"push.events.lost\" = \"== 0\"");
         let summary = serde_json::json!({"modes": {"push": {
             "events": {"lost": 0},
+            "reports_dropped": 0,
             "faults": [
                 {"action": "kill-redis", "fired": true},
                 {"action": "kill-gateway", "fired": false, "not_fired_because": "no process"},
@@ -188,5 +200,16 @@ mod tests {
         let failed = failures(&results);
         assert_eq!(results.len(), 3);
         assert_eq!(failed, vec!["push.faults.1.fired = 0, wanted == 1"]);
+    }
+
+    #[test]
+    fn a_mode_whose_reports_were_dropped_fails_the_run() {
+        let p = plan("\"push.events.lost\" = \"== 0\"");
+        let summary = serde_json::json!({"modes": {
+            "poll": {"reports_dropped": 0},
+            "push": {"events": {"lost": 0}, "reports_dropped": 5},
+        }});
+        let failed = failures(&evaluate(&p, &summary));
+        assert_eq!(failed, vec!["push.reports_dropped = 5, wanted == 0"]);
     }
 }

@@ -49,6 +49,7 @@ pub const MUST_NOT_RISE: &[&str] = &[
     "unreadable",
     "lost_ratio",
     "client_panics",
+    "reports_dropped",
     "publish_dropped",
 ];
 

@@ -146,6 +146,7 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
         "window": { "start": rfc3339(m.window_start), "end": rfc3339(m.window_end) },
         "connections": m.connections,
         "client_panics": m.client_panics,
+        "reports_dropped": o.reports_dropped,
         "events": {
             "sent": o.sent,
             "delivered": o.delivered,

@@ -25,7 +25,7 @@ use crate::config::{Choice, Mode, Role};
 use crate::error::{environment, input};
 use crate::metrics::aggregator::{collect, Collected, Outcome};
 use crate::metrics::db::statement_deltas;
-use crate::metrics::events::Emitted;
+use crate::metrics::events::{Emitted, Reports, MAX_RECORDS, REPORT_QUEUE};
 use crate::result::{FaultResult, InstanceResult, Memory, ModeResult, Sample};
 use crate::scenario::{Plan, Target};
 use crate::swarm::push::ClientFaults;
@@ -34,6 +34,8 @@ use crate::wire::StatsSnapshot;
 use crate::workload::{Emitter, Workload, WorkloadStats};
 
 /// Event ids of the stream aimed at slow clients start here, apart from the main stream.
+/// How many workload records may wait for the aggregator; past it the workload waits.
+const EMITTED_QUEUE: usize = 65_536;
 const SLOW_EVENT_BASE: u64 = 1_000_000_000_000;
 
 /// The main workload and, when the plan has slow clients, theirs.
@@ -117,7 +119,9 @@ struct ModeRun<'a> {
     live: Arc<Live>,
     client_faults: Arc<ClientFaults>,
     collector: Option<JoinHandle<Collected>>,
-    emitted: Option<mpsc::UnboundedSender<Emitted>>,
+    /// Reports the clients' queue refused (see [`REPORT_QUEUE`]).
+    reports_dropped: Arc<std::sync::atomic::AtomicU64>,
+    emitted: Option<mpsc::Sender<Emitted>>,
     emitter: Emitter,
     /// Poll: the workload starts before the window; push: with it.
     workloads: Option<Workloads>,
@@ -153,9 +157,11 @@ impl<'a> ModeRun<'a> {
             None => 0,
         };
         let stop = CancellationToken::new();
-        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-        let (emitted_tx, emitted_rx) = mpsc::unbounded_channel();
+        let (reports_tx, reports_rx) = Reports::channel(REPORT_QUEUE);
+        // The workload waits for room (its events are already out; only their record waits).
+        let (emitted_tx, emitted_rx) = mpsc::channel(EMITTED_QUEUE);
         let collector = tokio::spawn(collect(reports_rx, emitted_rx));
+        let reports_dropped = reports_tx.dropped_count();
         let (meter, live) = (Arc::new(Meter::default()), Arc::new(Live::default()));
         let client_faults = Arc::new(ClientFaults::new(plan.users));
         let host = servers[0].addr;
@@ -215,6 +221,7 @@ impl<'a> ModeRun<'a> {
             live,
             client_faults,
             collector: Some(collector),
+            reports_dropped,
             emitted: Some(emitted_tx),
             emitter,
             workloads: None,
@@ -425,7 +432,14 @@ impl<'a> ModeRun<'a> {
             Mode::Push => plan.push.slow_clients,
             Mode::Poll => 0,
         };
-        let outcome = collected.outcome(window_start, window_end, slow_users);
+        let mut outcome = collected.outcome(window_start, window_end, slow_users);
+        outcome.reports_dropped += self.reports_dropped.load(Ordering::Relaxed);
+        if outcome.reports_dropped > 0 {
+            self.opts.observer.warn(&format!(
+                "{mode}: {} client reports could not be kept (the aggregator fell behind, or a list reached {MAX_RECORDS}): deliveries and polls are undercounted, and lost may be overcounted",
+                outcome.reports_dropped
+            ));
+        }
         self.warn_about_api(&outcome);
         let faults = w
             .fired

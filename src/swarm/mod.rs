@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +55,7 @@ pub struct Shared {
     pub server: SocketAddr,
     pub meter: Arc<Meter>,
     pub live: Arc<Live>,
-    pub reports: mpsc::UnboundedSender<Report>,
+    pub reports: crate::metrics::events::Reports,
     pub stop: CancellationToken,
     pub faults: Arc<push::ClientFaults>,
     /// Headers added to every request, per `swarm.headers`.
@@ -82,7 +81,7 @@ impl Shared {
         self.live
             .deliveries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.reports.send(Report::Delivered {
+        self.reports.send(Report::Delivered {
             event: stamp.event,
             user,
             latency_us: now.saturating_sub(stamp.emit_us),
@@ -121,7 +120,7 @@ impl Shared {
                 first.get_or_insert_with(|| format!("{err:#}"));
             }
         }
-        let _ = self.reports.send(Report::ConnectError);
+        self.reports.send(Report::ConnectError);
     }
 
     fn unreadable(&self, text: &str) {
@@ -129,7 +128,7 @@ impl Shared {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        let _ = self.reports.send(Report::Unreadable {
+        self.reports.send(Report::Unreadable {
             sample: text[..end].to_string(),
         });
     }

@@ -91,7 +91,7 @@ impl Poller {
                 // missed, and the rate would read low.
                 scheduled = Instant::now();
             }
-            let _ = shared.reports.send(Report::Poll {
+            shared.reports.send(Report::Poll {
                 scheduled,
                 lateness_us,
                 response_us,
@@ -201,7 +201,7 @@ impl Poller {
 /// headers). The header-overhead model multiplies this by the poll rate.
 pub async fn probe(shared: &Shared, user: u64, token: &str, after: i64) -> anyhow::Result<u64> {
     let meter = Arc::new(Meter::default());
-    let (reports, _ignored) = tokio::sync::mpsc::unbounded_channel();
+    let (reports, _ignored) = crate::metrics::events::Reports::channel(64);
     let own = Shared {
         meter: meter.clone(),
         live: Arc::new(Live::default()),

@@ -245,7 +245,7 @@ impl PushClient {
         shared.live.connections.fetch_add(1, Ordering::Relaxed);
         if let Some(at) = dropped_at.take() {
             let now = Instant::now();
-            let _ = shared.reports.send(Report::Reconnected {
+            shared.reports.send(Report::Reconnected {
                 user: self.user,
                 at: now,
                 downtime_us: now.duration_since(at).as_micros() as u64,
@@ -280,7 +280,7 @@ impl PushClient {
         };
         shared.live.connections.fetch_sub(1, Ordering::Relaxed);
         if !matches!(end, End::Stopped) {
-            let _ = shared.reports.send(Report::Disconnected {
+            shared.reports.send(Report::Disconnected {
                 user: self.user,
                 at: Instant::now(),
             });

@@ -71,6 +71,8 @@ stats_snapshot! {
     sse_accepted,
     /// Messages received from Redis.
     redis_received,
+    /// Second copies from Redis (a retried publish Redis had run after all), dropped.
+    redis_duplicates,
     /// Messages routed to this instance's sockets: from Redis, or (fanout none) its ingest.
     routed,
     /// Frames queued to a socket of the target user.

@@ -51,7 +51,7 @@ pub async fn handler(
     .expect("serializing ids and a raw value cannot fail");
     match (state.push.fanout, state.redis.as_deref()) {
         // Pure WebSockets: only the sockets this instance holds can hear about it.
-        (Fanout::None, _) => super::push::route(&state, msg.as_bytes()),
+        (Fanout::None, _) => super::push::route(&state, msg.as_bytes(), None),
         (fanout, Some(redis)) => {
             let channel = match fanout {
                 Fanout::PerUser => user_channel(body.user_id),

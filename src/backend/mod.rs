@@ -62,6 +62,9 @@ pub struct Stats {
     pub sse_accepted: AtomicU64,
     /// Messages received from Redis.
     pub redis_received: AtomicU64,
+    /// Second copies of a notification from Redis (a retried publish that Redis had run
+    /// after all), dropped.
+    pub redis_duplicates: AtomicU64,
     /// Messages this instance routed to its sockets: from Redis, or (fanout none) from its
     /// own ingest.
     pub routed: AtomicU64,
@@ -99,6 +102,7 @@ impl Stats {
             ws_accepted: g(&self.ws_accepted),
             sse_accepted: g(&self.sse_accepted),
             redis_received: g(&self.redis_received),
+            redis_duplicates: g(&self.redis_duplicates),
             routed: g(&self.routed),
             delivered: g(&self.delivered),
             discarded: g(&self.discarded),

@@ -70,6 +70,11 @@ const COUNTERS: &[Counter] = &[
         |s| s.publish_dropped,
     ),
     (
+        "pollpush_redis_duplicates_total",
+        "Second copies of a notification from Redis, dropped",
+        |s| s.redis_duplicates,
+    ),
+    (
         "pollpush_ws_accepted_total",
         "WebSocket connections accepted",
         |s| s.ws_accepted,

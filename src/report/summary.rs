@@ -243,6 +243,7 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "poll_requests": m.server.poll_requests,
             "connections": m.server.connections,
             "redis_received": m.server.redis_received,
+            "redis_duplicates": m.server.redis_duplicates,
             "routed": m.server.routed,
             "delivered": m.server.delivered,
             "discarded": m.server.discarded,

@@ -89,9 +89,20 @@ async fn without_redis_about_one_in_n_events_is_lost_and_the_report_says_why() {
     )
     .await;
     let push = &s["modes"]["push"];
+    // Measured: an event reaches its user only when ingest and the user's socket share an
+    // instance, one time in two with two instances chosen at random. The summary's
+    // prediction must stand beside that measurement and agree with it.
     let lost = f(push, "events.lost_ratio");
-    assert!((lost - 0.5).abs() < 0.05, "lost {lost}, predicted 0.5");
-    assert_eq!(f(push, "predicted.lost_ratio"), 0.5);
+    assert!(
+        (lost - 0.5).abs() < 0.05,
+        "lost {lost} of the events, 2 instances"
+    );
+    let predicted = f(push, "predicted.lost_ratio");
+    assert!(
+        (lost - predicted).abs() < 0.05,
+        "measured {lost}, predicted {predicted}"
+    );
+    assert!(f(push, "events.lost") > 100.0 && f(push, "events.delivered") > 100.0);
     assert_eq!(push["events"]["misrouted"], 0);
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(report.contains("Lost with pure WebSockets"), "{report}");
@@ -314,6 +325,34 @@ async fn redis_killed_mid_window_loses_nothing_with_catch_up_and_the_loss_is_cou
         let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
         assert!(report.contains("kill-redis (2 s down)"), "{report}");
     }
+}
+
+#[tokio::test]
+async fn a_stalled_redis_delivers_every_notification_once() {
+    // SIGSTOP, not a kill: no subscription drops and no client reconnects, so catch-up
+    // cannot help. Publishes time out and are retried once Redis answers, but Redis runs
+    // some of the first attempts too when it resumes: those second copies must be dropped.
+    let _heavy = HEAVY.lock().await;
+    let text = format!(
+        "{PUSH}\n[push]\ninstances = 2\nfanout = \"per-user\"\n\
+         [[faults]]\nat = \"2s\"\naction = \"pause-redis\"\ndown = \"3s\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = run(plan(&text, &[]), dir.path()).await;
+    let push = &s["modes"]["push"];
+    let (events, server) = (&push["events"], &push["server"]);
+    assert_eq!(push["faults"][0]["fired"], true, "{}", push["faults"]);
+    assert_eq!(
+        push["faults"][0]["clients_dropped"], 0,
+        "{}",
+        push["faults"]
+    );
+    assert!(f(server, "publish_errors") > 0.0, "{server}");
+    assert_eq!(server["republished"], server["publish_errors"], "{server}");
+    assert!(f(events, "delivered") > 100.0, "{events}");
+    assert_eq!(events["lost"], 0, "{events}");
+    assert_eq!(events["duplicated"], 0, "{events}");
+    assert_eq!(events["misrouted"], 0, "{events}");
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use redis::aio::PubSubSink;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{route, SubOp};
+use super::{route, RecentIds, SubOp, RECENT_IDS};
 use crate::backend::{bump, user_channel, AppState, CHANNEL};
 use crate::config::Fanout;
 
@@ -36,6 +36,8 @@ pub async fn subscriber(
     let fanout = state.push.fanout;
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
+    // Kept across reconnects: a retried publish may come after the subscription is back.
+    let mut recent = RecentIds::new(RECENT_IDS);
     loop {
         match connect(&client, fanout).await {
             Ok((mut sink, mut stream)) => {
@@ -50,7 +52,7 @@ pub async fn subscriber(
                         msg = stream.next() => match msg {
                             Some(msg) => {
                                 bump(&state.stats.redis_received);
-                                route(&state, msg.get_payload_bytes());
+                                route(&state, msg.get_payload_bytes(), Some(&mut recent));
                             }
                             None => break,
                         },

@@ -206,9 +206,48 @@ pub struct Registration {
     pub kill: CancellationToken,
 }
 
+/// How many of the ids an instance routed last it remembers, to drop a second copy.
+pub const RECENT_IDS: usize = 65_536;
+
+/// The ids an instance routed last (up to a bound, oldest forgotten first). Redis can
+/// deliver one notification twice: a publish that timed out while Redis was stalled is
+/// retried, yet Redis may still run the first one once it resumes. Each id is routed
+/// once per instance (per-user and broadcast channels alike bring it once), so a second
+/// copy among the last [`RECENT_IDS`] is dropped and counted (`redis_duplicates`).
+pub struct RecentIds {
+    seen: HashSet<i64>,
+    order: std::collections::VecDeque<i64>,
+    bound: usize,
+}
+
+impl RecentIds {
+    pub fn new(bound: usize) -> Self {
+        RecentIds {
+            seen: HashSet::new(),
+            order: std::collections::VecDeque::new(),
+            bound,
+        }
+    }
+
+    /// True the first time `id` comes (within the bound), false for a repeat.
+    pub fn first_time(&mut self, id: i64) -> bool {
+        if !self.seen.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > self.bound {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+}
+
 /// Routes one published notification (JSON of `ingest::Published`) to the sockets
-/// of its user on this instance.
-pub fn route(state: &AppState, payload: &[u8]) {
+/// of its user on this instance. With `recent`, a notification whose id was routed
+/// already is dropped (see [`RecentIds`]).
+pub fn route(state: &AppState, payload: &[u8], recent: Option<&mut RecentIds>) {
     /// The fields of a published notification that say where it goes.
     #[derive(Deserialize)]
     struct Addressed {
@@ -222,6 +261,11 @@ pub fn route(state: &AppState, payload: &[u8]) {
         tracing::warn!("ignoring a malformed notification message");
         return;
     };
+    if recent.is_some_and(|r| !r.first_time(addressed.id)) {
+        tracing::debug!(id = addressed.id, "dropped a second copy from Redis");
+        bump(&state.stats.redis_duplicates);
+        return;
+    }
     bump(&state.stats.routed);
     let frame = Frame {
         id: addressed.id,
@@ -556,6 +600,18 @@ async fn connection(socket: WebSocket, mut session: Session) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_second_copy_is_dropped_while_remembered_and_the_oldest_is_forgotten_first() {
+        let mut recent = RecentIds::new(3);
+        assert!([1, 2, 3].iter().all(|&id| recent.first_time(id)));
+        assert!(!recent.first_time(2), "a repeat within the bound");
+        assert!(recent.first_time(4), "a new id");
+        // 1 was the oldest: forgotten, so a copy of it now passes; 3 and 4 are still held.
+        assert!(recent.first_time(1));
+        assert!(!recent.first_time(4) && !recent.first_time(1));
+        assert_eq!(recent.seen.len(), 3);
+    }
 
     #[test]
     fn a_first_frame_carries_a_token_and_maybe_a_last_id() {

@@ -344,7 +344,7 @@ fn validate_slow(raw: &RawPush, users: u64, ctx: &Ctx<'_>) -> anyhow::Result<(u6
     if slow_events_per_s > 0.0 && slow_clients == 0 {
         return Err(ctx.err(
             "push.slow_events_per_s",
-            "needs push.slow_clients above 0 to aim at",
+            "needs push.slow_clients above 0 to aim at; to run without slow clients, set both to 0 (--set push.slow_clients=0 --set push.slow_events_per_s=0)",
         ));
     }
     let slow_payload_bytes = raw

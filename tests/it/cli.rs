@@ -467,6 +467,22 @@ fn every_shipped_scenario_is_valid() {
             pollpush::report::checks::validate(&plan)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             n += 1;
+            // A comment that tells the reader to run it again with `--set ...` (all the
+            // overrides of one line together) must name overrides the scenario accepts.
+            let text = std::fs::read_to_string(&path).unwrap();
+            for line in text.lines().filter(|l| l.trim_start().starts_with('#')) {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let sets: Vec<String> = words
+                    .windows(2)
+                    .filter(|w| w[0] == "--set")
+                    .map(|w| w[1].trim_end_matches(['.', ',', ';', ')']).to_string())
+                    .collect();
+                if !sets.is_empty() {
+                    pollpush::scenario::load(Some(&path), &sets).unwrap_or_else(|e| {
+                        panic!("{}: the comment's {sets:?}: {e}", path.display())
+                    });
+                }
+            }
         }
     }
     assert!(n >= 12, "{n} scenarios");

@@ -526,6 +526,30 @@ async fn hello_then_connection(mut socket: WebSocket, state: AppState) {
     }
 }
 
+/// When a connection's pings go out: at `interval` after `now`, moved onto a grid shared
+/// by every connection of the process (1/40 of the interval, at most 250 ms), with the
+/// period rounded to that grid. Pings of thousands of idle sockets then come in a few
+/// batches a second, so the runtime wakes a few times a second for all of them instead of
+/// once per socket; each ping moves by at most half a grid step.
+fn ping_schedule(
+    epoch: tokio::time::Instant,
+    now: tokio::time::Instant,
+    interval: Duration,
+) -> (tokio::time::Instant, Duration) {
+    let grid = (interval / 40).clamp(Duration::from_millis(1), Duration::from_millis(250));
+    let g = grid.as_nanos();
+    let period = Duration::from_nanos(((interval.as_nanos() + g / 2) / g).max(1) as u64 * g as u64);
+    let due = now.saturating_duration_since(epoch) + period;
+    let first = epoch + Duration::from_nanos((due.as_nanos().div_ceil(g) * g) as u64);
+    (first, period)
+}
+
+/// The instant every connection's ping grid counts from.
+fn ping_epoch() -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(tokio::time::Instant::now)
+}
+
 /// One client socket: a send task draining the session (plus pings) and a receive task
 /// watching for pongs and close, joined so either ending ends both. A client silent for
 /// two ping intervals (no pong) is closed, and so is one that does not take a frame within
@@ -545,8 +569,9 @@ async fn connection(socket: WebSocket, mut session: Session) {
         }
     });
     let mut send = tokio::spawn(async move {
-        let mut ping = tokio::time::interval(ping_interval);
-        ping.tick().await;
+        let (first, period) =
+            ping_schedule(ping_epoch(), tokio::time::Instant::now(), ping_interval);
+        let mut ping = tokio::time::interval_at(first, period);
         let kill = session.kill.clone();
         let mut code = None;
         loop {
@@ -600,6 +625,38 @@ async fn connection(socket: WebSocket, mut session: Session) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn pings_fall_on_a_shared_grid_about_one_interval_apart() {
+        let epoch = tokio::time::Instant::now();
+        let interval = Duration::from_secs(20);
+        let grid = Duration::from_millis(250);
+        for offset_ms in [0u64, 1, 137, 249, 250, 9_999] {
+            let now = epoch + Duration::from_millis(offset_ms);
+            let (first, period) = ping_schedule(epoch, now, interval);
+            assert_eq!(period, interval, "20 s is already on the grid");
+            let since = first.duration_since(epoch);
+            assert_eq!(
+                since.as_nanos() % grid.as_nanos(),
+                0,
+                "{offset_ms} ms: on the grid"
+            );
+            let wait = first.duration_since(now);
+            assert!(
+                wait >= interval && wait < interval + grid,
+                "{offset_ms} ms: {wait:?}"
+            );
+        }
+        // A period off the 250 ms grid is rounded to it.
+        let (_, period) = ping_schedule(epoch, epoch, Duration::from_millis(20_100));
+        assert_eq!(period, interval);
+        // Tiny intervals keep a grid of at least 1 ms.
+        let (first, period) = ping_schedule(epoch, epoch, Duration::from_millis(10));
+        assert_eq!(
+            (first.duration_since(epoch), period),
+            (Duration::from_millis(10), Duration::from_millis(10))
+        );
+    }
 
     #[test]
     fn a_second_copy_is_dropped_while_remembered_and_the_oldest_is_forgotten_first() {

@@ -49,7 +49,18 @@ pub struct Workload {
     pub seed: u64,
     /// First event id; ids are unique across the modes of a run.
     pub first_event: u64,
+    /// Events in flight at most ([`MAX_IN_FLIGHT`] in a run).
+    pub max_in_flight: usize,
 }
+
+/// Events in flight at most (sent, not yet answered). At the bound the generator waits for
+/// an answer, which shows as lateness: the system under test is not taking events as fast
+/// as the scenario asks.
+pub const MAX_IN_FLIGHT: usize = 10_000;
+
+/// An event this late (behind its schedule) counts as late: the generator, or the system
+/// taking the events, did not keep up.
+pub const LATE_US: u64 = 10_000;
 
 /// How the workload's own schedule went.
 #[derive(Debug, Default, Clone, Copy)]
@@ -57,6 +68,13 @@ pub struct WorkloadStats {
     pub emitted: u64,
     /// Worst delay between an event's scheduled and actual emit time, µs.
     pub max_lateness_us: u64,
+    /// Events emitted more than [`LATE_US`] behind their schedule.
+    pub late: u64,
+    /// From the workload's start to the moment its last event went out, s: emitted / span
+    /// is the rate it really emitted at.
+    pub span_s: f64,
+    /// The most events in flight at once.
+    pub in_flight_peak: u64,
 }
 
 /// The JSON payload of one event, padded with filler to `size` bytes where it can be.
@@ -93,8 +111,14 @@ impl Workload {
                 break;
             }
             tokio::time::sleep_until(due).await;
+            while inflight.len() >= self.max_in_flight.max(1) {
+                inflight.join_next().await;
+            }
             let lateness = Instant::now().saturating_duration_since(due).as_micros() as u64;
             stats.max_lateness_us = stats.max_lateness_us.max(lateness);
+            stats.late += u64::from(lateness > LATE_US);
+            // Real time, not the schedule's: a generator that fell behind took longer.
+            stats.span_s = Instant::now().saturating_duration_since(start).as_secs_f64();
             let user = rng.gen_range(self.users.clone());
             let first: usize = rng.gen();
             let client = client.clone();
@@ -124,6 +148,7 @@ impl Workload {
                     .await;
             });
             stats.emitted += 1;
+            stats.in_flight_peak = stats.in_flight_peak.max(inflight.len() as u64);
             event += 1;
             // Reap finished requests so the set stays small on long runs.
             while inflight.try_join_next().is_some() {}
@@ -232,6 +257,7 @@ async fn emit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::target::Template;
 
     #[test]
     fn payload_is_json_of_the_requested_size() {
@@ -242,5 +268,59 @@ mod tests {
         // Too small to pad: still valid JSON, just longer than asked.
         let p = payload(1, 2, 10);
         serde_json::from_str::<serde_json::Value>(&p).unwrap();
+    }
+
+    /// Emits 400 events/s for 1 s to a local server that answers each request after
+    /// 100 ms, with at most `max_in_flight` waiting: what it measured of itself.
+    async fn against_a_slow_server(max_in_flight: usize) -> (WorkloadStats, usize) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(|| async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                "ok"
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let workload = Workload {
+            emitter: Emitter::Http {
+                addr,
+                method: hyper::Method::POST,
+                path: Template::parse("/", &[]).unwrap(),
+                body: Template::parse("{}", &[]).unwrap(),
+            },
+            users: 1..=10,
+            events_per_s: 400.0,
+            payload_bytes: 64,
+            seed: 1,
+            first_event: 1,
+            max_in_flight,
+        };
+        let (tx, mut rx) = mpsc::channel(1024);
+        let start = Instant::now();
+        let stats = workload
+            .run(start, start + Duration::from_secs(1), tx)
+            .await;
+        let mut sent = 0;
+        while let Some(e) = rx.recv().await {
+            sent += usize::from(matches!(e, Emitted::Sent { .. }));
+        }
+        (stats, sent)
+    }
+
+    #[tokio::test]
+    async fn a_generator_that_cannot_keep_up_measures_that_it_fell_behind() {
+        // Room for every request: about 40 in flight, on schedule, at the asked rate.
+        let (free, sent) = against_a_slow_server(MAX_IN_FLIGHT).await;
+        assert_eq!(sent as u64, free.emitted);
+        assert!(free.late * 20 < free.emitted, "{free:?}");
+        assert!((250.0..550.0).contains(&(free.emitted as f64 / free.span_s)), "{free:?}");
+        // Ten in flight at 100 ms each hold it to 100 events/s: late, and slower.
+        let (held, _) = against_a_slow_server(10).await;
+        assert_eq!(held.in_flight_peak, 10, "{held:?}");
+        assert!(held.late * 2 > held.emitted, "most went out late: {held:?}");
+        let rate = held.emitted as f64 / held.span_s;
+        assert!(rate < 150.0, "{rate} events/s with 10 in flight: {held:?}");
     }
 }

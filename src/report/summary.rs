@@ -261,6 +261,10 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "events_per_s_target": plan.events_per_s,
             "emitted": m.workload.emitted,
             "max_lateness_ms": ms(m.workload.max_lateness_us),
+            "emitted_per_s": (m.workload.span_s > 0.0)
+                .then(|| round(m.workload.emitted as f64 / m.workload.span_s, 1)),
+            "late_ratio": share(m.workload.late, m.workload.emitted),
+            "in_flight_peak": m.workload.in_flight_peak,
         },
     });
     if m.mode == Mode::Poll {

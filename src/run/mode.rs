@@ -260,6 +260,7 @@ impl<'a> ModeRun<'a> {
                     payload_bytes: plan.push.slow_payload_bytes,
                     seed: plan.seed.wrapping_add(first_event).wrapping_add(7),
                     first_event: first_event + SLOW_EVENT_BASE,
+                    max_in_flight: crate::workload::MAX_IN_FLIGHT,
                 };
                 tokio::spawn(stream.run(start, until, emitted.clone()))
             });
@@ -270,6 +271,7 @@ impl<'a> ModeRun<'a> {
             payload_bytes: plan.payload_bytes,
             seed: plan.seed.wrapping_add(first_event),
             first_event,
+            max_in_flight: crate::workload::MAX_IN_FLIGHT,
         };
         (tokio::spawn(main.run(start, until, emitted)), slow)
     }
@@ -458,6 +460,18 @@ impl<'a> ModeRun<'a> {
                 }
             })
             .collect();
+        let wl = &w.workload;
+        if wl.late * 100 > wl.emitted {
+            self.opts.observer.warn(&format!(
+                "{mode}: the workload fell behind its schedule: {} of {} events went out over {} ms late (at most {} in flight), {:.0} events/s of {} asked; what took the events, or this machine, is the limit here",
+                wl.late,
+                wl.emitted,
+                crate::workload::LATE_US / 1000,
+                crate::workload::MAX_IN_FLIGHT,
+                wl.emitted as f64 / wl.span_s.max(1e-9),
+                plan.events_per_s
+            ));
+        }
         let server = self.server_counters(res, &w);
         let (s0, s1) = (&w.s0, &w.s1);
         let cpu = s1.cpu.since(&s0.cpu);

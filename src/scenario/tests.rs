@@ -29,6 +29,17 @@ mod unit {
     }
 
     #[test]
+    fn the_event_rate_goes_to_a_million_a_second_and_no_further() {
+        let p = plan(SEED_TOML, &["workload.events_per_s=250000"]).unwrap();
+        assert_eq!(p.events_per_s, 250_000.0);
+        let e = err(SEED_TOML, &["workload.events_per_s=2000000"]);
+        assert!(
+            e.contains("workload.events_per_s") && e.contains("at most 1000000"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn unknown_key_names_key_and_line() {
         let e = err("name = \"x\"\n\n[poll]\nintervall = \"5s\"\n", &[]);
         assert!(e.contains("t.toml"), "{e}");

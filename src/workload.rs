@@ -118,7 +118,9 @@ impl Workload {
             stats.max_lateness_us = stats.max_lateness_us.max(lateness);
             stats.late += u64::from(lateness > LATE_US);
             // Real time, not the schedule's: a generator that fell behind took longer.
-            stats.span_s = Instant::now().saturating_duration_since(start).as_secs_f64();
+            stats.span_s = Instant::now()
+                .saturating_duration_since(start)
+                .as_secs_f64();
             let user = rng.gen_range(self.users.clone());
             let first: usize = rng.gen();
             let client = client.clone();
@@ -315,7 +317,10 @@ mod tests {
         let (free, sent) = against_a_slow_server(MAX_IN_FLIGHT).await;
         assert_eq!(sent as u64, free.emitted);
         assert!(free.late * 20 < free.emitted, "{free:?}");
-        assert!((250.0..550.0).contains(&(free.emitted as f64 / free.span_s)), "{free:?}");
+        assert!(
+            (250.0..550.0).contains(&(free.emitted as f64 / free.span_s)),
+            "{free:?}"
+        );
         // Ten in flight at 100 ms each hold it to 100 events/s: late, and slower.
         let (held, _) = against_a_slow_server(10).await;
         assert_eq!(held.in_flight_peak, 10, "{held:?}");

@@ -59,6 +59,17 @@ pub struct SwarmArgs {
     /// `[target.emit] via = "http"`, the API that takes events. Wins over target.emit.url.
     #[arg(long, value_name = "URL")]
     pub ingest_url: Option<String>,
+
+    /// The process id of the poll server, when it runs on this machine: its CPU and
+    /// memory are then measured like those of a server `run` starts (otherwise null).
+    #[arg(long, value_name = "PID")]
+    pub poll_pid: Option<u32>,
+
+    /// The process ids of the push instances on this machine, in the order of
+    /// --push-url (repeat it, or separate with commas): their CPU and memory are then
+    /// measured (otherwise null).
+    #[arg(long, value_name = "PID", value_delimiter = ',')]
+    pub push_pid: Vec<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -49,11 +49,32 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
     };
     let given: Vec<(String, std::net::SocketAddr)> =
         poll.iter().chain(&push).chain(&ingest).cloned().collect();
+    if args.push_pid.len() > push.len() {
+        return Err(input(format!(
+            "--push-pid: {} process ids for {} push instances; give one per --push-url, in the same order",
+            args.push_pid.len(),
+            push.len()
+        )));
+    }
+    for (flag, pid) in args
+        .poll_pid
+        .iter()
+        .map(|p| ("--poll-pid", p))
+        .chain(args.push_pid.iter().map(|p| ("--push-pid", p)))
+    {
+        if crate::procs::cpu_seconds(*pid).is_none() {
+            return Err(input(format!(
+                "{flag} {pid}: no such process on this machine (or its /proc/{pid}/stat cannot be read); give the pid of the server process, e.g. from `pgrep -f server.js`"
+            )));
+        }
+    }
     let remote = Remote {
         poll: poll.map(|p| p.1),
         push: push.into_iter().map(|p| p.1).collect(),
         ingest: ingest.map(|p| p.1),
         given,
+        poll_pid: args.poll_pid,
+        push_pids: args.push_pid,
     };
     command_with(args.run, Some(remote), &extra).await
 }

@@ -77,14 +77,14 @@ async fn start_servers(
     match (mode, &opts.remote) {
         (Mode::Poll, Some(r)) => {
             let addr = r.poll.ok_or_else(|| input("mode poll needs --poll-url"))?;
-            Ok(vec![ServerProcess::remote("poll", 0, addr)])
+            Ok(vec![ServerProcess::remote("poll", 0, addr, r.poll_pid)])
         }
         (Mode::Push, Some(r)) if r.push.is_empty() => Err(input("mode push needs --push-url")),
         (Mode::Push, Some(r)) => Ok(r
             .push
             .iter()
             .enumerate()
-            .map(|(i, &a)| ServerProcess::remote("push", i, a))
+            .map(|(i, &a)| ServerProcess::remote("push", i, a, r.push_pids.get(i).copied()))
             .collect()),
         (Mode::Poll, None) => {
             opts.observer.note("poll: starting the server");

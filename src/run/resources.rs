@@ -90,6 +90,7 @@ impl Resources {
                     .or(r.poll)
                     .or(r.push.first().copied())
                     .ok_or_else(|| input("no ingest URL"))?,
+                None,
             ),
             None => ServerProcess::start(&launch, Role::Ingest, 0, plan).await?,
         };

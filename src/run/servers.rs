@@ -67,6 +67,8 @@ pub struct ServerProcess {
     started: Option<(Arc<Launch>, ServeConfig)>,
     /// None for a server we drive but did not start (`pollpush swarm`).
     child: Option<OwnedChild>,
+    /// A process someone else started that `swarm` was told to measure (`--push-pid`).
+    watched: Option<u32>,
     client: Client<HttpConnector, Empty<Bytes>>,
     /// Counters of this instance's earlier processes (killed by a fault), so that its
     /// figures cover the whole window; its connection gauge is 0.
@@ -88,13 +90,15 @@ impl ServerProcess {
     }
 
     /// A server at `addr` that someone else runs: its `/stats` are read, but it has no
-    /// process of ours to measure or kill.
-    pub fn remote(role: &str, index: usize, addr: SocketAddr) -> Self {
+    /// process of ours to kill. With `pid` (a process on this machine the user named), its
+    /// CPU and memory are measured as a server's.
+    pub fn remote(role: &str, index: usize, addr: SocketAddr, pid: Option<u32>) -> Self {
         ServerProcess {
             addr,
             name: format!("{role}-{index}"),
             started: None,
             child: None,
+            watched: pid,
             client: Client::builder(TokioExecutor::new()).build_http(),
             carried: StatsSnapshot::default(),
             dead: false,
@@ -210,6 +214,7 @@ impl ServerProcess {
             name,
             started: Some((launch, config)),
             child: Some(child),
+            watched: None,
             client: Client::builder(TokioExecutor::new()).build_http(),
             carried: StatsSnapshot::default(),
             dead: false,
@@ -218,7 +223,7 @@ impl ServerProcess {
 
     /// The process's pid; None for a remote server.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.pid())
+        self.child.as_ref().map(|c| c.pid()).or(self.watched)
     }
 
     /// The server's own counters.

@@ -34,6 +34,10 @@ pub struct Remote {
     pub ingest: Option<std::net::SocketAddr>,
     /// Each address as the user gave it (flag or scenario key, and URL), for messages.
     pub given: Vec<(String, std::net::SocketAddr)>,
+    /// Processes on this machine to measure as the poll server and as the push instances
+    /// (in the order of `push`): their CPU and memory count as the servers'.
+    pub poll_pid: Option<u32>,
+    pub push_pids: Vec<u32>,
 }
 
 impl Remote {

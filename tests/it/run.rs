@@ -468,6 +468,7 @@ async fn swarm_drives_a_server_started_elsewhere() {
         .await
         .unwrap();
     let (server, url) = crate::common::serve_process("all", &services);
+    let server_pid = server.0.id().to_string();
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("s.toml");
     std::fs::write(
@@ -483,11 +484,23 @@ async fn swarm_drives_a_server_started_elsewhere() {
         out.to_str().unwrap().to_string(),
         url.clone(),
     );
+    // A pid that is no process is bad input, said at once.
+    let bad = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args(["swarm", &scenario_s, "--quiet", "--out", &out_s])
+        .args(["--push-url", &url_s, "--push-pid", "999999999"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(err.contains("--push-pid 999999999"), "{err}");
+    // The push instance's process is named, the poll server's is not: only push's CPU and
+    // memory can be measured.
     let status = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_pollpush"))
             .args(["swarm", &scenario_s, "--quiet", "--out", &out_s])
             .args(["--poll-url", &url_s, "--push-url", &url_s])
             .args(["--database-url", &db, "--redis-url", &redis])
+            .args(["--push-pid", &server_pid])
             .output()
             .unwrap()
     })
@@ -511,10 +524,17 @@ async fn swarm_drives_a_server_started_elsewhere() {
             (0.into(), 0.into()),
             "{mode}"
         );
-        assert!(
-            m["cpu"]["server_cores"].is_null(),
-            "{mode}: not our process"
-        );
+        if mode == "poll" {
+            assert!(m["cpu"]["server_cores"].is_null(), "poll: no pid given");
+        } else {
+            let i = &m["instances"][0];
+            assert!(
+                f(i, "cpu_cores") > 0.0 && f(i, "rss_mb") > 10.0,
+                "push: the named process is measured: {i}"
+            );
+            // cpu.server_cores adds ingest's, which no pid was given for: unknown.
+            assert!(m["cpu"]["server_cores"].is_null(), "{}", m["cpu"]);
+        }
         // Postgres's own count, and the server's own (its ingest counted once).
         let (pg, own) = (f(m, "db.queries_total"), f(m, "db.backend_queries_total"));
         assert!(

@@ -206,17 +206,20 @@ pub struct Registration {
     pub kill: CancellationToken,
 }
 
-/// How many of the ids an instance routed last it remembers, to drop a second copy.
+/// How many of the messages an instance routed last it remembers, to drop a second copy.
 pub const RECENT_IDS: usize = 65_536;
 
-/// The ids an instance routed last (up to a bound, oldest forgotten first). Redis can
-/// deliver one notification twice: a publish that timed out while Redis was stalled is
-/// retried, yet Redis may still run the first one once it resumes. Each id is routed
-/// once per instance (per-user and broadcast channels alike bring it once), so a second
-/// copy among the last [`RECENT_IDS`] is dropped and counted (`redis_duplicates`).
+/// The messages an instance routed last, by a 64-bit hash of their bytes (up to a bound,
+/// oldest forgotten first). Redis can deliver one notification twice: a publish that timed
+/// out while Redis was stalled is retried, yet Redis may still run the first one once it
+/// resumes. The retry is the same bytes (id, user and payload), and each message reaches
+/// an instance once (per-user and broadcast channels alike), so a second copy among the
+/// last [`RECENT_IDS`] is dropped and counted (`redis_duplicates`). Keyed by the bytes,
+/// not the id alone: a system whose ids restart (a `[target]` run publishing `{event}`
+/// numbers again) sends a new message under an old id, which must pass.
 pub struct RecentIds {
-    seen: HashSet<i64>,
-    order: std::collections::VecDeque<i64>,
+    seen: HashSet<u64>,
+    order: std::collections::VecDeque<u64>,
     bound: usize,
 }
 
@@ -229,12 +232,15 @@ impl RecentIds {
         }
     }
 
-    /// True the first time `id` comes (within the bound), false for a repeat.
-    pub fn first_time(&mut self, id: i64) -> bool {
-        if !self.seen.insert(id) {
+    /// True the first time `message` comes (within the bound), false for a repeat.
+    pub fn first_time(&mut self, message: &[u8]) -> bool {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let key = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(message);
+        if !self.seen.insert(key) {
             return false;
         }
-        self.order.push_back(id);
+        self.order.push_back(key);
         if self.order.len() > self.bound {
             if let Some(old) = self.order.pop_front() {
                 self.seen.remove(&old);
@@ -261,7 +267,7 @@ pub fn route(state: &AppState, payload: &[u8], recent: Option<&mut RecentIds>) {
         tracing::warn!("ignoring a malformed notification message");
         return;
     };
-    if recent.is_some_and(|r| !r.first_time(addressed.id)) {
+    if recent.is_some_and(|r| !r.first_time(payload)) {
         tracing::debug!(id = addressed.id, "dropped a second copy from Redis");
         bump(&state.stats.redis_duplicates);
         return;
@@ -659,15 +665,24 @@ mod tests {
     }
 
     #[test]
-    fn a_second_copy_is_dropped_while_remembered_and_the_oldest_is_forgotten_first() {
+    fn a_second_copy_is_dropped_while_remembered_an_old_id_with_new_bytes_is_not() {
         let mut recent = RecentIds::new(3);
-        assert!([1, 2, 3].iter().all(|&id| recent.first_time(id)));
-        assert!(!recent.first_time(2), "a repeat within the bound");
-        assert!(recent.first_time(4), "a new id");
+        let m = |id: u32| format!(r#"{{"id":{id},"user_id":7,"payload":{{"emit_us":5}}}}"#);
+        assert!([1, 2, 3]
+            .iter()
+            .all(|&id| recent.first_time(m(id).as_bytes())));
+        assert!(
+            !recent.first_time(m(2).as_bytes()),
+            "a repeat within the bound"
+        );
+        assert!(recent.first_time(m(4).as_bytes()), "a new message");
         // 1 was the oldest: forgotten, so a copy of it now passes; 3 and 4 are still held.
-        assert!(recent.first_time(1));
-        assert!(!recent.first_time(4) && !recent.first_time(1));
+        assert!(recent.first_time(m(1).as_bytes()));
+        assert!(!recent.first_time(m(4).as_bytes()) && !recent.first_time(m(1).as_bytes()));
         assert_eq!(recent.seen.len(), 3);
+        // An old id with another payload is another message: it passes.
+        let reused = r#"{"id":4,"user_id":7,"payload":{"emit_us":6}}"#;
+        assert!(recent.first_time(reused.as_bytes()));
     }
 
     #[test]

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# pollpush's push gateway against the reference design (Node.js + Socket.IO + Redis pub/sub,
+# tests/fixtures/socketio/server.js), under the same swarm and the same load, on this
+# machine, alternating between the two at each rate. Both get their events the same way: a
+# PUBLISH straight to Redis (one shared channel each, so neither does ingest work), and
+# both are measured the same way: `pollpush swarm --push-pid` reads each server's CPU and
+# RSS from /proc over the window. Writes one table, side-by-side.md, in the output folder.
+#
+#   benches/side-by-side.sh                        # 10,000 clients; 10, 1,000 and 5,000/s
+#   USERS=2000 RATES="10 1000" DURATION=10s benches/side-by-side.sh
+#
+# Needs: cargo, node and npm (the fixture's packages are installed on first use), and the
+# PostgreSQL and Redis binaries that `pollpush serve` starts its ephemeral services from.
+# Memory per connection is the server's RSS growth from idle (before any client) to the end
+# of the window, divided by the clients: both servers start fresh for the script.
+set -euo pipefail
+
+USERS=${USERS:-10000}
+RATES=${RATES:-"10 1000 5000"}
+DURATION=${DURATION:-20s}
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$root/results/side-by-side-$(date -u +%Y%m%d-%H%M%S)}
+mkdir -p "$out"
+command -v node >/dev/null && command -v npm >/dev/null || {
+    echo "side-by-side: node and npm are needed for the reference server" >&2
+    exit 2
+}
+
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+bin=$root/target/release/pollpush
+fixture=$root/tests/fixtures/socketio
+[ -d "$fixture/node_modules" ] || (cd "$fixture" && npm ci --silent --no-audit --no-fund)
+
+POLLPUSH_TOKEN_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export POLLPUSH_TOKEN_KEY
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# Waits for a line starting with $2 in file $1 and prints the rest of it.
+ready() {
+    for _ in $(seq 1 300); do
+        if line=$(grep -m1 "^$2" "$1" 2>/dev/null); then
+            echo "${line#"$2"}"
+            return
+        fi
+        sleep 0.1
+    done
+    echo "side-by-side: no '$2' in $1" >&2
+    exit 1
+}
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# Our gateway, one instance on the shared channel; it starts the ephemeral Postgres and
+# Redis, and writes their URLs to a private file.
+"$bin" serve --role push --fanout broadcast --port 0 >"$out/gateway.out" 2>"$out/gateway.err" &
+gw_pid=$!
+pids+=("$gw_pid")
+gw_url=http://$(ready "$out/gateway.out" "pollpush: listening on http://")
+urls=$(grep -o '/[^ ]*/urls.env' "$out/gateway.err" | head -1)
+set -a
+# shellcheck disable=SC1090
+. "$urls"
+set +a
+# The swarm creates its users' sessions in that Postgres (pollpush's gateway looks a
+# session up once per connection; the Node.js server checks the token's signature).
+
+# The reference server, on a channel of its own.
+(cd "$fixture" && CHANNEL=side-by-side-node PORT=0 exec node server.js) >"$out/node.out" 2>"$out/node.err" &
+node_pid=$!
+pids+=("$node_pid")
+node_url=$(ready "$out/node.out" "listening on ")
+sleep 1
+gw_idle=$(rss_kb "$gw_pid")
+node_idle=$(rss_kb "$node_pid")
+
+cat >"$out/pollpush.toml" <<EOF
+name = "side-by-side-pollpush"
+description = "pollpush's gateway, events published straight to Redis"
+duration = "$DURATION"
+warmup = "5s"
+modes = ["push"]
+seed = 1
+[users]
+count = $USERS
+[push]
+catch_up = false
+[target.emit]
+via = "redis"
+channel = "notifications"
+message = '{"id":{event},"user_id":{user},"payload":{payload}}'
+EOF
+cat >"$out/node.toml" <<EOF
+name = "side-by-side-node"
+description = "Node.js + Socket.IO, events published straight to Redis"
+duration = "$DURATION"
+warmup = "5s"
+modes = ["push"]
+seed = 1
+[users]
+count = $USERS
+[push]
+transport = "socketio"
+catch_up = false
+[target.push]
+path = "/socket.io/"
+namespace = "/"
+event = "notification"
+auth = { via = "socketio", value = '{"token":"{token}"}' }
+[target.notification]
+event = "/payload/event"
+emit_us = "/payload/emit_us"
+[target.emit]
+via = "redis"
+channel = "side-by-side-node"
+message = '{"id":{event},"user_id":{user},"payload":{payload}}'
+EOF
+
+for rate in $RATES; do
+    for server in pollpush node; do
+        if [ "$server" = pollpush ]; then url=$gw_url pid=$gw_pid; else url=$node_url pid=$node_pid; fi
+        echo "side-by-side: $server at $rate notifications/s, $USERS clients" >&2
+        "$bin" swarm "$out/$server.toml" --quiet --out "$out/$server-$rate" \
+            --push-url "$url" --push-pid "$pid" --redis-url "$REDIS_URL" \
+            --set "workload.events_per_s=$rate" >"$out/$server-$rate.log" 2>&1 ||
+            tail -3 "$out/$server-$rate.log" >&2
+    done
+done
+
+python3 - "$out" "$USERS" "$gw_idle" "$node_idle" $RATES <<'EOF'
+import json, sys
+out, users, gw_idle, node_idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rates = sys.argv[5:]
+idle = {"pollpush": gw_idle, "node": node_idle}
+rows = ["| notifications/s | server | cores | CPU per notification (µs) | RSS per connection (KB) | p50 (ms) | p99 (ms) | delivered | lost |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+ratios = []
+for rate in rates:
+    got = {}
+    for server in ["pollpush", "node"]:
+        try:
+            s = json.load(open(f"{out}/{server}-{rate}/summary.json"))
+        except OSError:
+            rows.append(f"| {rate} | {server} | run failed | | | | | | |")
+            continue
+        m = s["modes"]["push"]
+        inst = m["instances"][0]
+        cores, rss = inst.get("cpu_cores"), inst.get("rss_mb")
+        delivered = m["events"]["delivered"]
+        per_s = delivered / m["duration_s"]
+        us = cores * 1e6 / per_s if cores is not None and per_s > 0 else None
+        kb = (rss * 1024 - idle[server]) / users if rss is not None else None
+        got[server] = (cores, us, kb)
+        f = lambda v, d: "-" if v is None else f"{v:,.{d}f}"
+        rows.append(f"| {rate} | {server} | {f(cores, 3)} | {f(us, 1)} | {f(kb, 1)} | "
+                    f"{f(m['latency_ms']['p50'], 2)} | {f(m['latency_ms']['p99'], 2)} | "
+                    f"{delivered:,} | {m['events']['lost']:,} |")
+    if len(got) == 2 and None not in got["pollpush"] + got["node"]:
+        ratios.append(f"| {rate} | {got['pollpush'][0] / got['node'][0]:.2f} | "
+                      f"{got['pollpush'][2] / got['node'][2]:.2f} |")
+text = "\n".join(
+    [f"# pollpush's gateway against Node.js + Socket.IO: {users:,} clients, the same swarm and load", ""]
+    + rows
+    + ["", "pollpush / Node.js, measured in this run:", "",
+       "| notifications/s | CPU | RSS per connection |", "|---:|---:|---:|"] + ratios
+    + ["", "CPU and RSS of each server process from /proc over the window (`pollpush swarm --push-pid`); "
+           "RSS per connection is the growth from the idle server. Command: `benches/side-by-side.sh`."])
+open(f"{out}/side-by-side.md", "w").write(text + "\n")
+print(text)
+EOF

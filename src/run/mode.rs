@@ -26,7 +26,7 @@ use crate::error::{environment, input};
 use crate::metrics::aggregator::{collect, Collected, Outcome};
 use crate::metrics::db::statement_deltas;
 use crate::metrics::events::{Emitted, Reports, MAX_RECORDS, REPORT_QUEUE};
-use crate::result::{FaultResult, InstanceResult, Memory, ModeResult, Sample};
+use crate::result::{CpuSeconds, FaultResult, InstanceResult, Memory, ModeResult, Sample};
 use crate::scenario::{Plan, Target};
 use crate::swarm::push::ClientFaults;
 use crate::swarm::{Live, Meter, Shared, Swarm};
@@ -475,6 +475,10 @@ impl<'a> ModeRun<'a> {
         let server = self.server_counters(res, &w);
         let (s0, s1) = (&w.s0, &w.s1);
         let cpu = s1.cpu.since(&s0.cpu);
+        let window_s = s1.at.duration_since(s0.at).as_secs_f64();
+        if let Some(warning) = saturation(&cpu, window_s, machine_cores()) {
+            self.opts.observer.warn(&format!("{mode}: {warning}"));
+        }
         let instances = match mode {
             Mode::Poll => Vec::new(),
             Mode::Push => (0..self.servers.len())
@@ -496,7 +500,7 @@ impl<'a> ModeRun<'a> {
             users: plan.users,
             window_start: s0.wall,
             window_end: s1.wall,
-            window_s: s1.at.duration_since(s0.at).as_secs_f64(),
+            window_s,
             outcome,
             db_queries: s1.db.total.saturating_sub(s0.db.total),
             backend_queries: server.map(|s| s.db_queries).unwrap_or(0),
@@ -560,5 +564,59 @@ impl<'a> ModeRun<'a> {
                 o.sent
             ));
         }
+    }
+}
+
+/// The cores this machine gives the run.
+fn machine_cores() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+}
+
+/// Says when the swarm took half the machine or more (then it, not the system under test, may
+/// be what limits the figures), or when every core was busy.
+fn saturation(cpu: &CpuSeconds, window_s: f64, cores: f64) -> Option<String> {
+    if window_s <= 0.0 {
+        return None;
+    }
+    let swarm = cpu.swarm.map(|s| s / window_s);
+    let all = [cpu.server, cpu.ingest, cpu.db, cpu.redis, cpu.swarm]
+        .iter()
+        .flatten()
+        .sum::<f64>()
+        / window_s;
+    match swarm {
+        Some(s) if s >= 0.5 * cores => Some(format!(
+            "the swarm itself (its clients and the workload) used {s:.2} of this machine's {cores} cores: it may be what limits these figures; use fewer users or events, or a bigger machine"
+        )),
+        _ if all >= 0.9 * cores => Some(format!(
+            "every core was busy ({all:.2} of {cores} cores over the window, all components together): figures measured on a saturated machine include waiting for a core"
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cpu(swarm: f64, others: f64) -> CpuSeconds {
+        CpuSeconds {
+            server: Some(others),
+            instances: vec![Some(others)],
+            ingest: None,
+            db: Some(0.0),
+            redis: None,
+            swarm: Some(swarm),
+        }
+    }
+
+    #[test]
+    fn a_busy_swarm_or_a_full_machine_is_said_and_a_quiet_run_is_not() {
+        // CPU seconds over a 10 s window, on 2 cores.
+        assert_eq!(saturation(&cpu(2.0, 5.0), 10.0, 2.0), None);
+        let swarm = saturation(&cpu(12.0, 2.0), 10.0, 2.0).unwrap();
+        assert!(swarm.contains("used 1.20 of this machine's 2 cores"), "{swarm}");
+        let full = saturation(&cpu(8.0, 11.0), 10.0, 2.0).unwrap();
+        assert!(full.contains("every core was busy (1.90 of 2"), "{full}");
     }
 }

@@ -3,7 +3,7 @@
 //! 65,536), and the aggregator recording one latency. Run with `cargo bench --bench route`.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
-use pollpush::backend::push::{RecentIds, RECENT_IDS};
+use pollpush::backend::push::{RecentMessages, RECENT_MESSAGES};
 
 fn message(id: u64) -> String {
     format!(
@@ -13,8 +13,8 @@ fn message(id: u64) -> String {
 
 fn second_copy(c: &mut Criterion) {
     // A full memory, as after the first 65,536 messages: every new one also forgets one.
-    let mut recent = RecentIds::new(RECENT_IDS);
-    for id in 0..RECENT_IDS as u64 {
+    let mut recent = RecentMessages::new(RECENT_MESSAGES);
+    for id in 0..RECENT_MESSAGES as u64 {
         recent.first_time(message(id).as_bytes());
     }
     let mut next = 1_000_000u64;
@@ -31,7 +31,7 @@ fn second_copy(c: &mut Criterion) {
             )
         },
     );
-    let held = message(RECENT_IDS as u64 - 1);
+    let held = message(RECENT_MESSAGES as u64 - 1);
     c.bench_function("a second copy found (a retried publish)", |b| {
         b.iter(|| recent.first_time(black_box(held.as_bytes())))
     });

@@ -59,7 +59,7 @@ pub enum Emitted {
 
 /// How many reports may wait for the aggregator. Clients never wait for room: a client
 /// that waited would stop reading its socket and change what it measures. A report that
-/// finds the queue full is counted in [`Reports::dropped`], and the run says its figures
+/// finds the queue full is counted ([`Reports::dropped_count`]), and the run says its figures
 /// are incomplete. About 48 MB when full; the aggregator only moves each report into a
 /// list, so it fills only when the machine starves the aggregator's task.
 pub const REPORT_QUEUE: usize = 1 << 20;

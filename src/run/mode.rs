@@ -615,7 +615,10 @@ mod tests {
         // CPU seconds over a 10 s window, on 2 cores.
         assert_eq!(saturation(&cpu(2.0, 5.0), 10.0, 2.0), None);
         let swarm = saturation(&cpu(12.0, 2.0), 10.0, 2.0).unwrap();
-        assert!(swarm.contains("used 1.20 of this machine's 2 cores"), "{swarm}");
+        assert!(
+            swarm.contains("used 1.20 of this machine's 2 cores"),
+            "{swarm}"
+        );
         let full = saturation(&cpu(8.0, 11.0), 10.0, 2.0).unwrap();
         assert!(full.contains("every core was busy (1.90 of 2"), "{full}");
     }

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use redis::aio::PubSubSink;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{route, RecentIds, SubOp, RECENT_IDS};
+use super::{route, RecentMessages, SubOp, RECENT_MESSAGES};
 use crate::backend::{bump, user_channel, AppState, CHANNEL};
 use crate::config::Fanout;
 
@@ -37,7 +37,7 @@ pub async fn subscriber(
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     // Kept across reconnects: a retried publish may come after the subscription is back.
-    let mut recent = RecentIds::new(RECENT_IDS);
+    let mut recent = RecentMessages::new(RECENT_MESSAGES);
     loop {
         match connect(&client, fanout).await {
             Ok((mut sink, mut stream)) => {

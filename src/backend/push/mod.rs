@@ -207,25 +207,25 @@ pub struct Registration {
 }
 
 /// How many of the messages an instance routed last it remembers, to drop a second copy.
-pub const RECENT_IDS: usize = 65_536;
+pub const RECENT_MESSAGES: usize = 65_536;
 
 /// The messages an instance routed last, by a 64-bit hash of their bytes (up to a bound,
 /// oldest forgotten first). Redis can deliver one notification twice: a publish that timed
 /// out while Redis was stalled is retried, yet Redis may still run the first one once it
 /// resumes. The retry is the same bytes (id, user and payload), and each message reaches
 /// an instance once (per-user and broadcast channels alike), so a second copy among the
-/// last [`RECENT_IDS`] is dropped and counted (`redis_duplicates`). Keyed by the bytes,
+/// last [`RECENT_MESSAGES`] is dropped and counted (`redis_duplicates`). Keyed by the bytes,
 /// not the id alone: a system whose ids restart (a `[target]` run publishing `{event}`
 /// numbers again) sends a new message under an old id, which must pass.
-pub struct RecentIds {
+pub struct RecentMessages {
     seen: HashSet<u64>,
     order: std::collections::VecDeque<u64>,
     bound: usize,
 }
 
-impl RecentIds {
+impl RecentMessages {
     pub fn new(bound: usize) -> Self {
-        RecentIds {
+        RecentMessages {
             seen: HashSet::new(),
             order: std::collections::VecDeque::new(),
             bound,
@@ -251,9 +251,9 @@ impl RecentIds {
 }
 
 /// Routes one published notification (JSON of `ingest::Published`) to the sockets
-/// of its user on this instance. With `recent`, a notification whose id was routed
-/// already is dropped (see [`RecentIds`]).
-pub fn route(state: &AppState, payload: &[u8], recent: Option<&mut RecentIds>) {
+/// of its user on this instance. With `recent`, a byte-identical copy of a message routed
+/// already is dropped (see [`RecentMessages`]).
+pub fn route(state: &AppState, payload: &[u8], recent: Option<&mut RecentMessages>) {
     /// The fields of a published notification that say where it goes.
     #[derive(Deserialize)]
     struct Addressed {
@@ -666,7 +666,7 @@ mod tests {
 
     #[test]
     fn a_second_copy_is_dropped_while_remembered_an_old_id_with_new_bytes_is_not() {
-        let mut recent = RecentIds::new(3);
+        let mut recent = RecentMessages::new(3);
         let m = |id: u32| format!(r#"{{"id":{id},"user_id":7,"payload":{{"emit_us":5}}}}"#);
         assert!([1, 2, 3]
             .iter()

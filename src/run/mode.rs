@@ -33,9 +33,9 @@ use crate::swarm::{Live, Meter, Shared, Swarm};
 use crate::wire::StatsSnapshot;
 use crate::workload::{Emitter, Workload, WorkloadStats};
 
-/// Event ids of the stream aimed at slow clients start here, apart from the main stream.
 /// How many workload records may wait for the aggregator; past it the workload waits.
 const EMITTED_QUEUE: usize = 65_536;
+/// Event ids of the stream aimed at slow clients start here, apart from the main stream.
 const SLOW_EVENT_BASE: u64 = 1_000_000_000_000;
 
 /// The main workload and, when the plan has slow clients, theirs.
@@ -436,12 +436,6 @@ impl<'a> ModeRun<'a> {
         };
         let mut outcome = collected.outcome(window_start, window_end, slow_users);
         outcome.reports_dropped += self.reports_dropped.load(Ordering::Relaxed);
-        if outcome.reports_dropped > 0 {
-            self.opts.observer.warn(&format!(
-                "{mode}: {} client reports could not be kept (the aggregator fell behind, or a list reached {MAX_RECORDS}): deliveries and polls are undercounted, and lost may be overcounted",
-                outcome.reports_dropped
-            ));
-        }
         self.warn_about_api(&outcome);
         let faults = w
             .fired
@@ -460,25 +454,11 @@ impl<'a> ModeRun<'a> {
                 }
             })
             .collect();
-        let wl = &w.workload;
-        if wl.late * 100 > wl.emitted {
-            self.opts.observer.warn(&format!(
-                "{mode}: the workload fell behind its schedule: {} of {} events went out over {} ms late (at most {} in flight), {:.0} events/s of {} asked; what took the events, or this machine, is the limit here",
-                wl.late,
-                wl.emitted,
-                crate::workload::LATE_US / 1000,
-                crate::workload::MAX_IN_FLIGHT,
-                wl.emitted as f64 / wl.span_s.max(1e-9),
-                plan.events_per_s
-            ));
-        }
         let server = self.server_counters(res, &w);
         let (s0, s1) = (&w.s0, &w.s1);
         let cpu = s1.cpu.since(&s0.cpu);
         let window_s = s1.at.duration_since(s0.at).as_secs_f64();
-        if let Some(warning) = saturation(&cpu, window_s, machine_cores()) {
-            self.opts.observer.warn(&format!("{mode}: {warning}"));
-        }
+        self.warn_about_load(&outcome, &w.workload, &cpu, window_s);
         let instances = match mode {
             Mode::Poll => Vec::new(),
             Mode::Push => (0..self.servers.len())
@@ -526,6 +506,33 @@ impl<'a> ModeRun<'a> {
             probe_header_bytes: self.probe_header_bytes,
             client_panics,
         })
+    }
+
+    /// Says when the figures may show the tool or the machine rather than the system: the
+    /// aggregator could not keep every report, the workload fell behind its schedule, or
+    /// the swarm or the whole machine was busy.
+    fn warn_about_load(&self, o: &Outcome, wl: &WorkloadStats, cpu: &CpuSeconds, window_s: f64) {
+        let (mode, observer) = (self.mode, self.opts.observer.as_ref());
+        if o.reports_dropped > 0 {
+            observer.warn(&format!(
+                "{mode}: {} client reports could not be kept (the aggregator fell behind, or a list reached {MAX_RECORDS}): deliveries and polls are undercounted, and lost may be overcounted",
+                o.reports_dropped
+            ));
+        }
+        if wl.late * 100 > wl.emitted {
+            observer.warn(&format!(
+                "{mode}: the workload fell behind its schedule: {} of {} events went out over {} ms late (at most {} in flight), {:.0} events/s of {} asked; what took the events, or this machine, is the limit here",
+                wl.late,
+                wl.emitted,
+                crate::workload::LATE_US / 1000,
+                crate::workload::MAX_IN_FLIGHT,
+                wl.emitted as f64 / wl.span_s.max(1e-9),
+                self.plan.events_per_s
+            ));
+        }
+        if let Some(warning) = saturation(cpu, window_s, machine_cores()) {
+            observer.warn(&format!("{mode}: {warning}"));
+        }
     }
 
     /// The servers' own counters over the window (the mode's servers and the ingest API

@@ -31,8 +31,15 @@ pub enum Command {
     /// the swarm creates its users' sessions there and reads Postgres's own counters;
     /// without it, database figures are null.
     Swarm(SwarmArgs),
-    /// Compare two runs of one scenario figure by figure; exit 1 on a regression.
+    /// Compare two runs of one scenario figure by figure; exit 1 on a regression, 2 on bad
+    /// input. `--list RESULT` prints the figures a check or threshold can name instead.
     Compare(CompareArgs),
+    /// Combine single runs of one scenario, measured apart (e.g. alternating two builds in
+    /// one CI job), into one result folder with repeats, as `run --repeat K` writes it:
+    /// latency from every run's histogram added up, losses and errors the worst run's,
+    /// every other figure the median. Exit 1 if the combined result fails the scenario's
+    /// checks.
+    Combine(CombineArgs),
     /// Re-render the plots, report.md and report.html of a result folder from its saved data
     /// (summary.json, scenario.toml, latency-<mode>.hgrm, timeseries.csv).
     Report(ReportArgs),
@@ -70,6 +77,38 @@ pub struct SwarmArgs {
     /// measured (otherwise null).
     #[arg(long, value_name = "PID", value_delimiter = ',')]
     pub push_pid: Vec<u32>,
+
+    /// The Prometheus endpoint of the poll server (e.g. http://10.0.0.5:8080/metrics),
+    /// read at both edges of the window for its own process_cpu_seconds_total and
+    /// process_resident_memory_bytes: its CPU and memory are then measured when it runs
+    /// elsewhere. Not with --poll-pid.
+    #[arg(long, value_name = "URL", conflicts_with = "poll_pid")]
+    pub poll_metrics: Option<String>,
+
+    /// The Prometheus endpoints of the push instances, in the order of --push-url (repeat
+    /// it, or separate with commas), read like --poll-metrics. Not with --push-pid.
+    #[arg(
+        long,
+        value_name = "URL",
+        value_delimiter = ',',
+        conflicts_with = "push_pid"
+    )]
+    pub push_metrics: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CombineArgs {
+    /// Result folders of single runs of one scenario on one machine (two or more).
+    #[arg(required = true, num_args = 2..)]
+    pub runs: Vec<PathBuf>,
+
+    /// The result folder to write.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Print only the final table and errors.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -96,7 +135,15 @@ pub struct CompareArgs {
 
     /// The run to judge: a result folder or its summary.json. Thresholds in the `[compare]`
     /// table of its scenario.toml apply.
-    pub current: PathBuf,
+    #[arg(required_unless_present = "list")]
+    pub current: Option<PathBuf>,
+
+    /// Print every figure of the one result given (the first argument) that a `[checks]`
+    /// entry, `--max-regression` or a `[compare]` table can name: its value, which
+    /// direction is worse, and the default limit `compare` applies (or none: shown
+    /// without a verdict). With --format json, an array of objects (docs/ci.md).
+    #[arg(long, conflicts_with = "current")]
+    pub list: bool,
 
     /// Allowed regression of a figure in percent, e.g. push.latency_ms.p99=50 or
     /// '*.latency_ms.p99=50' (`*` matches anything). Repeatable; wins over the defaults

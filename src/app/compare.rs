@@ -3,12 +3,24 @@
 use super::cli::{CompareArgs, Format};
 use crate::error::{input, UserError};
 use crate::report::compare::{
-    compare, load, machine_differences, render_json, render_markdown, render_text, thresholds,
+    compare, list, load, machine_differences, render_json, render_list, render_markdown,
+    render_text, thresholds,
 };
 
 pub fn command(args: CompareArgs) -> anyhow::Result<()> {
     let baseline = load(&args.baseline)?;
-    let current = load(&args.current)?;
+    let Some(current_path) = &args.current else {
+        // --list: the figures of the one result given.
+        let limits = thresholds(&args.baseline, &args.max_regression)?;
+        let rows = list(&baseline, &limits);
+        let text = match args.format {
+            Format::Json => serde_json::to_string_pretty(&rows)?,
+            Format::Text | Format::Markdown => render_list(&rows),
+        };
+        println!("{text}");
+        return Ok(());
+    };
+    let current = load(current_path)?;
     let machines = machine_differences(&baseline, &current);
     if !machines.is_empty() {
         let list = machines.join("; ");
@@ -19,7 +31,7 @@ pub fn command(args: CompareArgs) -> anyhow::Result<()> {
         }
         eprintln!("warning: the runs were measured on different machines ({list}); differences below may be the machines'");
     }
-    let limits = thresholds(&args.current, &args.max_regression)?;
+    let limits = thresholds(current_path, &args.max_regression)?;
     let c = compare(&baseline, &current, &limits)?;
     let text = match args.format {
         Format::Text => render_text(&c),

@@ -20,6 +20,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Swarm(args) => run::swarm_command(args).await,
         Command::Compare(args) => compare::command(args),
+        Command::Combine(args) => run::combine_command(args),
         Command::Report(args) => {
             crate::report::rerender(&args.dir)?;
             println!("re-rendered {}", args.dir.display());

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::cli::{RunArgs, SwarmArgs};
+use super::cli::{CombineArgs, RunArgs, SwarmArgs};
 use super::progress::Progress;
 use crate::error::{environment, input};
 use crate::report::checks::{failures, CheckResult};
@@ -68,6 +68,28 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
             )));
         }
     }
+    if args.push_metrics.len() > push.len() {
+        return Err(input(format!(
+            "--push-metrics: {} URLs for {} push instances; give one per --push-url, in the same order",
+            args.push_metrics.len(),
+            push.len()
+        )));
+    }
+    for (flag, url) in args
+        .poll_metrics
+        .iter()
+        .map(|u| ("--poll-metrics", u))
+        .chain(args.push_metrics.iter().map(|u| ("--push-metrics", u)))
+    {
+        if !url.starts_with("http://") {
+            return Err(input(format!(
+                "{flag} {url}: give an http:// URL of a Prometheus endpoint, e.g. http://127.0.0.1:3000/metrics"
+            )));
+        }
+        crate::run::probe_metrics(url)
+            .await
+            .map_err(|e| environment(format!("{flag} {url}: {e:#}")))?;
+    }
     let remote = Remote {
         poll: poll.map(|p| p.1),
         push: push.into_iter().map(|p| p.1).collect(),
@@ -75,6 +97,8 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
         given,
         poll_pid: args.poll_pid,
         push_pids: args.push_pid,
+        poll_metrics: args.poll_metrics,
+        push_metrics: args.push_metrics,
     };
     command_with(args.run, Some(remote), &extra).await
 }
@@ -182,6 +206,20 @@ async fn command_with(
         }
     };
     println!("results: {}", out.display());
+    judge_checks(&summary)
+}
+
+/// The `combine` command: single runs into one result with repeats; its table, its checks.
+pub fn combine_command(args: CombineArgs) -> anyhow::Result<()> {
+    let summary = crate::report::combine(&args.runs, &args.out)?;
+    if !args.quiet {
+        println!("{}", crate::report::table::render(&summary));
+    }
+    println!(
+        "results: {} ({} runs combined)",
+        args.out.display(),
+        args.runs.len()
+    );
     judge_checks(&summary)
 }
 

@@ -47,12 +47,30 @@ pub fn to_hlog(intervals: &[Interval<'_>], tag: &str) -> anyhow::Result<String> 
 
 /// Every interval of an interval log, added up: the exact histogram of all its windows.
 pub fn from_hlog(text: &str) -> anyhow::Result<Histogram<u64>> {
-    use base64::Engine;
     let mut total = crate::metrics::latency_histogram();
+    for (_, _, h) in intervals(text)? {
+        total
+            .add(&h)
+            .map_err(|e| anyhow::anyhow!("an interval does not fit: {e:?}"))?;
+    }
+    Ok(total)
+}
+
+/// Each interval of an interval log: when it started (BaseTime plus its offset), how long
+/// it lasted, and its histogram.
+pub fn intervals(text: &str) -> anyhow::Result<Vec<(SystemTime, Duration, Histogram<u64>)>> {
+    use base64::Engine;
+    let mut base = Duration::ZERO;
+    let mut out = Vec::new();
     for entry in IntervalLogIterator::new(text.as_bytes()) {
         let entry = entry.map_err(|e| anyhow::anyhow!("not an interval log: {e:?}"))?;
-        let LogEntry::Interval(interval) = entry else {
-            continue;
+        let interval = match entry {
+            LogEntry::BaseTime(t) => {
+                base = t;
+                continue;
+            }
+            LogEntry::StartTime(_) => continue,
+            LogEntry::Interval(interval) => interval,
         };
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(interval.encoded_histogram())
@@ -60,11 +78,10 @@ pub fn from_hlog(text: &str) -> anyhow::Result<Histogram<u64>> {
         let h: Histogram<u64> = Deserializer::new()
             .deserialize(&mut std::io::Cursor::new(bytes))
             .map_err(|e| anyhow::anyhow!("an interval is not a histogram: {e:?}"))?;
-        total
-            .add(&h)
-            .map_err(|e| anyhow::anyhow!("an interval does not fit: {e:?}"))?;
+        let start = SystemTime::UNIX_EPOCH + base + interval.start_timestamp();
+        out.push((start, interval.duration(), h));
     }
-    Ok(total)
+    Ok(out)
 }
 
 /// Reads the (value ms, quantile) rows back from a rendered distribution.
@@ -181,6 +198,15 @@ mod tests {
         both.add(&b).unwrap();
         let back = from_hlog(&text).unwrap();
         assert_eq!(back, both);
+        // Each interval comes back whole, at its own time.
+        let each = intervals(&text).unwrap();
+        assert_eq!(each.len(), 2);
+        assert_eq!(
+            (each[0].0, each[0].1, &each[0].2),
+            (t0, Duration::from_secs(30), &a)
+        );
+        assert_eq!(each[1].0, t0 + Duration::from_secs(60));
+        assert_eq!(each[1].2, b);
         assert!(from_hlog("not a log\n1,2,3,zzz").is_err());
     }
 

@@ -5,6 +5,7 @@ pub(crate) mod aggregator;
 pub mod db;
 pub(crate) mod events;
 pub mod hgrm;
+pub mod prom;
 pub mod redis_info;
 
 use hdrhistogram::Histogram;

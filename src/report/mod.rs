@@ -3,6 +3,7 @@
 //! The table and report read the summary, so every figure they show is one it holds.
 
 pub mod checks;
+mod combine;
 pub(crate) mod compare;
 pub(crate) mod figures;
 pub(crate) mod html;
@@ -21,6 +22,8 @@ use crate::config::Mode;
 use crate::error::input;
 use crate::metrics::hgrm;
 use crate::result::RunResult;
+
+pub use combine::combine;
 
 /// The median of some numbers (the mean of the middle two for an even count).
 pub fn median(values: &[f64]) -> Option<f64> {
@@ -101,6 +104,13 @@ pub fn combined_summary(results: &[RunResult]) -> Value {
     for (mode, h) in merged_latency(results) {
         merged["modes"][mode.as_str()]["latency_ms"] = summary::latency(&h);
     }
+    mark_repeats(&mut merged, &each);
+    merged
+}
+
+/// Says how `merged` combines the summaries `each`, and keeps each one's figures (which
+/// `compare` reads to measure the noise).
+fn mark_repeats(merged: &mut Value, each: &[Value]) {
     merged["combined"] = json!({
         "latency_ms": "every repeat's histogram added up",
         "worst_of_repeats": MUST_NOT_RISE,
@@ -111,7 +121,6 @@ pub fn combined_summary(results: &[RunResult]) -> Value {
             .map(|s| json!({ "started_at": s["started_at"], "modes": s["modes"], "ratios": s["ratios"] }))
             .collect(),
     );
-    merged
 }
 
 /// Each mode's latency histogram over all repeats.
@@ -169,9 +178,6 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
         .map_err(|e| fail("scenario.toml", e))?;
     let latency = merged_latency(results);
     for (mode, h) in &latency {
-        let name = format!("latency-{mode}.hgrm");
-        std::fs::write(out.join(&name), hgrm::render(h)).map_err(|e| fail(&name, e))?;
-        // Lossless, one interval per repeat: `report` redraws from this exactly.
         let intervals: Vec<hgrm::Interval<'_>> = results
             .iter()
             .flat_map(|r| &r.modes)
@@ -182,9 +188,7 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
                 histogram: &m.outcome.latency,
             })
             .collect();
-        let name = format!("latency-{mode}.hlog");
-        std::fs::write(out.join(&name), hgrm::to_hlog(&intervals, mode.as_str())?)
-            .map_err(|e| fail(&name, e))?;
+        hgrm_files(out, mode.as_str(), h, &intervals)?;
     }
     plot::latency_cdf(plan, &plot::cdf_points(&latency), out)?;
     std::fs::write(out.join("timeseries.csv"), timeseries_csv(results))
@@ -195,6 +199,23 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
     plot::bandwidth(plan, &summary, out)?;
     html::write_reports(out, &markdown::render(&summary))?;
     Ok(summary)
+}
+
+/// Writes a mode's `latency-<mode>.hgrm` (the distribution of `total`, for people) and
+/// `latency-<mode>.hlog` (lossless, one interval per repeat: `report` and `combine` read it).
+fn hgrm_files(
+    out: &Path,
+    mode: &str,
+    total: &Histogram<u64>,
+    intervals: &[hgrm::Interval<'_>],
+) -> anyhow::Result<()> {
+    let fail = |name: &str, e: std::io::Error| {
+        input(format!("cannot write {name} in {}: {e}", out.display()))
+    };
+    let name = format!("latency-{mode}.hgrm");
+    std::fs::write(out.join(&name), hgrm::render(total)).map_err(|e| fail(&name, e))?;
+    let name = format!("latency-{mode}.hlog");
+    std::fs::write(out.join(&name), hgrm::to_hlog(intervals, mode)?).map_err(|e| fail(&name, e))
 }
 
 /// The `report` command: re-renders the plots and `report.md` of a result folder from what

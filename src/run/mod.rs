@@ -24,6 +24,7 @@ use std::time::SystemTime;
 
 pub use observe::{Observer, Phase, Silent, Tick};
 pub use resources::HISTORY_PER_USER;
+pub use servers::probe_metrics;
 pub use setup::{check_request, Remote, RunOptions};
 
 use crate::result::RunResult;

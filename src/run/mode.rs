@@ -77,14 +77,23 @@ async fn start_servers(
     match (mode, &opts.remote) {
         (Mode::Poll, Some(r)) => {
             let addr = r.poll.ok_or_else(|| input("mode poll needs --poll-url"))?;
-            Ok(vec![ServerProcess::remote("poll", 0, addr, r.poll_pid)])
+            Ok(vec![ServerProcess::remote(
+                "poll",
+                0,
+                addr,
+                r.poll_pid,
+                r.poll_metrics.clone(),
+            )])
         }
         (Mode::Push, Some(r)) if r.push.is_empty() => Err(input("mode push needs --push-url")),
         (Mode::Push, Some(r)) => Ok(r
             .push
             .iter()
             .enumerate()
-            .map(|(i, &a)| ServerProcess::remote("push", i, a, r.push_pids.get(i).copied()))
+            .map(|(i, &a)| {
+                let metrics = r.push_metrics.get(i).cloned();
+                ServerProcess::remote("push", i, a, r.push_pids.get(i).copied(), metrics)
+            })
             .collect()),
         (Mode::Poll, None) => {
             opts.observer.note("poll: starting the server");
@@ -378,12 +387,17 @@ impl<'a> ModeRun<'a> {
         let (fired, ()) = tokio::join!(faults, window);
         let s1 = self.snapshot(res, &pids).await?;
         let samples = sampler.await?;
-        let rss = self
+        let rss: Vec<Option<f64>> = self
             .servers
             .iter()
-            .map(|s| s.pid().and_then(crate::procs::rss_mb))
+            .enumerate()
+            .map(|(i, s)| match s.pid() {
+                Some(pid) => crate::procs::rss_mb(pid),
+                None => s1.reported_rss_mb.get(i).copied().flatten(),
+            })
             .collect();
-        let memory = Memory::read(&pids);
+        let mut memory = Memory::read(&pids);
+        memory.server_rss_mb = rss.iter().copied().sum();
         let workload = workloads.0.await?;
         if let Some(slow) = workloads.1 {
             slow.await?;

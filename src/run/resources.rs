@@ -91,6 +91,7 @@ impl Resources {
                     .or(r.push.first().copied())
                     .ok_or_else(|| input("no ingest URL"))?,
                 None,
+                None,
             ),
             None => ServerProcess::start(&launch, Role::Ingest, 0, plan).await?,
         };

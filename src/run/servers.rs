@@ -15,6 +15,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::config::{Choice, PushConfig, Role, ServeConfig};
 use crate::error::environment;
+use crate::metrics::prom::ProcessFigures;
 use crate::procs::{die_with_parent, OwnedChild};
 use crate::scenario::Plan;
 use crate::token::{Signer, KEY_ENV};
@@ -69,6 +70,9 @@ pub struct ServerProcess {
     child: Option<OwnedChild>,
     /// A process someone else started that `swarm` was told to measure (`--push-pid`).
     watched: Option<u32>,
+    /// Its Prometheus endpoint (`--push-metrics`), read for its CPU and memory when it is
+    /// not a process here.
+    metrics_url: Option<String>,
     client: Client<HttpConnector, Empty<Bytes>>,
     /// Counters of this instance's earlier processes (killed by a fault), so that its
     /// figures cover the whole window; its connection gauge is 0.
@@ -92,13 +96,21 @@ impl ServerProcess {
     /// A server at `addr` that someone else runs: its `/stats` are read, but it has no
     /// process of ours to kill. With `pid` (a process on this machine the user named), its
     /// CPU and memory are measured as a server's.
-    pub fn remote(role: &str, index: usize, addr: SocketAddr, pid: Option<u32>) -> Self {
+    /// With `metrics_url`, its Prometheus endpoint gives them instead.
+    pub fn remote(
+        role: &str,
+        index: usize,
+        addr: SocketAddr,
+        pid: Option<u32>,
+        metrics_url: Option<String>,
+    ) -> Self {
         ServerProcess {
             addr,
             name: format!("{role}-{index}"),
             started: None,
             child: None,
             watched: pid,
+            metrics_url,
             client: Client::builder(TokioExecutor::new()).build_http(),
             carried: StatsSnapshot::default(),
             dead: false,
@@ -215,6 +227,7 @@ impl ServerProcess {
             started: Some((launch, config)),
             child: Some(child),
             watched: None,
+            metrics_url: None,
             client: Client::builder(TokioExecutor::new()).build_http(),
             carried: StatsSnapshot::default(),
             dead: false,
@@ -224,6 +237,21 @@ impl ServerProcess {
     /// The process's pid; None for a remote server.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.pid()).or(self.watched)
+    }
+
+    /// The process's CPU seconds and memory from its Prometheus endpoint; all unknown
+    /// without one, or when it does not answer.
+    pub async fn process_figures(&self) -> ProcessFigures {
+        let Some(url) = &self.metrics_url else {
+            return ProcessFigures::default();
+        };
+        match scrape(&self.client, url).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(server = %self.name, url = %url, "cannot read its metrics: {e:#}");
+                ProcessFigures::default()
+            }
+        }
     }
 
     /// The server's own counters.
@@ -286,4 +314,38 @@ async fn read_ready_line(stdout: std::process::ChildStdout) -> Option<SocketAddr
 /// Stops every server at once; each takes as long as it needs, not the sum of them.
 pub async fn stop_all(servers: &mut [ServerProcess]) {
     futures_util::future::join_all(servers.iter_mut().map(ServerProcess::stop)).await;
+}
+
+/// Reads a Prometheus endpoint (http only) and the process figures in it.
+pub async fn scrape(
+    client: &Client<HttpConnector, Empty<Bytes>>,
+    url: &str,
+) -> anyhow::Result<ProcessFigures> {
+    let mut req = hyper::Request::get(url);
+    if let Some(token) = crate::token::operator_token() {
+        req = req.header(crate::token::OPERATOR_HEADER, token);
+    }
+    let resp = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.request(req.body(Empty::new())?),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer within 5 s"))??;
+    if !resp.status().is_success() {
+        anyhow::bail!("it answered {}", resp.status());
+    }
+    let body = resp.into_body().collect().await?.to_bytes();
+    crate::metrics::prom::process_figures(&String::from_utf8_lossy(&body))
+}
+
+/// Checks, before a run, that `url` is a Prometheus endpoint with the process figures.
+pub async fn probe_metrics(url: &str) -> anyhow::Result<()> {
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let f = scrape(&client, url).await?;
+    if f.cpu_seconds.is_none() {
+        anyhow::bail!(
+            "it has no process_cpu_seconds_total (a Prometheus client library's default process metrics export it)"
+        );
+    }
+    Ok(())
 }

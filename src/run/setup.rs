@@ -38,6 +38,10 @@ pub struct Remote {
     /// (in the order of `push`): their CPU and memory count as the servers'.
     pub poll_pid: Option<u32>,
     pub push_pids: Vec<u32>,
+    /// Prometheus endpoints of the poll server and of the push instances (in the order of
+    /// `push`), read for their CPU and memory where no pid is given.
+    pub poll_metrics: Option<String>,
+    pub push_metrics: Vec<String>,
 }
 
 impl Remote {

@@ -25,6 +25,8 @@ pub struct Snapshot {
     /// every figure made of them) are unknown, not zero.
     pub counters_known: bool,
     pub cpu: CpuSeconds,
+    /// Each server's memory as its Prometheus endpoint reported it (MiB); None without one.
+    pub reported_rss_mb: Vec<Option<f64>>,
     pub bytes: (u64, u64),
     pub redis: Option<RedisReading>,
 }
@@ -40,7 +42,23 @@ pub async fn snapshot(
     let at = Instant::now();
     let wall = SystemTime::now();
     let bytes = meter.read();
-    let cpu = CpuSeconds::read(pids);
+    let mut cpu = CpuSeconds::read(pids);
+    // Servers that are no process here may report their CPU and memory themselves.
+    let reported =
+        futures_util::future::join_all(servers.iter().map(|s| s.process_figures())).await;
+    for (slot, figures) in cpu.instances.iter_mut().zip(&reported) {
+        if slot.is_none() {
+            *slot = figures.cpu_seconds;
+        }
+    }
+    cpu.server = crate::result::known_sum(&cpu.instances);
+    // An ingest API that is one of the mode's servers (`swarm` against `serve --role all`,
+    // or a target fed through its own instance) used no CPU of its own: it is counted in
+    // that server's, so the servers' total is known once theirs is.
+    if cpu.ingest.is_none() && servers.iter().any(|s| s.addr == ingest.addr) {
+        cpu.ingest = Some(0.0);
+    }
+    let reported_rss_mb = reported.iter().map(|f| f.rss_mb).collect();
     let db = counter.read().await?;
     let redis = match redis.as_mut() {
         Some(r) => r.read().await.ok(),
@@ -59,6 +77,7 @@ pub async fn snapshot(
         ingest: ingest.unwrap_or_default(),
         counters_known,
         cpu,
+        reported_rss_mb,
         bytes,
         redis,
     })

@@ -3,6 +3,7 @@
 mod backend;
 mod cli;
 mod common;
+mod gate;
 mod layers;
 mod measure;
 mod push;

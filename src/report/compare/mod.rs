@@ -254,6 +254,88 @@ pub fn machine_differences(baseline: &Value, current: &Value) -> Vec<String> {
     out
 }
 
+/// The rule that applies to figure `name`: the last override that matches it, else its
+/// default.
+fn rule_for(name: &str, overrides: &[(String, f64)]) -> Option<Rule> {
+    let rule = default_rule(name);
+    match overrides.iter().rev().find(|(p, _)| matches(p, name)) {
+        // An explicit threshold is the user's call: no noise floor under it.
+        Some((_, pct)) => Some(Rule {
+            better: rule.map(|r| r.better).unwrap_or(Better::Lower),
+            max_pct: *pct,
+            floor: 0.0,
+        }),
+        None => rule,
+    }
+}
+
+/// One figure a check or threshold can name, as `compare --list` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    pub metric: String,
+    /// Its value in the result listed; None where it is null (not measured).
+    pub value: Option<f64>,
+    /// Which direction is worse; None for figures shown without a verdict.
+    pub better: Option<Better>,
+    /// The allowed change in %, in the worse direction.
+    pub max_regression_pct: Option<f64>,
+    /// The absolute change under which two single runs are not judged (the figure's unit).
+    pub floor: Option<f64>,
+}
+
+/// Every figure of `summary` with the rule `compare` would apply to it.
+pub fn list(summary: &Value, overrides: &[(String, f64)]) -> Vec<Listed> {
+    figures(summary)
+        .into_iter()
+        .map(|(metric, value)| {
+            let rule = rule_for(&metric, overrides);
+            Listed {
+                value,
+                better: rule.map(|r| r.better),
+                max_regression_pct: rule.map(|r| r.max_pct),
+                floor: rule.map(|r| r.floor),
+                metric,
+            }
+        })
+        .collect()
+}
+
+/// `compare --list` as an aligned table.
+pub fn render_list(rows: &[Listed]) -> String {
+    let mut table = vec![vec![
+        "figure".to_string(),
+        "value".into(),
+        "worse when".into(),
+        "limit".into(),
+        "floor".into(),
+    ]];
+    for r in rows {
+        let (worse, limit) = match (r.better, r.max_regression_pct) {
+            (Some(Better::Lower), Some(p)) => ("higher", format!("+{p} %")),
+            (Some(Better::Higher), Some(p)) => ("lower", format!("-{p} %")),
+            _ => ("", "no verdict".to_string()),
+        };
+        let floor = match r.floor {
+            Some(f) if f > 0.0 => num(Some(f)),
+            _ => String::new(),
+        };
+        table.push(vec![
+            r.metric.clone(),
+            num(r.value),
+            worse.to_string(),
+            limit,
+            floor,
+        ]);
+    }
+    let gated = rows.iter().filter(|r| r.better.is_some()).count();
+    let mut out = super::table::align(&table, &[true, false, true, false, false]);
+    out.push(format!(
+        "{} figures, {gated} gated by default; a [checks] entry can name any of them (\"push.events.lost\" = \"== 0\"), --max-regression or [compare] any of them or a pattern ('*.latency_ms.p99=30'). The floor applies between single runs only.",
+        rows.len()
+    ));
+    out.join("\n")
+}
+
 /// Compares two summaries. `overrides` are (pattern, percent) and win over the defaults.
 pub fn compare(
     baseline: &Value,
@@ -275,16 +357,7 @@ pub fn compare(
     for name in names {
         let b = bf.get(name).copied().flatten();
         let c = cf.get(name).copied().flatten();
-        let mut rule = default_rule(name);
-        if let Some((_, pct)) = overrides.iter().rev().find(|(p, _)| matches(p, name)) {
-            let better = rule.map(|r| r.better).unwrap_or(Better::Lower);
-            // An explicit threshold is the user's call: no noise floor under it.
-            rule = Some(Rule {
-                better,
-                max_pct: *pct,
-                floor: 0.0,
-            });
-        }
+        let rule = rule_for(name, overrides);
         let change_pct = match (b, c) {
             (Some(b), Some(c)) if b != 0.0 => Some((c - b) / b.abs() * 100.0),
             (Some(b), Some(c)) if b == c => Some(0.0),
@@ -486,7 +559,7 @@ pub fn thresholds(current: &Path, overrides: &[String]) -> anyhow::Result<Vec<(S
 
 /// The scenario both summaries ran; an error when they ran different scenarios or
 /// settings.
-fn same_plan<'v>(baseline: &Value, current: &'v Value) -> anyhow::Result<&'v str> {
+pub(crate) fn same_plan<'v>(baseline: &Value, current: &'v Value) -> anyhow::Result<&'v str> {
     let (bs, cs) = (
         baseline["scenario"].as_str().unwrap_or("?"),
         current["scenario"].as_str().unwrap_or("?"),

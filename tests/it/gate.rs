@@ -1,0 +1,198 @@
+//! The CI gate for a user's own service (`examples/ci/gate.sh`), run as a CI runner runs it,
+//! against the Socket.IO fixture standing in for that service: unchanged, it passes; a
+//! build that delays each message 20 ms, or drops notifications, fails (exit 1); a build
+//! that does not start is bad input (exit 2). And `combine`, which the gate uses, adds the
+//! runs' histograms exactly. Needs node and npm, like the Socket.IO test (CI installs
+//! them; their absence there fails the test).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{tool_missing, HEAVY};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the gate with the base and PR service commands given; its exit code, its stdout
+/// (the comparison) and its stderr.
+fn gate(out: &Path, redis: &str, key: &str, base: &str, pr: &str, repeats: u32) -> (i32, String) {
+    let fixture = root().join("tests/fixtures/socketio");
+    let cmd = |extra: &str| {
+        format!(
+            "cd '{}' && PORT=0 {extra} exec node server.js",
+            fixture.display()
+        )
+    };
+    let run = Command::new("bash")
+        .arg(root().join("examples/ci/gate.sh"))
+        .arg(root().join("scenarios/socketio.toml"))
+        .args(["--redis-url", redis])
+        .args(["--set", "duration=4s", "--set", "warmup=1s"])
+        .args(["--set", "users.count=300"])
+        .env("BASE_CMD", cmd(base))
+        .env("PR_CMD", cmd(pr))
+        .env("REPEATS", repeats.to_string())
+        .env("OUT", out)
+        .env("POLLPUSH", env!("CARGO_BIN_EXE_pollpush"))
+        .env("POLLPUSH_TOKEN_KEY", key)
+        .env("REDIS_URL", redis)
+        .env_remove("DATABASE_URL")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    (run.status.code().unwrap_or(-1), text)
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() {
+    let node = ["node", "npm"].iter().all(|bin| {
+        Command::new(bin)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !node {
+        tool_missing(
+            "node and npm (for the Socket.IO fixture)",
+            "apt-get install nodejs npm",
+            "POLLPUSH_REQUIRE_NODE",
+        );
+        return;
+    }
+    let _heavy = HEAVY.lock().await;
+    let fixture = root().join("tests/fixtures/socketio");
+    let npm = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(&fixture)
+        .status()
+        .unwrap();
+    assert!(npm.success(), "npm ci in {}", fixture.display());
+    let services = pollpush::services::Services::start(None, None)
+        .await
+        .unwrap();
+    let redis = services.redis_url.clone();
+    let key = pollpush::token::Signer::random().key_hex();
+    let dir = tempfile::tempdir().unwrap();
+
+    // 1. The same build on both sides, two runs each, alternating: no regression.
+    let out = dir.path().join("same");
+    let (code, text) = tokio::task::spawn_blocking({
+        let (out, redis, key) = (out.clone(), redis.clone(), key.clone());
+        move || gate(&out, &redis, &key, "", "", 2)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("**PASS**"), "{text}");
+    // Each side's runs were combined exactly: the histogram's count is the runs' sum, and
+    // each run's figures are kept as a repeat.
+    for side in ["base", "pr"] {
+        let combined = summary(&out.join(format!("{side}-combined")));
+        let count = |s: &serde_json::Value| s["modes"]["push"]["latency_ms"]["count"].as_u64();
+        let runs: u64 = (1..=2)
+            .map(|i| count(&summary(&out.join(side).join(i.to_string()))).unwrap())
+            .sum();
+        assert!(runs > 500, "{runs}");
+        assert_eq!(count(&combined), Some(runs), "{side}");
+        assert_eq!(combined["repeats"].as_array().map(Vec::len), Some(2));
+        // The service's CPU and memory, read from its own /metrics, are measured and gated.
+        let push = &combined["modes"]["push"];
+        assert!(
+            push["cpu"]["server_cores"].as_f64().unwrap() > 0.0,
+            "{}",
+            push["cpu"]
+        );
+        assert!(push["memory"]["server_rss_mb"].as_f64().unwrap() > 10.0);
+    }
+    assert!(text.contains("push.cpu.server_cores"), "{text}");
+    assert!(text.contains("push.memory.server_rss_mb"), "{text}");
+
+    // 2. A build that delays every message by 20 ms: a latency regression.
+    let out = dir.path().join("slow");
+    let (code, text) = tokio::task::spawn_blocking({
+        let (out, redis, key) = (out.clone(), redis.clone(), key.clone());
+        move || gate(&out, &redis, &key, "", "DELAY_MS=20", 1)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("**FAIL**"), "{text}");
+    assert!(
+        text.contains("| `push.latency_ms.p50` |") && text.contains("**REGRESSION**"),
+        "{text}"
+    );
+
+    // 3. A build that drops one notification in 50: fails whatever its latency.
+    let out = dir.path().join("lossy");
+    let (code, text) = tokio::task::spawn_blocking({
+        let (out, redis, key) = (out.clone(), redis.clone(), key.clone());
+        move || gate(&out, &redis, &key, "", "DROP_EVERY=50", 1)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("failed the scenario's checks"), "{text}");
+    let lost = summary(&out.join("pr/1"))["modes"]["push"]["events"]["lost"]
+        .as_u64()
+        .unwrap();
+    assert!(lost > 0, "{text}");
+
+    // 4. A build that does not start: bad input, not a regression.
+    let out = dir.path().join("down");
+    let (code, text) = tokio::task::spawn_blocking({
+        let (out, redis, key) = (out.clone(), redis.clone(), key.clone());
+        move || gate(&out, &redis, &key, "", "PORT=notaport", 1)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("the pr service exited before it was ready"),
+        "{text}"
+    );
+}
+
+#[test]
+fn combine_refuses_runs_that_do_not_belong_together() {
+    let pollpush = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let reference = root().join("results/reference");
+    let baseline = root().join("results/baseline");
+    let (r, b) = (reference.to_str().unwrap(), baseline.to_str().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    let o = out.to_str().unwrap();
+    // One run is not a combination.
+    let (code, err) = pollpush(&["combine", r, "--out", o]);
+    assert_eq!(code, Some(2), "{err}");
+    // Two scenarios.
+    let (code, err) = pollpush(&["combine", r, b, "--out", o]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("repeats") || err.contains("different scenarios"),
+        "{err}"
+    );
+    // A folder that is not a result.
+    let (code, err) = pollpush(&["combine", r, "/no/such/run", "--out", o]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("/no/such/run"), "{err}");
+    assert!(!out.exists(), "nothing written on bad input");
+}

@@ -1,5 +1,6 @@
-//! Hot paths of push: the gateway looking up a user among 10,000 and queueing a frame, and
-//! a client parsing a notification. Run with `cargo bench --bench fanout`.
+//! Hot paths of push: the gateway looking up a user among 10,000 and queueing a frame, one
+//! user's N connections, encoding what goes on the wire, and a client parsing a
+//! notification (pollpush's JSON, a Socket.IO event). Run with `cargo bench --bench fanout`.
 
 use std::sync::Arc;
 
@@ -81,5 +82,77 @@ fn parse(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, dispatch, parse);
+fn socketio(c: &mut Criterion) {
+    // As socket.io writes an event to a client (the fixture's `notification`).
+    let text = r#"42["notification",{"id":123456,"payload":{"event":987654,"emit_us":1700000000000000,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}]"#;
+    let fields = Target::pollpush(Transport::Ws).fields;
+    c.bench_function(
+        "client reads a Socket.IO event (packet, then JSON pointers)",
+        |b| {
+            b.iter(|| match pollpush::swarm::socketio::parse(black_box(text)) {
+                pollpush::swarm::socketio::Packet::Event { data, .. } => {
+                    fields.read(&data).unwrap().event
+                }
+                _ => unreachable!("an event"),
+            })
+        },
+    );
+}
+
+/// One user holding N connections (tabs, devices): the registry queues the frame on each.
+fn fan_out(c: &mut Criterion) {
+    let config = PushConfig {
+        fanout: Fanout::None,
+        ..PushConfig::default()
+    };
+    let registry = Registry::new(config, Arc::new(Stats::default()));
+    let frame = Frame {
+        id: 1,
+        text: Utf8Bytes::from(NOTIFICATION.to_string()),
+    };
+    let mut group = c.benchmark_group("registry fan-out to one user's N connections");
+    for n in [1usize, 10, 100] {
+        let user = 7_000 + n as i64;
+        let mut queues: Vec<_> = (0..n).map(|_| registry.register(user)).collect();
+        group.bench_function(format!("N = {n}"), |b| {
+            b.iter(|| {
+                let sent = registry.dispatch(black_box(user), &frame);
+                for q in queues.iter_mut() {
+                    let _ = q.queue.try_recv();
+                }
+                sent
+            })
+        });
+    }
+    group.finish();
+}
+
+/// What leaves the gateway per notification: a WebSocket text frame (tungstenite's
+/// encoding, unmasked as a server sends it) or a server-sent event (axum's).
+fn frame(c: &mut Criterion) {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+    let payload = bytes::Bytes::from(NOTIFICATION);
+    let mut out = Vec::with_capacity(512);
+    c.bench_function("encode a WebSocket text frame", |b| {
+        b.iter(|| {
+            out.clear();
+            WsFrame::message(black_box(payload.clone()), OpCode::Data(Data::Text), true)
+                .format(&mut out)
+                .unwrap();
+            out.len()
+        })
+    });
+    c.bench_function("encode a server-sent event", |b| {
+        b.iter(|| {
+            axum::response::sse::Event::default()
+                .id(black_box("123456"))
+                .data(black_box(NOTIFICATION))
+        })
+    });
+}
+
+const NOTIFICATION: &str = r#"{"id":123456,"user_id":4242,"payload":{"event":987654,"emit_us":1700000000000000,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#;
+
+criterion_group!(benches, dispatch, fan_out, frame, parse, socketio);
 criterion_main!(benches);

@@ -1,6 +1,7 @@
-//! What each message from Redis and each delivery cost besides the fan-out itself: the
-//! gateway's check for a second copy (a hash of the message's bytes against the last
-//! 65,536), and the aggregator recording one latency. Run with `cargo bench --bench route`.
+//! What each message from Redis costs the gateway: the whole route (parse the message,
+//! check it for a second copy, queue the frame on its user's connection), the check for a
+//! second copy alone (a hash of the message's bytes against the last 65,536), and the
+//! aggregator recording one latency. Run with `cargo bench --bench route`.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use pollpush::backend::push::{RecentMessages, RECENT_MESSAGES};
@@ -37,6 +38,44 @@ fn second_copy(c: &mut Criterion) {
     });
 }
 
+/// The whole path of one message from Redis to its user's send queue, among 10,000 users.
+fn route(c: &mut Criterion) {
+    use pollpush::backend::push::route;
+    use pollpush::backend::AppState;
+    use pollpush::config::{Fanout, PollAuth, PushConfig};
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let _in_runtime = rt.enter();
+    // Routing never touches Postgres: a pool that never connects will do.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .expect("a lazy pool");
+    let push = PushConfig {
+        fanout: Fanout::None,
+        ..PushConfig::default()
+    };
+    let state = AppState::new(pool, PollAuth::Db, push);
+    let mut queues: Vec<_> = (1..=10_000).map(|u| state.registry.register(u)).collect();
+    let mut recent = RecentMessages::new(RECENT_MESSAGES);
+    let mut next = 0u64;
+    c.bench_function(
+        "route a message from Redis to 1 of 10,000 users (parse, second-copy check, queue)",
+        |b| {
+            b.iter_batched(
+                || {
+                    next += 1;
+                    message(next)
+                },
+                |m| {
+                    route(&state, black_box(m.as_bytes()), Some(&mut recent));
+                    let _ = queues[4241].queue.try_recv();
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    queues.clear();
+}
+
 fn record(c: &mut Criterion) {
     let mut h = pollpush::metrics::latency_histogram();
     let mut v = 1u64;
@@ -48,5 +87,5 @@ fn record(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, second_copy, record);
+criterion_group!(benches, route, second_copy, record);
 criterion_main!(benches);

@@ -23,7 +23,7 @@ pub(crate) mod result;
 pub mod run;
 pub mod scenario;
 pub mod services;
-pub(crate) mod swarm;
+pub mod swarm;
 pub mod token;
 pub mod wire;
 pub(crate) mod workload;

@@ -11,6 +11,9 @@ pub(crate) mod publisher;
 pub mod push;
 pub mod serve;
 
+/// The most notifications one poll answers with.
+pub use poll::PAGE as POLL_PAGE;
+
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 

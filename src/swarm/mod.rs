@@ -7,7 +7,7 @@ pub(crate) mod headers;
 pub(crate) mod metered;
 pub(crate) mod poller;
 pub(crate) mod push;
-pub(crate) mod socketio;
+pub mod socketio;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64};

@@ -13,11 +13,13 @@
 #                     its stdout or stderr, e.g. "listening on http://127.0.0.1:3000"), or
 #                     set SERVICE_URL and the gate waits until it accepts connections.
 #   SERVICE_URL       the service's URL, when it does not print it.
-#   ROLE              push (default) or poll: which of the scenario's modes the service
-#                     is; its URL goes to --push-url or --poll-url.
-#   METRICS_PATH      its Prometheus endpoint (default /metrics), read for the process's
-#                     CPU and memory (--push-metrics); empty: the service has none, and
-#                     its CPU and memory are null on both sides.
+#   ROLE              push (default), poll, or all: which of the scenario's modes the
+#                     service serves; its URL goes to --push-url, --poll-url, or both.
+#   MEASURE           how the service's CPU and memory are read: metrics (default: its
+#                     Prometheus endpoint at METRICS_PATH, --push-metrics), pid (from
+#                     /proc: the command must `exec` the service, so that the process
+#                     started is the service itself), or none (they stay null).
+#   METRICS_PATH      its Prometheus endpoint (default /metrics).
 #   REPEATS           runs per side, alternating base and PR (default 3).
 #   OUT               the folder for every run, both combined results and compare.md
 #                     (default gate-result; emptied first).
@@ -44,10 +46,12 @@ shift
 pollpush=${POLLPUSH:-pollpush}
 command -v "$pollpush" >/dev/null 2>&1 || die "$pollpush not found: install pollpush or set POLLPUSH"
 role=${ROLE:-push}
-case "$role" in push | poll) ;; *) die "ROLE=$role: use push or poll" ;; esac
+case "$role" in push | poll | all) ;; *) die "ROLE=$role: use push, poll or all" ;; esac
+measure=${MEASURE:-metrics}
+case "$measure" in metrics | pid | none) ;; *) die "MEASURE=$measure: use metrics, pid or none" ;; esac
 repeats=${REPEATS:-3}
 [[ "$repeats" =~ ^[1-9][0-9]*$ ]] || die "REPEATS=$repeats: use a whole number of 1 or more"
-metrics_path=${METRICS_PATH-/metrics}
+metrics_path=${METRICS_PATH:-/metrics}
 ready_timeout=${READY_TIMEOUT:-60}
 out=${OUT:-gate-result}
 rm -rf "$out"
@@ -107,8 +111,14 @@ runs() { # side
     local side=$1 i=$2 log="$out/logs/$1-$2"
     shift 2
     start_service "$side" "$log-service.log"
-    local args=("--$role-url" "$url")
-    [ -z "$metrics_path" ] || args+=("--$role-metrics" "$url$metrics_path")
+    local args=() r
+    for r in $([ "$role" = all ] && echo poll push || echo "$role"); do
+        args+=("--$r-url" "$url")
+        case $measure in
+            metrics) args+=("--$r-metrics" "$url$metrics_path") ;;
+            pid) args+=("--$r-pid" "$service_pid") ;;
+        esac
+    done
     echo "gate: $side run $i of $repeats against $url" >&2
     "$pollpush" swarm "$scenario" --quiet --out "$out/$side/$i" "${args[@]}" "$@" \
         >"$log-swarm.txt" 2>&1
@@ -160,8 +170,12 @@ base=$result
 combined pr
 pr=$result
 
-# shellcheck disable=SC2086
-"$pollpush" compare "$base" "$pr" --format markdown ${COMPARE_ARGS:-} >"$out/compare.md"
+# COMPARE_ARGS split on spaces, never globbed: '*.latency_ms.p99=30' stays a pattern.
+set -f
+# shellcheck disable=SC2206
+compare_args=(${COMPARE_ARGS:-})
+set +f
+"$pollpush" compare "$base" "$pr" --format markdown "${compare_args[@]}" >"$out/compare.md"
 code=$?
 cat "$out/compare.md"
 [ -z "${GITHUB_STEP_SUMMARY:-}" ] || cat "$out/compare.md" >>"$GITHUB_STEP_SUMMARY"

@@ -15,7 +15,8 @@ pub fn command(args: CompareArgs) -> anyhow::Result<()> {
         let rows = list(&baseline, &limits);
         let text = match args.format {
             Format::Json => serde_json::to_string_pretty(&rows)?,
-            Format::Text | Format::Markdown => render_list(&rows),
+            Format::Text => render_list(&rows, false),
+            Format::Markdown => render_list(&rows, true),
         };
         println!("{text}");
         return Ok(());

@@ -547,3 +547,50 @@ fn serve_beyond_loopback_needs_an_operator_token() {
         "{err}"
     );
 }
+
+#[test]
+fn compare_list_prints_every_figure_with_its_direction_and_limit() {
+    let reference = concat!(env!("CARGO_MANIFEST_DIR"), "/results/reference");
+    let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args(["compare", "--list", reference, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |m: &str| rows.iter().find(|r| r["metric"] == m).cloned().unwrap();
+    let p99 = row("push.latency_ms.p99");
+    assert_eq!(p99["better"], "lower");
+    assert_eq!(p99["max_regression_pct"], 40.0);
+    assert_eq!(p99["floor"], 3.0);
+    assert!(p99["value"].as_f64().unwrap() > 0.0);
+    assert_eq!(row("push.events.delivered")["better"], "higher");
+    assert_eq!(row("push.events.lost")["max_regression_pct"], 0.0);
+    // Shown without a verdict: no direction, no limit.
+    assert!(row("push.latency_ms.max")["better"].is_null());
+    // Every figure a check can name is listed, as many as the summary has.
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{reference}/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(rows.len() > 100 && summary["modes"]["poll"].is_object());
+    // The text form says the same; a --max-regression override changes the limit shown.
+    let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args([
+            "compare",
+            "--list",
+            reference,
+            "--max-regression",
+            "push.latency_ms.p99=15",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("push.latency_ms.p99 "))
+        .unwrap();
+    assert!(line.contains("higher") && line.contains("+15 %"), "{line}");
+    // --list takes one result; with two it is a usage error (exit 2).
+    let (code, _) = pollpush(&["compare", "--list", reference, reference]);
+    assert_eq!(code, Some(2));
+}

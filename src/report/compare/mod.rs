@@ -300,8 +300,8 @@ pub fn list(summary: &Value, overrides: &[(String, f64)]) -> Vec<Listed> {
         .collect()
 }
 
-/// `compare --list` as an aligned table.
-pub fn render_list(rows: &[Listed]) -> String {
+/// `compare --list` as an aligned table, or as a markdown one.
+pub fn render_list(rows: &[Listed], markdown: bool) -> String {
     let mut table = vec![vec![
         "figure".to_string(),
         "value".into(),
@@ -328,7 +328,22 @@ pub fn render_list(rows: &[Listed]) -> String {
         ]);
     }
     let gated = rows.iter().filter(|r| r.better.is_some()).count();
-    let mut out = super::table::align(&table, &[true, false, true, false, false]);
+    let mut out = if markdown {
+        let mut lines = vec![
+            "| figure | value | worse when | limit | floor |".to_string(),
+            "|---|---:|---|---:|---:|".to_string(),
+        ];
+        for row in &table[1..] {
+            lines.push(format!(
+                "| `{}` | {} | {} | {} | {} |",
+                row[0], row[1], row[2], row[3], row[4]
+            ));
+        }
+        lines.push(String::new());
+        lines
+    } else {
+        super::table::align(&table, &[true, false, true, false, false])
+    };
     out.push(format!(
         "{} figures, {gated} gated by default; a [checks] entry can name any of them (\"push.events.lost\" = \"== 0\"), --max-regression or [compare] any of them or a pattern ('*.latency_ms.p99=30'). The floor applies between single runs only.",
         rows.len()

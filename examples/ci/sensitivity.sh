@@ -7,20 +7,21 @@
 #   REDIS_URL=redis://127.0.0.1:6379/ examples/ci/sensitivity.sh [OUT]
 #
 # Environment: REDIS_URL (the fixture's Redis, required), TRIALS (default 8), REPEATS (per
-# side, default 3), CONDITIONS (default "none BUSY_US=250 DELAY_MS=1 DELAY_MS=20"), SWARM_SET
-# (default "duration=10s"), POLLPUSH (default target/release/pollpush). Needs python3.
+# side, default 3), CONDITIONS (default "none BUSY_US=100 BUSY_US=250 DELAY_MS=1
+# DELAY_MS=20"), SWARM_SET (default "duration=10s"), POLLPUSH (default
+# target/release/pollpush). Needs python3. The table: examples/ci/sensitivity-table.py.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-target/gate-sensitivity}
 : "${REDIS_URL:?set REDIS_URL to the Redis the fixture listens on}"
 trials=${TRIALS:-8}
-conditions=${CONDITIONS:-none BUSY_US=250 DELAY_MS=1 DELAY_MS=20}
+conditions=${CONDITIONS:-none BUSY_US=100 BUSY_US=250 DELAY_MS=1 DELAY_MS=20}
 export POLLPUSH=${POLLPUSH:-target/release/pollpush}
 export REPEATS=${REPEATS:-3}
 export POLLPUSH_TOKEN_KEY=${POLLPUSH_TOKEN_KEY:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
 mkdir -p "$out/runs"
 csv="$out/gates.csv"
-echo "condition,trial,exit,base_p50_ms,pr_p50_ms,base_p99_ms,pr_p99_ms,regressions" >"$csv"
+echo "repeats,condition,trial,exit,base_p50_ms,pr_p50_ms,base_p99_ms,pr_p99_ms,regressions" >"$csv"
 fx=tests/fixtures/socketio
 for t in $(seq "$trials"); do
     for c in $conditions; do
@@ -44,21 +45,10 @@ def lat(side):
 (b50, b99), (p50, p99) = lat("base"), lat("pr")
 md = open(os.path.join(d, "compare.md")).read() if os.path.exists(os.path.join(d, "compare.md")) else ""
 regs = " ".join(re.findall(r"\| `([^`]+)` \|[^\n]*REGRESSION", md))
-print(f"{c},{t},{code},{b50},{p50},{b99},{p99},{regs}")
+print(f"{os.environ['REPEATS']},{c},{t},{code},{b50},{p50},{b99},{p99},{regs}")
 PY
         echo "$(date -u +%T) $c trial $t: exit $code" >&2
     done
 done
-python3 - "$csv" >"$out/table.md" <<'PY'
-import csv, sys, statistics
-rows = list(csv.DictReader(open(sys.argv[1])))
-conds = list(dict.fromkeys(r["condition"] for r in rows))
-print("| PR build | gates | exit 1 (caught) | exit 0 | exit 2 | p50 base -> PR (median, ms) | p99 base -> PR (median, ms) |")
-print("|---|---:|---:|---:|---:|---|---|")
-for c in conds:
-    rs = [r for r in rows if r["condition"] == c]
-    n = lambda code: sum(r["exit"] == code for r in rs)
-    med = lambda k: statistics.median(float(r[k]) for r in rs if r[k]) if any(r[k] for r in rs) else float("nan")
-    print(f"| {c} | {len(rs)} | {n('1')} | {n('0')} | {n('2')} | {med('base_p50_ms'):.2f} -> {med('pr_p50_ms'):.2f} | {med('base_p99_ms'):.2f} -> {med('pr_p99_ms'):.2f} |")
-PY
+python3 examples/ci/sensitivity-table.py "$csv" >"$out/table.md"
 cat "$out/table.md"

@@ -294,3 +294,34 @@ pub fn serve_process(role: &str, services: &Services) -> (Killed, String) {
     let url = url_after(&mut child, "pollpush: listening on ");
     (Killed(child), url)
 }
+
+/// The Socket.IO fixture (`tests/fixtures/socketio/`) with its npm packages installed;
+/// None, said on the terminal, where node or npm is missing (under CI, or with
+/// POLLPUSH_REQUIRE_NODE, their absence fails the test instead).
+pub fn socketio_fixture() -> Option<std::path::PathBuf> {
+    use std::process::{Command, Stdio};
+    let ok = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(ok("node") && ok("npm")) {
+        tool_missing(
+            "node and npm (for the Socket.IO fixture)",
+            "apt-get install nodejs npm",
+            "POLLPUSH_REQUIRE_NODE",
+        );
+        return None;
+    }
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/socketio");
+    let npm = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(&fixture)
+        .status()
+        .unwrap();
+    assert!(npm.success(), "npm ci in {}", fixture.display());
+    Some(fixture)
+}

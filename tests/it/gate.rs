@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{tool_missing, HEAVY};
+use crate::common::{socketio_fixture, HEAVY};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -16,7 +16,14 @@ fn root() -> PathBuf {
 
 /// Runs the gate against the Socket.IO fixture with the base and PR knobs given; its exit
 /// code, and its stdout (the comparison) with its stderr.
-fn gate(out: &Path, redis: &str, key: &str, base: &str, pr: &str, repeats: u32) -> (i32, String) {
+fn gate(
+    out: &Path,
+    redis: &str,
+    key: &str,
+    (base, pr): (&str, &str),
+    repeats: u32,
+    compare_args: &str,
+) -> (i32, String) {
     let fixture = root().join("tests/fixtures/socketio");
     let cmd = |extra: &str| {
         format!(
@@ -36,6 +43,7 @@ fn gate(out: &Path, redis: &str, key: &str, base: &str, pr: &str, repeats: u32) 
         ("PR_CMD", cmd(pr)),
         ("REPEATS", repeats.to_string()),
         ("REDIS_URL", redis.to_string()),
+        ("COMPARE_ARGS", compare_args.to_string()),
     ];
     run_gate(out, key, &args, &env)
 }
@@ -72,28 +80,10 @@ fn summary(dir: &Path) -> serde_json::Value {
 
 #[tokio::test]
 async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() {
-    let node = ["node", "npm"].iter().all(|bin| {
-        Command::new(bin)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !node {
-        tool_missing(
-            "node and npm (for the Socket.IO fixture)",
-            "apt-get install nodejs npm",
-            "POLLPUSH_REQUIRE_NODE",
-        );
+    let _heavy = HEAVY.lock().await;
+    if socketio_fixture().is_none() {
         return;
     }
-    let _heavy = HEAVY.lock().await;
-    let fixture = root().join("tests/fixtures/socketio");
-    let npm = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--silent"])
-        .current_dir(&fixture)
-        .status()
-        .unwrap();
-    assert!(npm.success(), "npm ci in {}", fixture.display());
     let services = pollpush::services::Services::start(None, None)
         .await
         .unwrap();
@@ -105,7 +95,14 @@ async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() 
     let out = dir.path().join("same");
     let (code, text) = tokio::task::spawn_blocking({
         let (out, redis, key) = (out.clone(), redis.clone(), key.clone());
-        move || gate(&out, &redis, &key, "", "", 2)
+        // The mechanics are under test here, not the default limits' false-alarm rate
+        // (measured apart: results/gate-sensitivity): a debug-built swarm beside other
+        // tests moves latency and CPU by more than those limits allow once in a while,
+        // so they get room.
+        move || {
+            let loose = "--max-regression *.latency_ms.*=500 --max-regression *.cpu.*=500";
+            gate(&out, &redis, &key, ("", ""), 2, loose)
+        }
     })
     .await
     .unwrap();
@@ -138,7 +135,7 @@ async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() 
     let out = dir.path().join("slow");
     let (code, text) = tokio::task::spawn_blocking({
         let (out, redis, key) = (out.clone(), redis.clone(), key.clone());
-        move || gate(&out, &redis, &key, "", "DELAY_MS=20", 1)
+        move || gate(&out, &redis, &key, ("", "DELAY_MS=20"), 1, "")
     })
     .await
     .unwrap();
@@ -153,7 +150,7 @@ async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() 
     let out = dir.path().join("lossy");
     let (code, text) = tokio::task::spawn_blocking({
         let (out, redis, key) = (out.clone(), redis.clone(), key.clone());
-        move || gate(&out, &redis, &key, "", "DROP_EVERY=50", 1)
+        move || gate(&out, &redis, &key, ("", "DROP_EVERY=50"), 1, "")
     })
     .await
     .unwrap();
@@ -168,7 +165,7 @@ async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() 
     let out = dir.path().join("down");
     let (code, text) = tokio::task::spawn_blocking({
         let (out, redis, key) = (out.clone(), redis.clone(), key.clone());
-        move || gate(&out, &redis, &key, "", "PORT=notaport", 1)
+        move || gate(&out, &redis, &key, ("", "PORT=notaport"), 1, "")
     })
     .await
     .unwrap();

@@ -7,38 +7,14 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{serve_process, tool_missing, url_after, Killed, HEAVY};
-
-fn node_available() -> bool {
-    let ok = |bin: &str| {
-        Command::new(bin)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    ok("node") && ok("npm")
-}
+use crate::common::{serve_process, socketio_fixture, url_after, Killed, HEAVY};
 
 #[tokio::test]
 async fn the_swarm_drives_a_socketio_server_and_every_notification_arrives_once() {
-    if !node_available() {
-        tool_missing(
-            "node and npm (for the Socket.IO fixture)",
-            "apt-get install nodejs npm",
-            "POLLPUSH_REQUIRE_NODE",
-        );
-        return;
-    }
     let _heavy = HEAVY.lock().await;
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/socketio");
-    let npm = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--silent"])
-        .current_dir(&fixture)
-        .status()
-        .unwrap();
-    assert!(npm.success(), "npm ci in {}", fixture.display());
+    let Some(fixture) = socketio_fixture() else {
+        return;
+    };
 
     let services = pollpush::services::Services::start(None, None)
         .await

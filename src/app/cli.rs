@@ -106,7 +106,8 @@ pub struct CombineArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Print only the final table and errors.
+    /// Leave the table out (the result folder's report.md has it): print only where the
+    /// result went, the checks and errors.
     #[arg(long)]
     pub quiet: bool,
 }

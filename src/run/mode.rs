@@ -552,12 +552,10 @@ impl<'a> ModeRun<'a> {
     /// The servers' own counters over the window (the mode's servers and the ingest API
     /// together); None when one went backwards.
     fn server_counters(&self, res: &Resources, w: &Window) -> Option<StatsSnapshot> {
-        // A server driven by `swarm` may be the ingest API too (`serve --role all`): its
-        // counters then count once.
-        let ingest_apart = !self.servers.iter().any(|s| s.addr == res.ingest.addr);
-        let ingest = match ingest_apart {
-            true => w.s1.ingest.since(&w.s0.ingest)?,
-            false => StatsSnapshot::default(),
+        // A server driven by `swarm` may be the ingest API too: its counters count once.
+        let ingest = match res.ingest.is_one_of(&self.servers) {
+            false => w.s1.ingest.since(&w.s0.ingest)?,
+            true => StatsSnapshot::default(),
         };
         w.s0.servers
             .iter()

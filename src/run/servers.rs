@@ -234,6 +234,13 @@ impl ServerProcess {
         })
     }
 
+    /// True when this server is one of `servers` (the same address): an ingest API that
+    /// is also a server of the mode (`swarm` against `serve --role all`, or a target fed
+    /// through its own instance). Its counters and CPU then count once, in that server's.
+    pub fn is_one_of(&self, servers: &[ServerProcess]) -> bool {
+        servers.iter().any(|s| s.addr == self.addr)
+    }
+
     /// The process's pid; None for a remote server.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.pid()).or(self.watched)

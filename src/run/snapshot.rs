@@ -52,10 +52,9 @@ pub async fn snapshot(
         }
     }
     cpu.server = crate::result::known_sum(&cpu.instances);
-    // An ingest API that is one of the mode's servers (`swarm` against `serve --role all`,
-    // or a target fed through its own instance) used no CPU of its own: it is counted in
-    // that server's, so the servers' total is known once theirs is.
-    if cpu.ingest.is_none() && servers.iter().any(|s| s.addr == ingest.addr) {
+    // An ingest API that is one of the mode's servers used no CPU of its own: it is
+    // counted in that server's, so the servers' total is known once theirs is.
+    if cpu.ingest.is_none() && ingest.is_one_of(servers) {
         cpu.ingest = Some(0.0);
     }
     let reported_rss_mb = reported.iter().map(|f| f.rss_mb).collect();

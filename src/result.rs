@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Mode;
 use crate::metrics::aggregator::{FaultOutcome, Outcome};
@@ -15,7 +15,7 @@ use crate::wire::StatsSnapshot;
 use crate::workload::WorkloadStats;
 
 /// CPU seconds used by each component over a window; None where it cannot be read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CpuSeconds {
     /// The mode's server processes together.
     pub server: Option<f64>,
@@ -68,7 +68,7 @@ fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 /// Memory of each component at one instant, MiB; None where it cannot be read.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Memory {
     /// RSS of the mode's server processes together.
     pub server_rss_mb: Option<f64>,
@@ -80,7 +80,7 @@ pub struct Memory {
 }
 
 /// The machine and service versions a run was measured on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     pub cores: usize,
     pub memory_mb: Option<u64>,
@@ -93,7 +93,7 @@ pub struct Machine {
 }
 
 /// One second of one mode.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Sample {
     /// Seconds since the window opened, at the end of this sample.
     pub t_s: f64,
@@ -116,7 +116,7 @@ pub struct Sample {
     pub memory: Memory,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct DbRates {
     pub commits_per_s: f64,
     pub tuples_returned_per_s: f64,
@@ -125,7 +125,7 @@ pub struct DbRates {
     pub blocks_read_per_s: f64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct RedisRates {
     pub commands_per_s: f64,
     pub net_in_bytes_per_s: f64,
@@ -203,7 +203,7 @@ impl Sample {
 }
 
 /// One gateway instance over the window.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InstanceResult {
     pub index: usize,
     /// Its counters over the window (connections as at the window's end).
@@ -229,8 +229,9 @@ pub struct FaultResult {
     pub failed: Option<String>,
 }
 
-/// The measured figures of one mode.
-#[derive(Debug)]
+/// The measured figures of one mode. A shard writes it to `shard.json` (faults aside:
+/// sharded runs take none) for `merge`.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ModeResult {
     pub mode: Mode,
     pub users: u64,
@@ -267,6 +268,7 @@ pub struct ModeResult {
     pub samples: Vec<Sample>,
     /// Push: one entry per gateway instance.
     pub instances: Vec<InstanceResult>,
+    #[serde(skip)]
     pub faults: Vec<FaultResult>,
     /// Poll: bytes of one empty poll besides its body (request line and headers, status
     /// line and headers), measured on a probe connection before the ramp.
@@ -280,7 +282,9 @@ pub struct RunResult {
     pub plan: Plan,
     pub started_at: SystemTime,
     pub machine: Machine,
-    pub db_source: &'static str,
+    pub db_source: String,
+    /// Which shard of a sharded run this is; None for a whole run.
+    pub shard: Option<ShardInfo>,
     pub modes: Vec<ModeResult>,
 }
 
@@ -300,7 +304,8 @@ impl RunResult {
                 redis_version: None,
                 ephemeral_services: false,
             },
-            db_source: "",
+            db_source: String::new(),
+            shard: None,
             modes: plan
                 .modes
                 .iter()
@@ -357,5 +362,132 @@ impl RunResult {
                 })
                 .collect(),
         }
+    }
+}
+
+/// Which part of a run a result is, when the run's users were split over several swarm
+/// processes (shards): each shard has its own users and its own share of the events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// The same in every shard of one run, different in every run.
+    pub run_id: String,
+    pub index: u64,
+    pub count: u64,
+}
+
+/// What a shard leaves for `merge`: `shard.json`, its raw figures (histograms lossless).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ShardFile {
+    pub shard: ShardInfo,
+    /// The scenario as the shard ran it (TOML), so that shards of different scenarios are
+    /// never merged.
+    pub scenario: String,
+    pub started_at: SystemTime,
+    pub machine: Machine,
+    pub db_source: String,
+    pub modes: Vec<ModeResult>,
+}
+
+/// Writes a shard's `shard.json` from borrowed parts, as [`ShardFile`] reads it back.
+pub fn write_shard_json(
+    path: &std::path::Path,
+    shard: &ShardInfo,
+    scenario: String,
+    started_at: SystemTime,
+    machine: &Machine,
+    db_source: &str,
+    modes: &[ModeResult],
+) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        shard: &'a ShardInfo,
+        scenario: String,
+        started_at: SystemTime,
+        machine: &'a Machine,
+        db_source: &'a str,
+        modes: &'a [ModeResult],
+    }
+    let text = serde_json::to_string(&Borrowed {
+        shard,
+        scenario,
+        started_at,
+        machine,
+        db_source,
+        modes,
+    })?;
+    std::fs::write(path, text)
+        .map_err(|e| crate::error::input(format!("cannot write {}: {e}", path.display())))
+}
+
+impl ShardFile {
+    /// A shard folder's `shard.json`.
+    pub fn read(dir: &std::path::Path) -> anyhow::Result<ShardFile> {
+        let path = dir.join("shard.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            crate::error::input(format!(
+                "cannot read {}: {e}; give folders written by `pollpush swarm --shard I/K`",
+                path.display()
+            ))
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            crate::error::input(format!("{} is not a shard's figures: {e}", path.display()))
+        })
+    }
+}
+
+impl ModeResult {
+    /// Seconds between the openings of two shards' windows.
+    pub fn window_gap(&self, other: &ModeResult) -> f64 {
+        match self.window_start.duration_since(other.window_start) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => e.duration().as_secs_f64(),
+        }
+    }
+
+    /// Adds another shard of the same mode and run. The clients' side adds up: users,
+    /// deliveries and losses, latency histograms, polls, bytes, connections, the swarm's CPU
+    /// and memory, the workload's events, and each second's client rates. The servers' side
+    /// (Postgres, Redis, the servers' CPU and counters) was measured by the first shard
+    /// alone, once for the whole run, and stays as it is.
+    pub fn absorb_shard(&mut self, o: &ModeResult) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.mode == o.mode,
+            "a shard of mode {} cannot be added to mode {}",
+            o.mode,
+            self.mode
+        );
+        self.outcome.absorb(&o.outcome)?;
+        self.users += o.users;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.connections += o.connections;
+        self.client_panics += o.client_panics;
+        self.cpu.swarm = add_known(self.cpu.swarm, o.cpu.swarm);
+        self.memory.swarm_rss_mb = add_known(self.memory.swarm_rss_mb, o.memory.swarm_rss_mb);
+        let (w, ow) = (&mut self.workload, &o.workload);
+        w.emitted += ow.emitted;
+        w.late += ow.late;
+        w.max_lateness_us = w.max_lateness_us.max(ow.max_lateness_us);
+        w.span_s = w.span_s.max(ow.span_s);
+        w.in_flight_peak += ow.in_flight_peak;
+        // The probe poll is made by the first shard only.
+        self.probe_header_bytes = self.probe_header_bytes.or(o.probe_header_bytes);
+        for (s, os) in self.samples.iter_mut().zip(&o.samples) {
+            s.requests_per_s += os.requests_per_s;
+            s.deliveries_per_s += os.deliveries_per_s;
+            s.bytes_per_s += os.bytes_per_s;
+            s.connections += os.connections;
+            s.swarm_cores = add_known(s.swarm_cores, os.swarm_cores);
+            s.memory.swarm_rss_mb = add_known(s.memory.swarm_rss_mb, os.memory.swarm_rss_mb);
+        }
+        Ok(())
+    }
+}
+
+/// The sum of what could be read; None when neither could.
+fn add_known(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (None, None) => None,
+        _ => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
     }
 }

@@ -63,7 +63,7 @@ pub const MAX_IN_FLIGHT: usize = 10_000;
 pub const LATE_US: u64 = 10_000;
 
 /// How the workload's own schedule went.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct WorkloadStats {
     pub emitted: u64,
     /// Worst delay between an event's scheduled and actual emit time, µs.

@@ -30,7 +30,7 @@ pub enum Command {
     /// server-side figures that cannot be read from here left null. With --database-url
     /// the swarm creates its users' sessions there and reads Postgres's own counters;
     /// without it, database figures are null.
-    Swarm(SwarmArgs),
+    Swarm(Box<SwarmArgs>),
     /// Compare two runs of one scenario figure by figure; exit 1 on a regression, 2 on bad
     /// input. `--list RESULT` prints the figures a check or threshold can name instead.
     Compare(CompareArgs),
@@ -40,6 +40,12 @@ pub enum Command {
     /// every other figure the median. Exit 1 if the combined result fails the scenario's
     /// checks.
     Combine(CombineArgs),
+    /// Merge the folders that the shards of one run wrote (`swarm --shard I/K`, e.g. on
+    /// several hosts) into one result folder, as if one swarm had held every user: counts
+    /// and each second's client rates summed, latency histograms added exactly, the servers'
+    /// side from shard 0. Refuses (exit 2) folders of different runs or scenarios, a
+    /// missing or repeated shard.
+    Merge(MergeArgs),
     /// Re-render the plots, report.md and report.html of a result folder from its saved data
     /// (summary.json, scenario.toml, latency-<mode>.hgrm, timeseries.csv).
     Report(ReportArgs),
@@ -94,6 +100,61 @@ pub struct SwarmArgs {
         conflicts_with = "push_pid"
     )]
     pub push_metrics: Vec<String>,
+
+    /// Run shard I of K (0-based) of one run: this swarm takes users
+    /// I*N/K+1..=(I+1)*N/K of the scenario's N and their share of the events, and writes
+    /// shard.json beside its result for `pollpush merge`. Shard 0 measures the servers (give
+    /// it --database-url and the pids); start every shard with the same --run-id and
+    /// --start-at.
+    #[arg(long, value_name = "I/K", value_parser = parse_shard, requires = "run_id")]
+    pub shard: Option<(u64, u64)>,
+
+    /// The run's id, the same for all its shards (any word): merge refuses shards whose ids
+    /// differ.
+    #[arg(long, value_name = "ID", requires = "shard")]
+    pub run_id: Option<String>,
+
+    /// When the shard's clients start, in milliseconds since the Unix epoch, the same for
+    /// every shard (e.g. `$(( $(date +%s%3N) + 5000 ))`); default: at once.
+    #[arg(long, value_name = "MS", requires = "shard")]
+    pub start_at: Option<u64>,
+
+    /// Notifications up to this id existed before the run (set by `run` for its shards).
+    #[arg(long, value_name = "ID", requires = "shard", hide = true)]
+    pub after: Option<i64>,
+
+    /// The mode's first event number before the shard's offset (set by `run`).
+    #[arg(long, value_name = "N", requires = "shard", hide = true)]
+    pub first_event: Option<u64>,
+}
+
+/// `I/K` with I < K.
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("{text:?}: give I/K, shard I (from 0) of K, e.g. 0/4");
+    let (i, k) = text.split_once('/').ok_or_else(bad)?;
+    let (i, k): (u64, u64) = (
+        i.trim().parse().map_err(|_| bad())?,
+        k.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || i >= k {
+        return Err(format!("{text:?}: I must be below K (shards 0 to K-1)"));
+    }
+    Ok((i, k))
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The folders of every shard of one run (each has shard.json).
+    #[arg(required = true, num_args = 1..)]
+    pub shards: Vec<PathBuf>,
+
+    /// The result folder to write.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Leave the table out: print only where the result went, the checks and errors.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,9 +18,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let config = args.config()?;
             serve::command(config, args.database_url, args.redis_url).await
         }
-        Command::Swarm(args) => run::swarm_command(args).await,
+        Command::Swarm(args) => run::swarm_command(*args).await,
         Command::Compare(args) => compare::command(args),
         Command::Combine(args) => run::combine_command(args),
+        Command::Merge(args) => run::merge_command(args),
         Command::Report(args) => {
             crate::report::rerender(&args.dir)?;
             println!("re-rendered {}", args.dir.display());

@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::cli::{CombineArgs, RunArgs, SwarmArgs};
+use super::cli::{CombineArgs, MergeArgs, RunArgs, SwarmArgs};
 use super::progress::Progress;
 use crate::error::{environment, input};
 use crate::report::checks::{failures, CheckResult};
 use crate::result::RunResult;
-use crate::run::{execute, Observer, Remote, RunOptions};
+use crate::run::{execute, Observer, Remote, RunOptions, ShardSpec};
 use crate::scenario::{self, Plan};
 
 /// The `run` command: load, execute, write the result folder, print the table.
 pub async fn run_command(args: RunArgs) -> anyhow::Result<()> {
-    command_with(args, None, &[]).await
+    command_with(args, None, &[], None).await
 }
 
 /// The `swarm` command: `run` against servers started elsewhere. The scenario's `[target]`
@@ -100,7 +100,56 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
         poll_metrics: args.poll_metrics,
         push_metrics: args.push_metrics,
     };
-    command_with(args.run, Some(remote), &extra).await
+    let shard = match (args.shard, args.run_id) {
+        (Some((index, count)), Some(run_id)) => Some(shard_spec(
+            index,
+            count,
+            run_id,
+            args.start_at,
+            args.after,
+            args.first_event,
+            &args.run,
+        )?),
+        _ => None,
+    };
+    command_with(args.run, Some(remote), &extra, shard).await
+}
+
+/// What `swarm --shard I/K` was told; refused when the scenario disagrees.
+fn shard_spec(
+    index: u64,
+    count: u64,
+    run_id: String,
+    start_at: Option<u64>,
+    after: Option<i64>,
+    first_event: Option<u64>,
+    run: &RunArgs,
+) -> anyhow::Result<ShardSpec> {
+    if run.repeat > 1 {
+        return Err(input(
+            "--shard with --repeat: a shard is one part of one run; repeat the whole sharded run instead",
+        ));
+    }
+    let plan = scenario::load(run.scenario.as_deref(), &run.overrides())?;
+    if plan.sweep.is_some() {
+        return Err(input("--shard: the scenario is a sweep; shard single runs"));
+    }
+    if count > plan.users {
+        return Err(input(format!(
+            "--shard {index}/{count}: more shards than the scenario's {} users",
+            plan.users
+        )));
+    }
+    Ok(ShardSpec {
+        info: crate::result::ShardInfo {
+            run_id,
+            index,
+            count,
+        },
+        start_at: start_at.map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
+        after,
+        first_event,
+    })
 }
 
 /// An `http://host:port` URL given by `what` (a flag or a scenario key), resolved.
@@ -132,6 +181,7 @@ async fn command_with(
     args: RunArgs,
     remote: Option<Remote>,
     extra: &[String],
+    shard: Option<ShardSpec>,
 ) -> anyhow::Result<()> {
     let overrides: Vec<String> = args
         .overrides()
@@ -179,6 +229,7 @@ async fn command_with(
         server_exe: std::env::current_exe()?,
         log_dir: Some(out.join("logs")),
         observer: progress.clone(),
+        shard,
     };
     let summary = match &plan.sweep {
         None => {
@@ -219,6 +270,20 @@ pub fn combine_command(args: CombineArgs) -> anyhow::Result<()> {
         "results: {} ({} runs combined)",
         args.out.display(),
         args.runs.len()
+    );
+    judge_checks(&summary)
+}
+
+/// The `merge` command: the shards of one run into one result folder; its table, its checks.
+pub fn merge_command(args: MergeArgs) -> anyhow::Result<()> {
+    let summary = crate::report::merge(&args.shards, &args.out)?;
+    if !args.quiet {
+        println!("{}", crate::report::table::render(&summary));
+    }
+    println!(
+        "results: {} ({} shards merged)",
+        args.out.display(),
+        args.shards.len()
     );
     judge_checks(&summary)
 }

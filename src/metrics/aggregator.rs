@@ -62,8 +62,12 @@ pub struct FaultOutcome {
     pub reconnects_peak_per_s: u64,
 }
 
-/// The reconciled figures of one mode.
-#[derive(Debug)]
+/// How many of the first lost events an [`Outcome`] names.
+const LOST_FIRST: usize = 20;
+
+/// The reconciled figures of one mode. Serialized (histograms losslessly) in a shard's
+/// `shard.json`, for `merge`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub sent: u64,
     pub send_failed: u64,
@@ -78,6 +82,7 @@ pub struct Outcome {
     /// The first lost events (event number, user), lowest first: where to start looking.
     pub lost_first: Vec<(u64, u64)>,
     /// Latency of the first delivery of each event to its user, µs.
+    #[serde(with = "super::hgrm::base64_v2")]
     pub latency: Histogram<u64>,
     pub polls: u64,
     pub polls_empty: u64,
@@ -85,8 +90,10 @@ pub struct Outcome {
     /// Response body bytes of the window's polls.
     pub poll_body_bytes: u64,
     /// How late polls went out against their schedule, µs.
+    #[serde(with = "super::hgrm::base64_v2")]
     pub poll_lateness: Histogram<u64>,
     /// Round trip of each successful poll, request sent to body read, µs.
+    #[serde(with = "super::hgrm::base64_v2")]
     pub poll_response: Histogram<u64>,
     pub connect_errors: u64,
     /// Messages from the target that did not carry a notification's event number and emit
@@ -97,6 +104,7 @@ pub struct Outcome {
     /// Push clients that connected again after losing their connection.
     pub reconnects: u64,
     /// Time from losing a connection to having one again, µs.
+    #[serde(with = "super::hgrm::base64_v2")]
     pub reconnect_downtime: Histogram<u64>,
     /// Events aimed at slow clients (which stop reading): counted apart, since losing them
     /// is the point.
@@ -163,6 +171,48 @@ impl Outcome {
     pub fn empty() -> Outcome {
         let now = Instant::now();
         Collected::default().outcome(now, now, 0)
+    }
+
+    /// Adds what another shard of the same run measured (its own users, its own events):
+    /// counts summed, histograms added, never percentiles averaged.
+    pub fn absorb(&mut self, o: &Outcome) -> anyhow::Result<()> {
+        for (h, other) in [
+            (&mut self.latency, &o.latency),
+            (&mut self.poll_lateness, &o.poll_lateness),
+            (&mut self.poll_response, &o.poll_response),
+            (&mut self.reconnect_downtime, &o.reconnect_downtime),
+        ] {
+            h.add(other)
+                .map_err(|e| anyhow::anyhow!("a shard's histogram does not fit: {e:?}"))?;
+        }
+        for (a, b) in [
+            (&mut self.sent, o.sent),
+            (&mut self.send_failed, o.send_failed),
+            (&mut self.send_failed_delivered, o.send_failed_delivered),
+            (&mut self.delivered, o.delivered),
+            (&mut self.lost, o.lost),
+            (&mut self.duplicated, o.duplicated),
+            (&mut self.misrouted, o.misrouted),
+            (&mut self.polls, o.polls),
+            (&mut self.polls_empty, o.polls_empty),
+            (&mut self.polls_error, o.polls_error),
+            (&mut self.poll_body_bytes, o.poll_body_bytes),
+            (&mut self.connect_errors, o.connect_errors),
+            (&mut self.unreadable, o.unreadable),
+            (&mut self.reconnects, o.reconnects),
+            (&mut self.slow_sent, o.slow_sent),
+            (&mut self.slow_delivered, o.slow_delivered),
+            (&mut self.reports_dropped, o.reports_dropped),
+        ] {
+            *a += b;
+        }
+        self.lost_first.extend_from_slice(&o.lost_first);
+        self.lost_first.sort_unstable();
+        self.lost_first.truncate(LOST_FIRST);
+        if self.unreadable_sample.is_none() {
+            self.unreadable_sample.clone_from(&o.unreadable_sample);
+        }
+        Ok(())
     }
 }
 
@@ -288,7 +338,7 @@ impl Collected {
             .map(|(&e, &u)| (e, u))
             .collect();
         lost_first.sort_unstable();
-        lost_first.truncate(20);
+        lost_first.truncate(LOST_FIRST);
         let delivered = seen.len() as u64;
         let duplicated = seen.values().map(|&n| (n - 1) as u64).sum();
         let mut poll_lateness = latency_histogram();

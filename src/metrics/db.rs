@@ -41,7 +41,7 @@ pub struct DbReading {
 }
 
 /// Cumulative counters of the database, as `pg_stat_database` shows them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DbActivity {
     /// Committed transactions, ours taken out.
     pub commits: u64,
@@ -206,7 +206,7 @@ impl DbCounter {
 }
 
 /// One statement over a window.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StatementDelta {
     pub query: String,
     pub calls: u64,

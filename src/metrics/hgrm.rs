@@ -84,6 +84,39 @@ pub fn intervals(text: &str) -> anyhow::Result<Vec<(SystemTime, Duration, Histog
     Ok(out)
 }
 
+/// A histogram as one string in JSON (`#[serde(with = "base64_v2")]`): HdrHistogram's V2
+/// deflate encoding in base64, as in an interval log; lossless.
+pub mod base64_v2 {
+    use base64::Engine;
+    use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+    use hdrhistogram::Histogram;
+    use serde::de::Error as _;
+    use serde::ser::Error as _;
+
+    pub fn serialize<S: serde::Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(h, &mut bytes)
+            .map_err(|e| S::Error::custom(format!("cannot encode a histogram: {e:?}")))?;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| D::Error::custom(format!("a histogram is not base64: {e}")))?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| D::Error::custom(format!("not a histogram: {e:?}")))?;
+        // Read back with the bounds every latency histogram has, so that they add up.
+        let mut out = crate::metrics::latency_histogram();
+        out.add(&h)
+            .map_err(|e| D::Error::custom(format!("a histogram out of range: {e:?}")))?;
+        Ok(out)
+    }
+}
+
 /// Reads the (value ms, quantile) rows back from a rendered distribution.
 pub fn parse(text: &str) -> Vec<(f64, f64)> {
     text.lines()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use redis::aio::MultiplexedConnection;
 
 /// A reading of Redis's counters, with our own readings taken out.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RedisReading {
     pub commands: u64,
     pub net_in_bytes: u64,

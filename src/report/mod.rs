@@ -8,6 +8,7 @@ pub(crate) mod compare;
 pub(crate) mod figures;
 pub(crate) mod html;
 pub(crate) mod markdown;
+mod merge;
 pub(crate) mod plot;
 pub(crate) mod summary;
 pub(crate) mod sweep;
@@ -21,9 +22,10 @@ use serde_json::{json, Value};
 use crate::config::Mode;
 use crate::error::input;
 use crate::metrics::hgrm;
-use crate::result::RunResult;
+use crate::result::{RunResult, ShardInfo};
 
 pub use combine::combine;
+pub use merge::merge;
 
 /// The median of some numbers (the mean of the middle two for an even count).
 pub fn median(values: &[f64]) -> Option<f64> {
@@ -198,7 +200,25 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
     plot::cpu_by_component(plan, &summary, out)?;
     plot::bandwidth(plan, &summary, out)?;
     html::write_reports(out, &markdown::render(&summary))?;
+    if let [r] = results {
+        if let Some(shard) = &r.shard {
+            write_shard(r, shard, out)?;
+        }
+    }
     Ok(summary)
+}
+
+/// A shard's raw figures, `shard.json`, for the run that started it or `merge`.
+fn write_shard(r: &RunResult, shard: &ShardInfo, out: &Path) -> anyhow::Result<()> {
+    crate::result::write_shard_json(
+        &out.join("shard.json"),
+        shard,
+        r.plan.to_toml(),
+        r.started_at,
+        &r.machine,
+        &r.db_source,
+        &r.modes,
+    )
 }
 
 /// Writes a mode's `latency-<mode>.hgrm` (the distribution of `total`, for people) and

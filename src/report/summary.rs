@@ -445,7 +445,7 @@ pub fn build(r: &RunResult) -> Value {
         }
     };
     let m = &r.machine;
-    json!({
+    let mut summary = json!({
         "schema_version": SCHEMA_VERSION,
         "pollpush_version": env!("CARGO_PKG_VERSION"),
         "scenario": r.plan.name,
@@ -473,6 +473,7 @@ pub fn build(r: &RunResult) -> Value {
             "push_slow_policy": kebab(&r.plan.push.slow_policy),
             "push_slow_clients": r.plan.push.slow_clients,
             "push_slow_events_per_s": r.plan.push.slow_events_per_s,
+            "swarm_processes": r.plan.shard_count(),
         },
         "machine": {
             "cores": m.cores,
@@ -484,7 +485,11 @@ pub fn build(r: &RunResult) -> Value {
             "ephemeral_services": m.ephemeral_services,
         },
         "method": {
-            "db_queries": r.db_source,
+            "db_queries": r.db_source.as_str(),
+            "swarm": match r.plan.shard_count() {
+                1 => "one swarm process holds every client".to_string(),
+                k => format!("the users split over {k} swarm processes, each with its users and its share of the events; their counts and latency histograms added exactly, the servers, Postgres and Redis measured once by the first"),
+            },
             "bandwidth": "application bytes on the swarm's client sockets, both directions; TCP/IP headers excluded",
             "headers": match r.plan.headers {
                 Headers::Minimal => "minimal: each request carries only Host and Authorization (and a WebSocket upgrade's own headers); a browser sends several hundred bytes more, which `swarm.headers = \"browser\"` simulates".to_string(),
@@ -498,5 +503,10 @@ pub fn build(r: &RunResult) -> Value {
         },
         "modes": Value::Object(modes),
         "ratios": ratios,
-    })
+    });
+    // A shard's own folder says which part of which run it holds.
+    if let Some(s) = &r.shard {
+        summary["shard"] = json!({ "run_id": s.run_id, "index": s.index, "count": s.count });
+    }
+    summary
 }

@@ -17,7 +17,7 @@ use crate::swarm::push::PushClient;
 use crate::swarm::{poller::Poller, Shared, Swarm};
 use crate::workload::Emitter;
 
-/// One client task per user, each starting at a uniformly random point of the ramp.
+/// One client task per user of `users` (this shard's), each starting at a uniformly random point of the ramp.
 #[allow(clippy::too_many_arguments)]
 pub fn spawn_clients(
     mode: Mode,
@@ -25,6 +25,7 @@ pub fn spawn_clients(
     swarm: &mut Swarm,
     shared: &Shared,
     tokens: &[String],
+    users: std::ops::RangeInclusive<u64>,
     addrs: &Arc<Vec<std::net::SocketAddr>>,
     base: Instant,
     ramp: Duration,
@@ -32,10 +33,9 @@ pub fn spawn_clients(
 ) {
     let mut rng =
         rand::rngs::StdRng::seed_from_u64(plan.seed.wrapping_mul(31).wrapping_add(mode as u64));
-    for (i, token) in tokens.iter().enumerate() {
-        let user = i as u64 + 1;
+    for user in users {
         let first = base + ramp.mul_f64(rng.gen::<f64>());
-        let token = token.clone();
+        let token = tokens[user as usize - 1].clone();
         match mode {
             Mode::Poll => swarm.spawn(
                 Poller {

@@ -6,6 +6,7 @@
 //! - [`setup`]: what a run is given, and what it refuses before starting;
 //! - [`resources`]: what every mode shares (services, tokens, counters, ingest);
 //! - [`mode`]: one mode, phase by phase; [`faults`] beside its window;
+//! - [`shards`]: a run's users split over several swarm processes, merged exactly;
 //! - [`servers`], [`snapshot`], [`sampler`], [`usage`], [`machine`]: processes and readings.
 
 mod faults;
@@ -17,6 +18,7 @@ mod resources;
 mod sampler;
 mod servers;
 mod setup;
+mod shards;
 mod snapshot;
 mod usage;
 
@@ -26,6 +28,7 @@ pub use observe::{Observer, Phase, Silent, Tick};
 pub use resources::HISTORY_PER_USER;
 pub use servers::probe_metrics;
 pub use setup::{check_request, Remote, RunOptions};
+pub use shards::{Part, ShardSpec, SHARD_EVENT_STRIDE};
 
 use crate::result::RunResult;
 use crate::scenario::Plan;
@@ -42,19 +45,20 @@ pub async fn execute(plan: Plan, opts: &RunOptions) -> anyhow::Result<RunResult>
     )?;
     let mut res = resources::Resources::prepare(&plan, opts).await?;
     let mut modes = Vec::new();
-    let mut first_event = 1;
+    let mut first_event = opts.shard.as_ref().and_then(|s| s.first_event).unwrap_or(1);
     for &mode in &plan.modes {
         let result = mode::run_mode(mode, &plan, opts, &mut res, first_event).await?;
         first_event += result.workload.emitted + 1;
         modes.push(result);
     }
-    let (machine, db_source) = (res.machine.clone(), res.counter.source.as_str());
+    let (machine, db_source) = (res.machine.clone(), res.counter.source.as_str().to_string());
     res.close().await;
     Ok(RunResult {
         plan,
         started_at,
         machine,
         db_source,
+        shard: opts.shard.as_ref().map(|s| s.info.clone()),
         modes,
     })
 }

@@ -18,6 +18,7 @@ use super::resources::Resources;
 use super::sampler;
 use super::servers::{stop_all, ServerProcess};
 use super::setup::RunOptions;
+use super::shards::{self, Children, Part, START_LEAD};
 use super::snapshot::{snapshot, Snapshot};
 use super::usage::Pids;
 use crate::backend::db;
@@ -50,11 +51,32 @@ pub async fn run_mode(
     first_event: u64,
 ) -> anyhow::Result<ModeResult> {
     let servers = start_servers(mode, plan, opts, res).await?;
-    let mut run = ModeRun::spawn(mode, plan, opts, res, servers, first_event).await?;
+    let (part, children) = match split(mode, plan, opts, res, &servers, first_event).await {
+        Ok(split) => split,
+        Err(e) => {
+            let mut servers = servers;
+            stop_all(&mut servers).await;
+            return Err(e);
+        }
+    };
+    let mut run = ModeRun::spawn(mode, plan, opts, res, servers, first_event, part).await?;
+    let mut children = children;
     let result = async {
         run.ramp().await?;
+        if let Some(c) = &mut children {
+            c.check_alive()?;
+        }
         let window = run.measure(res).await?;
-        run.reconcile(res, window).await
+        let mut result = run.reconcile(res, window).await?;
+        // The other shards use the servers until they finish: stopped only after.
+        if let Some(children) = children {
+            opts.observer
+                .note(&format!("{mode}: adding the other swarm shards' figures"));
+            children
+                .finish(&mut result, plan, res, opts.observer.as_ref())
+                .await?;
+        }
+        Ok(result)
     }
     .await;
     let stopping = Instant::now();
@@ -65,6 +87,47 @@ pub async fn run_mode(
         "{mode}: servers stopped"
     );
     result
+}
+
+/// This process's share of the mode's users and events, and the other shards' processes
+/// when the plan splits the users and no one else split them (`swarm --shard` is a part).
+async fn split(
+    mode: Mode,
+    plan: &Plan,
+    opts: &RunOptions,
+    res: &Resources,
+    servers: &[ServerProcess],
+    first_event: u64,
+) -> anyhow::Result<(Part, Option<Children>)> {
+    if let Some(spec) = &opts.shard {
+        return Ok((Part::of(spec), None));
+    }
+    let count = plan.shard_count();
+    if count == 1 {
+        return Ok((Part::whole(), None));
+    }
+    let after = match &res.pool {
+        Some(pool) => db::max_notification_id(pool).await?,
+        None => 0,
+    };
+    let part = Part {
+        index: 0,
+        count,
+        start_at: Some(std::time::SystemTime::now() + START_LEAD),
+        after: Some(after),
+    };
+    let root = match &opts.log_dir {
+        Some(logs) => logs.with_file_name("shards"),
+        None => std::env::temp_dir().join(format!("pollpush-shards-{}", std::process::id())),
+    };
+    opts.observer.note(&format!(
+        "{mode}: {} users over {count} swarm processes (this one and {} more; their folders: {})",
+        plan.users,
+        count - 1,
+        root.display()
+    ));
+    let children = shards::spawn(mode, plan, opts, res, servers, &part, first_event, &root)?;
+    Ok((part, Some(children)))
 }
 
 /// The mode's own servers: started here, or the remote ones `swarm` was given.
@@ -136,6 +199,8 @@ struct ModeRun<'a> {
     workloads: Option<Workloads>,
     window_start: Instant,
     probe_header_bytes: Option<u64>,
+    /// Which users and events are this process's.
+    part: Part,
 }
 
 /// The readings a window leaves behind, for [`ModeRun::reconcile`].
@@ -159,11 +224,13 @@ impl<'a> ModeRun<'a> {
         res: &Resources,
         servers: Vec<ServerProcess>,
         first_event: u64,
+        part: Part,
     ) -> anyhow::Result<ModeRun<'a>> {
         let api = Arc::new(plan.api());
-        let after = match &res.pool {
-            Some(pool) => db::max_notification_id(pool).await?,
-            None => 0,
+        let after = match (&res.pool, part.after) {
+            (_, Some(after)) => after,
+            (Some(pool), None) => db::max_notification_id(pool).await?,
+            (None, None) => 0,
         };
         let stop = CancellationToken::new();
         let (reports_tx, reports_rx) = Reports::channel(REPORT_QUEUE);
@@ -188,15 +255,17 @@ impl<'a> ModeRun<'a> {
             api: api.clone(),
         };
         // One empty poll on its own connection, before any load: its header bytes feed the
-        // header-overhead model.
+        // header-overhead model. The first shard makes it for all.
         let probe_header_bytes = match (mode, res.tokens.first()) {
-            (Mode::Poll, Some(token)) => crate::swarm::poller::probe(&shared, 1, token, after)
-                .await
-                .map_err(|e| tracing::warn!("header probe poll failed: {e:#}"))
-                .ok(),
+            (Mode::Poll, Some(token)) if part.index == 0 => {
+                crate::swarm::poller::probe(&shared, 1, token, after)
+                    .await
+                    .map_err(|e| tracing::warn!("header probe poll failed: {e:#}"))
+                    .ok()
+            }
             _ => None,
         };
-        let base = Instant::now() + Duration::from_millis(100);
+        let base = part.base();
         let ramp = match mode {
             // Each poller's phase is uniform over one interval: polls spread evenly, no herd.
             Mode::Poll if plan.poll_long.is_none() => plan.poll_interval,
@@ -212,6 +281,7 @@ impl<'a> ModeRun<'a> {
             &mut swarm,
             &shared,
             &res.tokens,
+            part.users(plan.users),
             &addrs,
             base,
             ramp,
@@ -237,6 +307,7 @@ impl<'a> ModeRun<'a> {
             // The window opens once the ramp is over and the warm-up has passed.
             window_start: base + ramp.max(plan.warmup) + Duration::from_millis(500),
             probe_header_bytes,
+            part,
         };
         if mode == Mode::Poll {
             // Events start one interval before the window, so that every poll in the window
@@ -255,10 +326,13 @@ impl<'a> ModeRun<'a> {
 
     /// Starts the workload (and the slow clients' one) at `start`, ending with the window.
     fn start_workload(&mut self, start: Instant) -> Workloads {
-        let (plan, first_event) = (self.plan, self.first_event);
+        let plan = self.plan;
+        let first_event = self.part.first_event(self.first_event);
         let until = self.window_start + plan.duration;
         let emitted = self.emitted.take().expect("the workload starts once");
+        // Slow clients are the first users: the first shard's.
         let slow = (self.mode == Mode::Push
+            && self.part.index == 0
             && plan.push.slow_clients > 0
             && plan.push.slow_events_per_s > 0.0)
             .then(|| {
@@ -275,8 +349,8 @@ impl<'a> ModeRun<'a> {
             });
         let main = Workload {
             emitter: self.emitter.clone(),
-            users: 1..=plan.users,
-            events_per_s: plan.events_per_s,
+            users: self.part.users(plan.users),
+            events_per_s: self.part.events_per_s(plan),
             payload_bytes: plan.payload_bytes,
             seed: plan.seed.wrapping_add(first_event),
             first_event,
@@ -301,10 +375,11 @@ impl<'a> ModeRun<'a> {
             self.window_start = self.window_start.max(Instant::now());
         }
         let connections = self.live.connections.load(Ordering::Relaxed);
-        if connections < self.plan.users as i64 {
+        let users = self.part.users(self.plan.users).count() as i64;
+        if connections < users {
             tracing::warn!(
                 connections,
-                users = self.plan.users,
+                users,
                 "not every client is connected as the window opens"
             );
         }
@@ -314,7 +389,7 @@ impl<'a> ModeRun<'a> {
 
     /// Gives stragglers up to 30 s to connect; an error when none could.
     async fn await_connections(&mut self) -> anyhow::Result<()> {
-        let users = self.plan.users;
+        let users = self.part.users(self.plan.users).count() as u64;
         let live = &self.live;
         let deadline = Instant::now() + Duration::from_secs(30);
         while live.connections.load(Ordering::Relaxed) < users as i64 && Instant::now() < deadline {
@@ -491,7 +566,7 @@ impl<'a> ModeRun<'a> {
             server_counters: s0.counters_known && s1.counters_known && server.is_some(),
             db_known: res.counter.source != crate::metrics::db::Source::None,
             mode,
-            users: plan.users,
+            users: self.part.users(plan.users).count() as u64,
             window_start: s0.wall,
             window_end: s1.wall,
             window_s,

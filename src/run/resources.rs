@@ -59,7 +59,9 @@ impl Resources {
                     .map_err(|e| environment(format!("cannot prepare the database: {e:#}")))?,
             ),
         };
-        let tokens = Arc::new(seed(plan, pool.as_ref()).await?);
+        // A shard other than the first finds its users seeded by whoever split the run.
+        let seeds = opts.shard.as_ref().is_none_or(|s| s.info.index == 0);
+        let tokens = Arc::new(seed(plan, pool.as_ref().filter(|_| seeds)).await?);
         let counter = match &pool {
             Some(pool) => DbCounter::new(pool.clone()).await,
             None => DbCounter::absent(),

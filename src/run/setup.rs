@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub log_dir: Option<PathBuf>,
     /// Told of each step and phase; the engine never prints.
     pub observer: Arc<dyn Observer>,
+    /// This process is one shard of a run split elsewhere (`swarm --shard I/K`).
+    pub shard: Option<super::shards::ShardSpec>,
 }
 
 /// The servers `pollpush swarm` drives, started by someone else.
@@ -128,6 +130,7 @@ pub fn check_request(
         }
         crate::token::Signer::from_env()?;
     }
+    super::shards::check_resources(plan, remote)?;
     faults_need_own_services(plan, postgres_given, redis_given)
 }
 

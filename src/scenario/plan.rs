@@ -11,9 +11,19 @@ use crate::config::{
     fmt_duration, kebab, Fanout, Mode, PollAuth, Reconnect, SlowPolicy, Transport,
 };
 
-/// Above this many users one side of the run would hold more sockets than one process may
-/// open here (RLIMIT_NOFILE hard limit 20,000); sharding the swarm is not built yet.
-pub const MAX_USERS: u64 = 18_000;
+/// The most users a scenario may ask for; whether this machine can hold them is checked
+/// when the run starts (`run::check_resources`), with the arithmetic.
+pub const MAX_USERS: u64 = 1_000_000;
+
+/// Sockets one process may hold: RLIMIT_NOFILE's hard limit here is 20,000, less room for
+/// its other files (database and Redis connections, logs, /proc readings).
+pub const FILE_BUDGET: u64 = 18_000;
+
+/// Users one swarm process takes when the scenario does not say (`swarm.shards`).
+pub const USERS_PER_SHARD: u64 = 16_000;
+
+/// Swarm processes a run may split its users over.
+pub const MAX_SHARDS: u64 = 64;
 
 /// Gateway processes a run may start.
 pub const MAX_INSTANCES: u64 = 16;
@@ -208,6 +218,9 @@ pub struct Plan {
     pub events_per_s: f64,
     pub payload_bytes: usize,
     pub headers: Headers,
+    /// `swarm.shards`: swarm processes the users are split over; None: as many as
+    /// [`USERS_PER_SHARD`] asks.
+    pub shards: Option<u64>,
     pub push: PushPlan,
     pub faults: Vec<Fault>,
     pub checks: Vec<Check>,
@@ -254,6 +267,13 @@ impl Plan {
         self.target
             .clone()
             .unwrap_or_else(|| Target::pollpush(self.push.transport))
+    }
+
+    /// Swarm processes this plan's users are split over.
+    pub fn shard_count(&self) -> u64 {
+        self.shards
+            .unwrap_or_else(|| self.users.div_ceil(USERS_PER_SHARD))
+            .max(1)
     }
 
     /// Drain period after the window for one mode: at least one poll interval for polling.
@@ -348,6 +368,7 @@ impl Plan {
                     Headers::Minimal => None,
                     Headers::Browser { cookie_bytes } => Some(cookie_bytes as u64),
                 },
+                shards: self.shards,
             },
             checks: (!self.checks.is_empty()).then(|| {
                 self.checks

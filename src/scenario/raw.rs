@@ -118,6 +118,8 @@ pub struct RawSwarm {
     pub headers: Option<String>,
     /// browser: size of the Cookie header's value in bytes.
     pub cookie_bytes: Option<u64>,
+    /// Swarm processes the users are split over; unset: as many as the file budget needs.
+    pub shards: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

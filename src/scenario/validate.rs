@@ -36,7 +36,7 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
     if users == 0 || users > MAX_USERS {
         return Err(ctx.err(
             "users.count",
-            format!("{users} is out of range; use 1 to {MAX_USERS} (one process may hold at most 20,000 sockets here)"),
+            format!("{users} is out of range; use 1 to {MAX_USERS}"),
         ));
     }
     let poll_interval = ctx.duration("poll.interval", raw.poll.interval.as_deref(), "5s")?;
@@ -68,6 +68,15 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         ));
     }
     let headers = validate_headers(&raw.swarm, ctx)?;
+    let shards = raw.swarm.shards;
+    if let Some(k) = shards {
+        if !(1..=MAX_SHARDS).contains(&k) || k > users {
+            return Err(ctx.err(
+                "swarm.shards",
+                format!("{k} is out of range; use 1 to {MAX_SHARDS}, and no more than the users ({users})"),
+            ));
+        }
+    }
     let target = raw
         .target
         .as_ref()
@@ -98,6 +107,7 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         events_per_s,
         payload_bytes: payload_bytes as usize,
         headers,
+        shards,
         push,
         faults,
         checks,

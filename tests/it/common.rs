@@ -228,6 +228,7 @@ pub fn run_options() -> pollpush::run::RunOptions {
         server_exe: env!("CARGO_BIN_EXE_pollpush").into(),
         log_dir: None,
         observer: std::sync::Arc::new(pollpush::run::Silent),
+        shard: None,
     }
 }
 

@@ -594,3 +594,71 @@ fn compare_list_prints_every_figure_with_its_direction_and_limit() {
     let (code, _) = pollpush(&["compare", "--list", reference, reference]);
     assert_eq!(code, Some(2));
 }
+
+#[test]
+fn a_run_this_machine_cannot_hold_is_refused_at_the_start_with_the_arithmetic() {
+    // One poll API process would hold every poller's connection.
+    let (code, err) = pollpush(&["run", "--users", "30000"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("mode poll with 30000 users") && err.contains("18000"),
+        "{err}"
+    );
+    // One gateway instance would hold 30,000 connections: the message says how many to use.
+    let (code, err) = pollpush(&["run", "--users", "30000", "--modes", "push"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("30000 connections per gateway instance")
+            && err.contains("set push.instances to 2 or more"),
+        "{err}"
+    );
+    // Shards asked for that would each hold too many clients.
+    let (code, err) = pollpush(&[
+        "run",
+        "--users",
+        "40000",
+        "--modes",
+        "push",
+        "--set",
+        "push.instances=4",
+        "--set",
+        "swarm.shards=2",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("gives one swarm process 20000 users")
+            && err.contains("swarm.shards to 3 or more"),
+        "{err}"
+    );
+    // A sharded run takes no faults yet.
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = dir.path().join("faulty.toml");
+    std::fs::write(
+        &faulty,
+        "name = \"faulty\"\n[users]\ncount = 100\n[swarm]\nshards = 2\n\n[[faults]]\nat = \"1s\"\naction = \"kill-redis\"\n",
+    )
+    .unwrap();
+    let (code, err) = pollpush(&["run", faulty.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("takes no faults yet"), "{err}");
+    let (code, err) = pollpush(&["run", "--set", "swarm.shards=0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("swarm.shards"), "{err}");
+}
+
+#[test]
+fn merge_refuses_what_is_not_a_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, err) = pollpush(&[
+        "merge",
+        dir.path().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("shard.json"), "{err}");
+    let (code, err) = pollpush(&["swarm", "--shard", "4/4", "--run-id", "x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("I must be below K"), "{err}");
+}

@@ -9,5 +9,6 @@ mod measure;
 mod push;
 mod push_runs;
 mod run;
+mod shards;
 mod socketio;
 mod targets;

@@ -3,13 +3,15 @@
 //! [`crate::result::RunResult`]. It waits by itself and tells an [`Observer`] where it is;
 //! it never prints or formats for humans.
 //!
-//! - [`setup`]: what a run is given, and what it refuses before starting;
+//! - [`setup`]: what a run is given, and what it refuses before starting; [`limits`]: what
+//!   this machine can give it;
 //! - [`resources`]: what every mode shares (services, tokens, counters, ingest);
 //! - [`mode`]: one mode, phase by phase; [`faults`] beside its window;
 //! - [`shards`]: a run's users split over several swarm processes, merged exactly;
 //! - [`servers`], [`snapshot`], [`sampler`], [`usage`], [`machine`]: processes and readings.
 
 mod faults;
+mod limits;
 mod load;
 mod machine;
 mod mode;
@@ -27,8 +29,8 @@ use std::time::SystemTime;
 pub use observe::{Observer, Phase, Silent, Tick};
 pub use resources::HISTORY_PER_USER;
 pub use servers::probe_metrics;
-pub use setup::{check_request, Remote, RunOptions};
-pub use shards::{Part, ShardSpec, SHARD_EVENT_STRIDE};
+pub use setup::{check_request, Remote, RunOptions, ShardSpec};
+pub use shards::{Part, SHARD_EVENT_STRIDE};
 
 use crate::result::RunResult;
 use crate::scenario::Plan;

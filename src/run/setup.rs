@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::observe::Observer;
 use crate::config::{fmt_duration, Mode, Transport};
@@ -25,7 +25,20 @@ pub struct RunOptions {
     /// Told of each step and phase; the engine never prints.
     pub observer: Arc<dyn Observer>,
     /// This process is one shard of a run split elsewhere (`swarm --shard I/K`).
-    pub shard: Option<super::shards::ShardSpec>,
+    pub shard: Option<ShardSpec>,
+}
+
+/// What `swarm --shard I/K` is told by whoever split the run.
+#[derive(Debug, Clone)]
+pub struct ShardSpec {
+    pub info: crate::result::ShardInfo,
+    /// When the clients start (the ramp begins), the same instant in every shard.
+    pub start_at: Option<SystemTime>,
+    /// Notifications up to this id existed before the run: clients start after it. None:
+    /// read it from the database (0 without one).
+    pub after: Option<i64>,
+    /// The first event number of the mode (before this shard's offset); None: 1.
+    pub first_event: Option<u64>,
 }
 
 /// The servers `pollpush swarm` drives, started by someone else.
@@ -130,7 +143,7 @@ pub fn check_request(
         }
         crate::token::Signer::from_env()?;
     }
-    super::shards::check_resources(plan, remote)?;
+    super::limits::check_resources(plan, remote.is_none())?;
     faults_need_own_services(plan, postgres_given, redis_given)
 }
 

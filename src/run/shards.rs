@@ -16,12 +16,12 @@ use tokio::process::{Child, Command};
 use super::observe::Observer;
 use super::resources::Resources;
 use super::servers::ServerProcess;
-use super::setup::{Remote, RunOptions};
+use super::setup::{RunOptions, ShardSpec};
 use crate::config::Mode;
-use crate::error::{environment, input};
+use crate::error::environment;
 use crate::result::{ModeResult, ShardFile, ShardInfo};
 use crate::scenario::target::Emit;
-use crate::scenario::{Plan, FILE_BUDGET};
+use crate::scenario::Plan;
 
 /// Event numbers of shard I start I times this far apart, so that shards never share one.
 pub const SHARD_EVENT_STRIDE: u64 = 10_000_000_000;
@@ -29,19 +29,6 @@ pub const SHARD_EVENT_STRIDE: u64 = 10_000_000_000;
 /// How long after the last shard was started the clients begin, in every shard: time
 /// for a child to start, connect and sign its tokens.
 pub const START_LEAD: Duration = Duration::from_secs(3);
-
-/// What `swarm --shard I/K` is told by whoever split the run.
-#[derive(Debug, Clone)]
-pub struct ShardSpec {
-    pub info: ShardInfo,
-    /// When the clients start (the ramp begins), the same instant in every shard.
-    pub start_at: Option<SystemTime>,
-    /// Notifications up to this id existed before the run: clients start after it. None:
-    /// read it from the database (0 without one).
-    pub after: Option<i64>,
-    /// The first event number of the mode (before this shard's offset); None: 1.
-    pub first_event: Option<u64>,
-}
 
 /// This process's share of one mode: which users, which events, from when.
 #[derive(Debug, Clone)]
@@ -98,113 +85,6 @@ impl Part {
             None => now + Duration::from_millis(100),
         }
     }
-}
-
-/// Refuses, before anything starts, a run this machine cannot hold, with the arithmetic:
-/// more sockets in one process than it may open, a poll API or gateway instance with more
-/// connections than that, more memory than is free, or what a sharded run does not do.
-pub fn check_resources(plan: &Plan, remote: Option<&Remote>) -> anyhow::Result<()> {
-    let users = plan.users;
-    let k = plan.shard_count();
-    let per_shard = users.div_ceil(k);
-    if per_shard > FILE_BUDGET {
-        return Err(input(format!(
-            "swarm.shards = {k} gives one swarm process {per_shard} users; a process may hold {FILE_BUDGET} sockets here (the open-files limit, less room for its other files): set swarm.shards to {} or more, or remove the key",
-            users.div_ceil(FILE_BUDGET)
-        )));
-    }
-    let own = remote.is_none();
-    if own && plan.modes.contains(&Mode::Poll) && users > FILE_BUDGET {
-        return Err(input(format!(
-            "mode poll with {users} users: the poll API is one process and every poller keeps a connection to it, {users} sockets; a process may hold {FILE_BUDGET} here: use at most {FILE_BUDGET} users with mode poll, or run push alone (--modes push)"
-        )));
-    }
-    let instances = plan.push.instances as u64;
-    if own && plan.modes.contains(&Mode::Push) && users.div_ceil(instances) > FILE_BUDGET {
-        return Err(input(format!(
-            "mode push with {users} users over push.instances = {instances}: {} connections per gateway instance; a process may hold {FILE_BUDGET} here: set push.instances to {} or more",
-            users.div_ceil(instances),
-            users.div_ceil(FILE_BUDGET)
-        )));
-    }
-    if let Some(range) = local_port_range() {
-        // Each connection takes an ephemeral port per destination (address and port).
-        let per_destination = match plan.modes.contains(&Mode::Push) {
-            true if own => users.div_ceil(instances),
-            _ => users,
-        };
-        if per_destination > range {
-            return Err(input(format!(
-                "{per_destination} connections to one server address would need as many ephemeral ports; this machine has {range} (net.ipv4.ip_local_port_range): spread them over more gateway instances (push.instances)"
-            )));
-        }
-    }
-    if k > 1 {
-        if let Some(f) = plan.faults.first() {
-            return Err(input(format!(
-                "the fault {} acts on one run's clients and services; a run split over {k} swarm processes (swarm.shards, or more than {} users) takes no faults yet: remove [[faults]], or use fewer users",
-                f.action.name(),
-                crate::scenario::USERS_PER_SHARD
-            )));
-        }
-        let first = Part {
-            index: 0,
-            count: k,
-            start_at: None,
-            after: None,
-        }
-        .users(users);
-        if plan.push.slow_clients > *first.end() {
-            return Err(input(format!(
-                "push.slow_clients = {} is more than the first swarm process's {} users (of {users} over {k} processes): use at most that many",
-                plan.push.slow_clients,
-                first.end()
-            )));
-        }
-    }
-    check_memory(plan, own)
-}
-
-/// What one simulated client costs the swarm, and one connection a gateway, measured on
-/// this machine with 10,000 WebSocket clients (the performance issue's figures, rounded
-/// up): the memory check's estimate, not a measurement of the run.
-const SWARM_BYTES_PER_CLIENT: u64 = 24 * 1024;
-const GATEWAY_BYTES_PER_CONNECTION: u64 = 12 * 1024;
-
-fn check_memory(plan: &Plan, own: bool) -> anyhow::Result<()> {
-    let Some(available) = mem_available_bytes() else {
-        return Ok(());
-    };
-    let per_user = SWARM_BYTES_PER_CLIENT
-        + match own && plan.modes.contains(&Mode::Push) {
-            true => GATEWAY_BYTES_PER_CONNECTION,
-            false => 0,
-        };
-    let need = plan.users * per_user;
-    if need > available / 10 * 8 {
-        return Err(input(format!(
-            "{} users at about {} KB each (swarm and gateway) need about {} MB; this machine has {} MB available, and a run may take 80 % of it: use fewer users",
-            plan.users,
-            per_user / 1024,
-            need >> 20,
-            available >> 20
-        )));
-    }
-    Ok(())
-}
-
-fn mem_available_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-fn local_port_range() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    let mut it = text.split_whitespace().map(|p| p.parse::<u64>().ok());
-    let (lo, hi) = (it.next()??, it.next()??);
-    Some(hi.saturating_sub(lo) + 1)
 }
 
 /// The other shards of one mode, running as child processes.

@@ -46,6 +46,14 @@ pub enum Command {
     /// side from shard 0. Refuses (exit 2) folders of different runs or scenarios, a
     /// missing or repeated shard.
     Merge(MergeArgs),
+    /// Find the largest load each mode holds on this machine: raise the users step by
+    /// step (the scenario's per-user event rate kept) until a service level objective
+    /// breaks, then bisect; name the component that saturated first. Objectives (the
+    /// scenario's [capacity] table): poll: polls leave on schedule (lateness p99 under 10 %
+    /// of the interval), no errors, every notification within the interval plus 0.5 s;
+    /// push: p99 <= 50 ms, nothing lost, every client connected. Writes a table, a plot and
+    /// summary.json (under `capacity`), each step's result folder under steps/.
+    Capacity(CapacityArgs),
     /// Re-render the plots, report.md and report.html of a result folder from its saved data
     /// (summary.json, scenario.toml, latency-<mode>.hgrm, timeseries.csv).
     Report(ReportArgs),
@@ -140,6 +148,14 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
         return Err(format!("{text:?}: I must be below K (shards 0 to K-1)"));
     }
     Ok((i, k))
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// The scenario, its options and --set as for `run`; --users sets the first step
+    /// (capacity.start), --modes which modes are searched.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! exit codes. Each command converts its flags into the typed configurations of the layers
 //! below, calls them, and renders what they return.
 
+mod capacity;
 pub mod cli;
 mod compare;
 mod progress;
@@ -22,6 +23,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => compare::command(args),
         Command::Combine(args) => run::combine_command(args),
         Command::Merge(args) => run::merge_command(args),
+        Command::Capacity(args) => capacity::command(args).await,
         Command::Report(args) => {
             crate::report::rerender(&args.dir)?;
             println!("re-rendered {}", args.dir.display());

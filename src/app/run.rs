@@ -334,13 +334,13 @@ async fn repeats(
     Ok(results)
 }
 
-fn folder_timestamp(t: SystemTime) -> String {
+pub(super) fn folder_timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t)
         .to_string()
         .replace([':', '-'], "")
 }
 
-fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
+pub(super) fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out.join("logs")).map_err(|e| {
         input(format!(
             "cannot create the result folder {}: {e}; pass a writable folder with --out",

@@ -2,6 +2,7 @@
 //! CI and `compare` read), `scenario.toml`, `latency-<mode>.hgrm`, plots and `report.md`.
 //! The table and report read the summary, so every figure they show is one it holds.
 
+pub mod capacity;
 pub mod checks;
 mod combine;
 pub(crate) mod compare;

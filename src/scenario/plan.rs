@@ -229,6 +229,34 @@ pub struct Plan {
     pub sweep: Option<Sweep>,
     /// The `[target]` table, validated; None: pollpush's own API.
     pub target: Option<Target>,
+    /// `[capacity]`: how `pollpush capacity` searches.
+    pub capacity: CapacityPlan,
+}
+
+/// How `pollpush capacity` raises the users, and the objectives a step must meet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityPlan {
+    pub start: u64,
+    pub max: u64,
+    pub factor: f64,
+    pub refine: u64,
+    pub push_p99_ms: f64,
+    pub poll_lateness_share: f64,
+    pub poll_grace: Duration,
+}
+
+impl Default for CapacityPlan {
+    fn default() -> Self {
+        CapacityPlan {
+            start: 1000,
+            max: 64_000,
+            factor: 2.0,
+            refine: 2,
+            push_p99_ms: 50.0,
+            poll_lateness_share: 0.1,
+            poll_grace: Duration::from_millis(500),
+        }
+    }
 }
 
 /// A sweep: the plan once per value of `param` (times each value of `series`).
@@ -389,6 +417,18 @@ impl Plan {
                 series_values: sw.series.as_ref().map(|_| sw.series_values.clone()),
             }),
             target: self.target.as_ref().map(|t| t.raw.clone()),
+            capacity: (self.capacity != CapacityPlan::default()).then(|| {
+                let c = &self.capacity;
+                super::raw::RawCapacity {
+                    start: Some(c.start),
+                    max: Some(c.max),
+                    factor: Some(c.factor),
+                    refine: Some(c.refine),
+                    push_p99_ms: Some(c.push_p99_ms),
+                    poll_lateness_share: Some(c.poll_lateness_share),
+                    poll_grace: Some(fmt_duration(c.poll_grace)),
+                }
+            }),
         };
         toml::to_string_pretty(&raw).unwrap_or_default()
     }

@@ -39,6 +39,27 @@ pub struct RawScenario {
     pub sweep: Option<RawSweep>,
     /// A system `pollpush swarm` drives that is not pollpush (see target.rs).
     pub target: Option<RawTarget>,
+    /// How `pollpush capacity` searches, and its service level objectives.
+    pub capacity: Option<RawCapacity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapacity {
+    /// Users of the first step.
+    pub start: Option<u64>,
+    /// The most users a step may have.
+    pub max: Option<u64>,
+    /// Users grow by this factor per step until an objective breaks.
+    pub factor: Option<f64>,
+    /// Bisection steps between the last load held and the first that broke.
+    pub refine: Option<u64>,
+    /// Push objective: latency p99 at most this many ms.
+    pub push_p99_ms: Option<f64>,
+    /// Poll objective: schedule lateness p99 under this share of the interval.
+    pub poll_lateness_share: Option<f64>,
+    /// Poll objective: every notification seen within the interval plus this.
+    pub poll_grace: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

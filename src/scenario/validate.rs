@@ -92,6 +92,7 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
     )?;
     let checks = validate_checks(&raw, ctx)?;
     let compare = validate_compare(&raw, ctx)?;
+    let capacity = validate_capacity(&raw, ctx)?;
     Ok(Plan {
         name,
         description: raw.description.unwrap_or_default(),
@@ -114,6 +115,64 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         compare,
         sweep: None,
         target,
+        capacity,
+    })
+}
+
+/// `[capacity]`: every value in range, defaults filled in.
+fn validate_capacity(raw: &RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<CapacityPlan> {
+    let d = CapacityPlan::default();
+    let Some(c) = &raw.capacity else {
+        return Ok(d);
+    };
+    let start = c.start.unwrap_or(d.start);
+    let max = c.max.unwrap_or(d.max.max(start));
+    if start == 0 || start > MAX_USERS {
+        return Err(ctx.err(
+            "capacity.start",
+            format!("{start} is out of range; use 1 to {MAX_USERS}"),
+        ));
+    }
+    if max < start || max > MAX_USERS {
+        return Err(ctx.err(
+            "capacity.max",
+            format!("{max} is out of range; use capacity.start ({start}) to {MAX_USERS}"),
+        ));
+    }
+    let factor = c.factor.unwrap_or(d.factor);
+    if !(factor.is_finite() && (1.1..=10.0).contains(&factor)) {
+        return Err(ctx.err(
+            "capacity.factor",
+            format!("{factor} is out of range; use 1.1 to 10"),
+        ));
+    }
+    let refine = c.refine.unwrap_or(d.refine);
+    if refine > 10 {
+        return Err(ctx.err(
+            "capacity.refine",
+            format!("{refine} is out of range; use 0 to 10"),
+        ));
+    }
+    let push_p99_ms = c.push_p99_ms.unwrap_or(d.push_p99_ms);
+    if !(push_p99_ms.is_finite() && push_p99_ms > 0.0) {
+        return Err(ctx.err("capacity.push_p99_ms", "must be a number of ms above 0"));
+    }
+    let share = c.poll_lateness_share.unwrap_or(d.poll_lateness_share);
+    if !(share.is_finite() && share > 0.0 && share <= 1.0) {
+        return Err(ctx.err("capacity.poll_lateness_share", format!("{share} is out of range; use a share above 0 and at most 1 (0.1: 10 % of the interval)")));
+    }
+    let grace = match c.poll_grace.as_deref() {
+        Some(g) => ctx.duration("capacity.poll_grace", Some(g), g)?,
+        None => d.poll_grace,
+    };
+    Ok(CapacityPlan {
+        start,
+        max,
+        factor,
+        refine,
+        push_p99_ms,
+        poll_lateness_share: share,
+        poll_grace: grace,
     })
 }
 

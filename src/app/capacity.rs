@@ -1,0 +1,281 @@
+//! The `capacity` command: for each mode, runs the scenario at more and more users (the
+//! scenario's per-user event rate kept, so each user sees the same traffic) until a step
+//! breaks a service level objective, then bisects between the last load held and the
+//! first that broke. Each step is a whole run with its own result folder under `steps/`;
+//! the report layer judges it ([`crate::report::capacity`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::{json, Value};
+
+use super::cli::CapacityArgs;
+use super::progress::Progress;
+use super::run::{folder_timestamp, prepare_out_dir};
+use crate::config::Mode;
+use crate::error::{environment, input};
+use crate::report::capacity::{judge, plot, render, verdict};
+use crate::run::{check_request, execute, Observer, RunOptions};
+use crate::scenario::{self, Plan, MAX_INSTANCES, USERS_PER_SHARD};
+
+/// What every step shares.
+struct Search<'a> {
+    scenario: Option<&'a Path>,
+    /// The flags' overrides, except --users.
+    overrides: Vec<String>,
+    /// Events per second per user, from the scenario as written.
+    rate_per_user: f64,
+    base: Plan,
+    out: PathBuf,
+    opts: RunOptions,
+    progress: Arc<Progress>,
+    cores: f64,
+    db_given: bool,
+    redis_given: bool,
+}
+
+pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
+    let args = args.run;
+    if args.repeat > 1 {
+        return Err(input(
+            "capacity runs each step once; --repeat applies to `run` (repeat the search instead)",
+        ));
+    }
+    let mut overrides = args.overrides();
+    overrides.retain(|o| !o.starts_with("users.count="));
+    let base = scenario::load(args.scenario.as_deref(), &overrides)?;
+    if base.sweep.is_some() {
+        return Err(input(
+            "capacity raises the users itself: remove the scenario's [sweep] table",
+        ));
+    }
+    if base.target.is_some() {
+        return Err(input(
+            "capacity runs pollpush's own servers, as `run` does; the scenario's [target] table is for `swarm`: remove it",
+        ));
+    }
+    // --users, validated as the scenario's key is.
+    let start = match &args.users {
+        Some(_) => scenario::load(args.scenario.as_deref(), &args.overrides())?.users,
+        None => base.capacity.start,
+    };
+    if start > base.capacity.max {
+        return Err(input(format!(
+            "--users {start} is above capacity.max ({}); start below it, or raise capacity.max",
+            base.capacity.max
+        )));
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!(
+            "capacity-{}-{}",
+            base.name,
+            folder_timestamp(SystemTime::now())
+        ))
+    });
+    prepare_out_dir(&out)?;
+    let progress = Arc::new(Progress::new(args.quiet));
+    let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+    progress.note(&format!(
+        "pollpush capacity: scenario {} · modes {} · from {start} users, ×{} a step, up to {} · results in {}",
+        base.name,
+        base.modes.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(","),
+        base.capacity.factor,
+        base.capacity.max,
+        out.display()
+    ));
+    let search = Search {
+        scenario: args.scenario.as_deref(),
+        overrides,
+        rate_per_user: base.events_per_s / base.users as f64,
+        opts: RunOptions {
+            remote: None,
+            database_url: args.database_url.clone(),
+            redis_url: args.redis_url.clone(),
+            server_exe: std::env::current_exe()?,
+            log_dir: None,
+            observer: progress.clone(),
+            shard: None,
+        },
+        out: out.clone(),
+        progress,
+        cores,
+        db_given: args.database_url.is_some(),
+        redis_given: args.redis_url.is_some(),
+        base,
+    };
+    let mut modes = serde_json::Map::new();
+    for &mode in &search.base.modes {
+        modes.insert(mode.to_string(), search.mode(mode, start).await?);
+    }
+    let c = &search.base.capacity;
+    let capacity = json!({
+        "scenario": search.base.name,
+        "machine_cores": cores,
+        "poll_interval_s": search.base.poll_interval.as_secs_f64(),
+        "events_per_user_per_s": search.rate_per_user,
+        "objectives": {
+            "poll": {
+                "lateness_p99_below_share_of_interval": c.poll_lateness_share,
+                "latency_max_below_interval_plus_s": c.poll_grace.as_secs_f64(),
+                "errors": 0,
+                "lost": 0,
+            },
+            "push": { "latency_p99_ms_at_most": c.push_p99_ms, "lost": 0, "every_client_connected": true },
+        },
+        "search": { "start": start, "max": c.max, "factor": c.factor, "refine": c.refine },
+        "modes": Value::Object(modes),
+    });
+    let summary = json!({
+        "schema_version": crate::report::summary::SCHEMA_VERSION,
+        "pollpush_version": env!("CARGO_PKG_VERSION"),
+        "capacity": capacity,
+    });
+    let fail = |what: &str, e: std::io::Error| {
+        environment(format!("cannot write {what} in {}: {e}", out.display()))
+    };
+    std::fs::write(
+        out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)? + "\n",
+    )
+    .map_err(|e| fail("summary.json", e))?;
+    std::fs::write(out.join("scenario.toml"), search.base.to_toml())
+        .map_err(|e| fail("scenario.toml", e))?;
+    let table = render(&summary["capacity"]);
+    std::fs::write(
+        out.join("capacity.md"),
+        format!(
+            "# Capacity of {} on this machine ({cores} cores)\n\n```\n{table}\n```\n\n![CPU against users](capacity.png)\n",
+            search.base.name
+        ),
+    )
+    .map_err(|e| fail("capacity.md", e))?;
+    plot(&search.base, &summary["capacity"], cores, &out)?;
+    println!("{table}");
+    println!("results: {}", out.display());
+    Ok(())
+}
+
+impl Search<'_> {
+    /// One mode: grow until a step breaks or cannot be tried, then bisect.
+    async fn mode(&self, mode: Mode, start: u64) -> anyhow::Result<Value> {
+        let c = &self.base.capacity;
+        let mut steps = Vec::new();
+        let mut stopped = None;
+        let (mut held, mut broke) = (None::<u64>, None::<u64>);
+        let mut users = start;
+        loop {
+            match self.step(mode, users).await? {
+                Err(why) => {
+                    stopped = Some(why);
+                    break;
+                }
+                Ok(step) => {
+                    let ok = step["held"] == true;
+                    steps.push(step);
+                    if !ok {
+                        broke = Some(users);
+                        break;
+                    }
+                    held = Some(users);
+                    if users >= c.max {
+                        break;
+                    }
+                    users = ((users as f64 * c.factor).ceil() as u64).min(c.max);
+                }
+            }
+        }
+        if let (Some(mut good), Some(mut bad)) = (held, broke) {
+            for _ in 0..c.refine {
+                // Within 5 %: closer than the noise between two runs.
+                if bad - good <= (good / 20).max(1) {
+                    break;
+                }
+                let mid = good + (bad - good) / 2;
+                let Ok(step) = self.step(mode, mid).await? else {
+                    break;
+                };
+                match step["held"] == true {
+                    true => good = mid,
+                    false => bad = mid,
+                }
+                steps.push(step);
+            }
+        }
+        steps.sort_by_key(|s| s["users"].as_u64());
+        let v = verdict(mode, &steps, stopped.as_deref(), c.max);
+        self.progress
+            .note(v["verdict"].as_str().unwrap_or_default());
+        Ok(v)
+    }
+
+    /// One step: the scenario at `users`, this mode alone. Err: it cannot be tried here
+    /// (the machine cannot hold it), said with the arithmetic.
+    async fn step(&self, mode: Mode, users: u64) -> anyhow::Result<Result<Value, String>> {
+        let mut overrides = self.overrides.clone();
+        let rate = (self.rate_per_user * users as f64 * 1000.0)
+            .round()
+            .max(1.0)
+            / 1000.0;
+        overrides.push(format!("users.count={users}"));
+        overrides.push(format!("modes=[\"{mode}\"]"));
+        overrides.push(format!("workload.events_per_s={rate}"));
+        if mode == Mode::Push {
+            // Gateway instances enough for their file budget, as an operator would add.
+            let instances = (self.base.push.instances as u64)
+                .max(users.div_ceil(USERS_PER_SHARD))
+                .min(MAX_INSTANCES);
+            overrides.push(format!("push.instances={instances}"));
+        }
+        let plan = match scenario::load(self.scenario, &overrides) {
+            Ok(plan) => plan,
+            Err(e) => return Ok(Err(format!("{users} users cannot be described: {e:#}"))),
+        };
+        if let Err(e) = check_request(&plan, None, self.db_given, self.redis_given) {
+            return Ok(Err(format!(
+                "{users} users cannot be tried on this machine: {e:#}"
+            )));
+        }
+        let dir = self.out.join("steps").join(format!("{mode}-{users}"));
+        prepare_out_dir(&dir)?;
+        let opts = RunOptions {
+            log_dir: Some(dir.join("logs")),
+            observer: self.opts.observer.clone(),
+            remote: None,
+            database_url: self.opts.database_url.clone(),
+            redis_url: self.opts.redis_url.clone(),
+            server_exe: self.opts.server_exe.clone(),
+            shard: None,
+        };
+        opts.observer.note(&format!(
+            "capacity {mode}: {users} users, {rate} events/s{}",
+            match mode {
+                Mode::Push => format!(", {} gateway instance(s)", plan.push.instances),
+                Mode::Poll => String::new(),
+            }
+        ));
+        let result = tokio::select! {
+            res = execute(plan.clone(), &opts) => res,
+            _ = crate::procs::shutdown_signal() => {
+                return Err(environment("interrupted; servers and services were stopped"));
+            }
+        };
+        let step = match result {
+            Ok(result) => {
+                let summary = crate::report::write(&[result], &dir)?;
+                judge(mode, users, &summary, &plan, self.cores)
+            }
+            // A run that failed outright (no client could connect, a server that died)
+            // broke the step; bad input never reaches here (checked above).
+            Err(e) => json!({
+                "users": users,
+                "held": false,
+                "broken": [format!("the run failed: {e:#}")],
+                "limit": "the run failed (see the step's logs)",
+                "swarm_limited": false,
+                "cpu_cores": {},
+            }),
+        };
+        Ok(Ok(step))
+    }
+}

@@ -1,0 +1,472 @@
+//! `pollpush capacity`: each step judged against the service level objectives, the
+//! component that saturated named, the largest load each mode held, and the table, the
+//! plot and `summary.json` (under `capacity`) that say so. The search itself is the app's.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use serde_json::{json, Value};
+
+use super::plot::{plot_err, register_font};
+use crate::config::Mode;
+use crate::scenario::Plan;
+
+/// The CPU components a step names, (label, keys under `cpu` added together).
+const PARTS: [(&str, &[&str]); 4] = [
+    ("the servers", &["server_cores", "ingest_cores"]),
+    ("Postgres", &["db_cores"]),
+    ("Redis", &["redis_cores"]),
+    ("the swarm", &["swarm_cores"]),
+];
+
+/// One step of the search judged: its figures, which objectives broke, and what limited it.
+/// `summary` is the step's own `summary.json`; `cores`, this machine's.
+pub fn judge(mode: Mode, users: u64, summary: &Value, plan: &Plan, cores: f64) -> Value {
+    let m = &summary["modes"][mode.as_str()];
+    let f = |path: &str| m.pointer(path).and_then(Value::as_f64);
+    let c = &plan.capacity;
+    let interval_ms = plan.poll_interval.as_secs_f64() * 1000.0;
+    let mut broken = Vec::new();
+    let lost = f("/events/lost").unwrap_or(0.0);
+    if lost > 0.0 {
+        broken.push(format!("{lost} notifications lost"));
+    }
+    if f("/events/sent").unwrap_or(0.0) == 0.0 {
+        broken.push("no notification was sent".to_string());
+    }
+    let connect_errors = f("/http/connect_errors").unwrap_or(0.0);
+    match mode {
+        Mode::Poll => {
+            let errors = f("/http/errors").unwrap_or(0.0);
+            if errors + connect_errors > 0.0 {
+                broken.push(format!(
+                    "{} failed polls, {connect_errors} failed connections",
+                    errors
+                ));
+            }
+            let limit = c.poll_lateness_share * interval_ms;
+            match f("/http/schedule_lateness_ms/p99") {
+                Some(l) if l > limit => broken.push(format!(
+                    "polls left late: lateness p99 {l:.0} ms > {limit:.0} ms"
+                )),
+                None => broken.push("no poll was measured".into()),
+                _ => {}
+            }
+            let limit = interval_ms + c.poll_grace.as_secs_f64() * 1000.0;
+            if let Some(max) = f("/latency_ms/max").filter(|&x| x > limit) {
+                broken.push(format!(
+                    "a notification took {max:.0} ms > the interval plus grace, {limit:.0} ms"
+                ));
+            }
+        }
+        Mode::Push => {
+            match f("/latency_ms/p99") {
+                Some(p) if p > c.push_p99_ms => {
+                    broken.push(format!("latency p99 {p:.1} ms > {} ms", c.push_p99_ms))
+                }
+                None => broken.push("no notification was delivered".into()),
+                _ => {}
+            }
+            let connected = f("/connections").unwrap_or(0.0);
+            if connected < users as f64 {
+                broken.push(format!("{connected} of {users} clients connected"));
+            }
+        }
+    }
+    let parts: Vec<(&str, Option<f64>)> = PARTS
+        .iter()
+        .map(|(label, keys)| {
+            let sum: Option<f64> = keys
+                .iter()
+                .map(|k| m["cpu"][*k].as_f64())
+                .try_fold(0.0, |a, x| x.map(|x| a + x));
+            (*label, sum)
+        })
+        .collect();
+    let total: f64 = parts.iter().filter_map(|p| p.1).sum();
+    let busiest = parts
+        .iter()
+        .filter_map(|&(l, v)| Some((l, v?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let late = broken.iter().any(|b| b.starts_with("polls left late"));
+    let limit = match busiest {
+        _ if broken.is_empty() => None,
+        _ if connect_errors > 0.0 || broken.iter().any(|b| b.contains("clients connected")) => {
+            Some("connections: clients could not connect".to_string())
+        }
+        Some(("the swarm", v)) => Some(format!(
+            "the swarm ({v:.2} of {cores} cores, the busiest component): the load generator, not the system"
+        )),
+        Some((label, v)) if total >= 0.9 * cores => Some(format!(
+            "{label} ({v:.2} cores, the busiest), on a machine with every core busy ({total:.2} of {cores})"
+        )),
+        _ if late => Some(format!(
+            "the swarm's schedule (polls left late with {total:.2} of {cores} cores busy)"
+        )),
+        Some((label, v)) => Some(format!(
+            "no component saturated ({label} the busiest, {v:.2} cores; {total:.2} of {cores} in all)"
+        )),
+        None => Some("unknown (no CPU figure)".into()),
+    };
+    let cpu: serde_json::Map<String, Value> = parts
+        .iter()
+        .map(|(l, v)| (l.trim_start_matches("the ").to_string(), json!(v)))
+        .collect();
+    json!({
+        "users": users,
+        "held": broken.is_empty(),
+        "broken": broken,
+        "limit": limit,
+        "swarm_limited": limit.as_deref().is_some_and(|l| l.starts_with("the swarm")),
+        "events_per_s": summary["plan"]["events_per_s"],
+        "push_instances": summary["plan"]["push_instances"],
+        "latency_ms": m["latency_ms"],
+        "lateness_p99_ms": m.pointer("/http/schedule_lateness_ms/p99"),
+        "lost": m["events"]["lost"],
+        "connections": m["connections"],
+        "requests_per_min": m.pointer("/http/requests_per_min"),
+        "db_queries_per_min": m.pointer("/db/queries_per_min"),
+        "cpu_cores": Value::Object(cpu),
+        "cpu_total_cores": (total * 1000.0).round() / 1000.0,
+    })
+}
+
+/// One mode's search: the largest load held, the first that broke, and why.
+pub fn verdict(mode: Mode, steps: &[Value], stopped: Option<&str>, max: u64) -> Value {
+    let held = steps
+        .iter()
+        .filter(|s| s["held"] == true)
+        .filter_map(|s| s["users"].as_u64())
+        .max();
+    let broke = steps
+        .iter()
+        .filter(|s| s["held"] == false)
+        .min_by_key(|s| s["users"].as_u64());
+    let sentence = match (held, broke, stopped) {
+        (h, Some(b), _) => format!(
+            "{mode}: held {} users; broke at {}: {}; limited by {}",
+            h.map_or("no".into(), |h| h.to_string()),
+            b["users"],
+            b["broken"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            b["limit"].as_str().unwrap_or("unknown")
+        ),
+        (Some(h), None, Some(why)) => {
+            format!("{mode}: held {h} users, every step tried; no break found: {why}")
+        }
+        (Some(h), None, None) => format!(
+            "{mode}: held {h} users, the search's maximum ({max}); no break found within it"
+        ),
+        (None, None, why) => format!("{mode}: no step ran ({})", why.unwrap_or("nothing tried")),
+    };
+    json!({
+        "held_users": held,
+        "broke_at_users": broke.map(|b| b["users"].clone()),
+        "limit": broke.map(|b| b["limit"].clone()),
+        "swarm_limited": broke.is_some_and(|b| b["swarm_limited"] == true),
+        "stopped": stopped,
+        "verdict": sentence,
+        "steps": steps,
+    })
+}
+
+/// The steps as a table, then each mode's verdict.
+pub fn render(capacity: &Value) -> String {
+    let mut rows = vec![[
+        "mode",
+        "users",
+        "held",
+        "p99 ms",
+        "late p99 ms",
+        "lost",
+        "servers",
+        "Postgres",
+        "Redis",
+        "swarm",
+        "all cores",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let show = |v: &Value| match v.as_f64() {
+        Some(x) if x.fract() == 0.0 => format!("{x}"),
+        Some(x) => format!("{x:.2}"),
+        None => "-".into(),
+    };
+    let mut verdicts = Vec::new();
+    for mode in ["poll", "push"] {
+        let Some(m) = capacity["modes"].get(mode) else {
+            continue;
+        };
+        for s in m["steps"].as_array().into_iter().flatten() {
+            let cpu = &s["cpu_cores"];
+            rows.push(vec![
+                mode.to_string(),
+                super::table::group(s["users"].as_i64().unwrap_or(0)),
+                if s["held"] == true { "yes" } else { "NO" }.into(),
+                show(&s["latency_ms"]["p99"]),
+                show(&s["lateness_p99_ms"]),
+                show(&s["lost"]),
+                show(&cpu["servers"]),
+                show(&cpu["Postgres"]),
+                show(&cpu["Redis"]),
+                show(&cpu["swarm"]),
+                show(&s["cpu_total_cores"]),
+            ]);
+        }
+        verdicts.push(m["verdict"].as_str().unwrap_or_default().to_string());
+    }
+    let left: Vec<bool> = (0..11).map(|i| i == 0).collect();
+    let mut out = super::table::align(&rows, &left).join("\n");
+    out.push_str("\n\n");
+    out.push_str(&verdicts.join("\n"));
+    out
+}
+
+/// `capacity.png` and `.svg`: the CPU of every component of the system under test and of
+/// Postgres alone against users, one colour per mode, the first broken step marked.
+pub fn plot(plan: &Plan, capacity: &Value, cores: f64, out: &Path) -> anyhow::Result<()> {
+    register_font();
+    let mut lines = Vec::new();
+    for mode in [Mode::Poll, Mode::Push] {
+        let Some(steps) = capacity["modes"][mode.as_str()]["steps"].as_array() else {
+            continue;
+        };
+        let mut pts: Vec<(f64, f64, f64, bool)> = steps
+            .iter()
+            .filter_map(|s| {
+                let c = &s["cpu_cores"];
+                let system = ["servers", "Postgres", "Redis"]
+                    .iter()
+                    .filter_map(|k| c[*k].as_f64())
+                    .sum::<f64>();
+                Some((
+                    s["users"].as_f64()?,
+                    system,
+                    c["Postgres"].as_f64().unwrap_or(0.0),
+                    s["held"] == true,
+                ))
+            })
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        lines.push((mode, pts));
+    }
+    let x_max = lines
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .fold(1.0, f64::max)
+        * 1.05;
+    let y_max = lines
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .fold(cores, f64::max)
+        * 1.1;
+    let title = format!(
+        "CPU of the system under test against users (poll every {} s)",
+        plan.poll_interval.as_secs_f64()
+    );
+    let png = out.join("capacity.png");
+    draw(
+        BitMapBackend::new(&png, (1200, 700)).into_drawing_area(),
+        &title,
+        &lines,
+        (x_max, y_max),
+        cores,
+    )?;
+    let svg = out.join("capacity.svg");
+    draw(
+        SVGBackend::new(&svg, (1200, 700)).into_drawing_area(),
+        &title,
+        &lines,
+        (x_max, y_max),
+        cores,
+    )
+}
+
+type Lines = Vec<(Mode, Vec<(f64, f64, f64, bool)>)>;
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    lines: &Lines,
+    (x_max, y_max): (f64, f64),
+    cores: f64,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 28))
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("simulated users")
+        .y_desc("CPU cores")
+        .label_style(("sans-serif", 20))
+        .axis_desc_style(("sans-serif", 22))
+        .light_line_style(RGBColor(235, 235, 235))
+        .x_label_formatter(&|x| super::table::group(x.round() as i64))
+        .draw()
+        .map_err(plot_err)?;
+    let grey = RGBColor(90, 90, 90);
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(0.0, cores), (x_max, cores)],
+            8,
+            6,
+            grey.stroke_width(2),
+        ))
+        .map_err(plot_err)?
+        .label(format!("this machine: {cores} cores"))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], grey.stroke_width(2)));
+    for (mode, pts) in lines {
+        let c = match mode {
+            Mode::Poll => RGBColor(214, 39, 40),
+            Mode::Push => RGBColor(31, 119, 180),
+        };
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.0, p.1)),
+                c.stroke_width(4),
+            ))
+            .map_err(plot_err)?
+            .label(format!("{mode}: servers + Postgres + Redis"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(4)));
+        chart
+            .draw_series(DashedLineSeries::new(
+                pts.iter().map(|p| (p.0, p.2)),
+                10,
+                6,
+                c.stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label(format!("{mode}: Postgres alone"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], c.stroke_width(2)));
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 6, c.filled())))
+            .map_err(plot_err)?;
+        if let Some(b) = pts.iter().find(|p| !p.3) {
+            chart
+                .draw_series([Cross::new((b.0, b.1), 14, BLACK.stroke_width(4))])
+                .map_err(plot_err)?;
+            chart
+                .draw_series([Text::new(
+                    format!(" {mode} broke"),
+                    (b.0, b.1),
+                    ("sans-serif", 20).into_font().color(&BLACK),
+                )])
+                .map_err(plot_err)?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 20))
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        crate::scenario::load(None, &["poll.interval=\"1s\"".into()]).unwrap()
+    }
+
+    fn step(mode: &str, body: Value) -> Value {
+        json!({ "plan": { "events_per_s": 4.0, "push_instances": 1 }, "modes": { mode: body } })
+    }
+
+    fn cpu(server: f64, db: f64, redis: f64, swarm: f64) -> Value {
+        json!({ "server_cores": server, "ingest_cores": 0.0, "db_cores": db, "redis_cores": redis, "swarm_cores": swarm })
+    }
+
+    #[test]
+    fn a_step_that_meets_every_objective_holds_and_names_no_limit() {
+        let s = step(
+            "push",
+            json!({ "events": { "sent": 10, "lost": 0 }, "latency_ms": { "p99": 3.0 },
+                    "connections": 1000, "cpu": cpu(0.1, 0.01, 0.01, 0.1) }),
+        );
+        let j = judge(Mode::Push, 1000, &s, &plan(), 2.0);
+        assert_eq!(j["held"], true, "{j}");
+        assert_eq!(j["limit"], Value::Null);
+    }
+
+    #[test]
+    fn each_broken_objective_is_named_with_what_saturated() {
+        // Push: p99 over 50 ms on a machine with every core busy, the servers the busiest.
+        let s = step(
+            "push",
+            json!({ "events": { "sent": 10, "lost": 0 }, "latency_ms": { "p99": 80.0 },
+                    "connections": 1000, "cpu": cpu(1.1, 0.2, 0.1, 0.5) }),
+        );
+        let j = judge(Mode::Push, 1000, &s, &plan(), 2.0);
+        assert_eq!(j["held"], false);
+        assert!(
+            j["broken"][0]
+                .as_str()
+                .unwrap()
+                .contains("p99 80.0 ms > 50 ms"),
+            "{j}"
+        );
+        assert!(
+            j["limit"]
+                .as_str()
+                .unwrap()
+                .starts_with("the servers (1.10 cores"),
+            "{j}"
+        );
+        assert_eq!(j["swarm_limited"], false);
+        // Poll: polls left late with the swarm the busiest: the load generator's limit.
+        let s = step(
+            "poll",
+            json!({ "events": { "sent": 10, "lost": 0 }, "latency_ms": { "max": 900.0 },
+                    "http": { "errors": 0, "connect_errors": 0, "schedule_lateness_ms": { "p99": 250.0 } },
+                    "cpu": cpu(0.6, 0.4, 0.0, 0.9) }),
+        );
+        let j = judge(Mode::Poll, 4000, &s, &plan(), 2.0);
+        assert!(
+            j["broken"][0]
+                .as_str()
+                .unwrap()
+                .contains("lateness p99 250 ms > 100 ms"),
+            "{j}"
+        );
+        assert_eq!(j["swarm_limited"], true, "{j}");
+        // Missing clients are a connection limit, whatever the CPU.
+        let s = step(
+            "push",
+            json!({ "events": { "sent": 10, "lost": 0 }, "latency_ms": { "p99": 3.0 },
+                    "connections": 900, "cpu": cpu(0.1, 0.0, 0.0, 0.1) }),
+        );
+        let j = judge(Mode::Push, 1000, &s, &plan(), 2.0);
+        assert!(
+            j["limit"].as_str().unwrap().starts_with("connections"),
+            "{j}"
+        );
+        let v = verdict(Mode::Push, &[j], None, 1000);
+        assert!(
+            v["verdict"]
+                .as_str()
+                .unwrap()
+                .contains("held no users; broke at 1000"),
+            "{v}"
+        );
+    }
+}

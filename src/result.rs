@@ -275,6 +275,10 @@ pub struct ModeResult {
     pub probe_header_bytes: Option<u64>,
     /// Simulated clients whose task panicked (a bug in the swarm, never expected).
     pub client_panics: u64,
+    /// Push: the ramp over which the clients' first connections were spread, s, and how
+    /// long after its start every client was connected (None: not before the window).
+    pub ramp_s: f64,
+    pub all_connected_s: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -359,6 +363,8 @@ impl RunResult {
                         .collect(),
                     probe_header_bytes: None,
                     client_panics: 0,
+                    ramp_s: 0.0,
+                    all_connected_s: None,
                 })
                 .collect(),
         }
@@ -462,6 +468,11 @@ impl ModeResult {
         self.bytes_out += o.bytes_out;
         self.connections += o.connections;
         self.client_panics += o.client_panics;
+        // Every shard started on one clock: all were connected when the last one was.
+        self.all_connected_s = match (self.all_connected_s, o.all_connected_s) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
         self.cpu.swarm = add_known(self.cpu.swarm, o.cpu.swarm);
         self.memory.swarm_rss_mb = add_known(self.memory.swarm_rss_mb, o.memory.swarm_rss_mb);
         let (w, ow) = (&mut self.workload, &o.workload);

@@ -15,9 +15,9 @@ use super::progress::Progress;
 use super::run::{folder_timestamp, prepare_out_dir};
 use crate::config::Mode;
 use crate::error::{environment, input};
-use crate::report::capacity::{judge, plot, render, verdict};
+use crate::report::capacity::{judge, verdict, write_views};
 use crate::run::{check_request, execute, Observer, RunOptions};
-use crate::scenario::{self, Plan, MAX_INSTANCES, USERS_PER_SHARD};
+use crate::scenario::{self, Plan};
 
 /// What every step shares.
 struct Search<'a> {
@@ -141,16 +141,7 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
     .map_err(|e| fail("summary.json", e))?;
     std::fs::write(out.join("scenario.toml"), search.base.to_toml())
         .map_err(|e| fail("scenario.toml", e))?;
-    let table = render(&summary["capacity"]);
-    std::fs::write(
-        out.join("capacity.md"),
-        format!(
-            "# Capacity of {} on this machine ({cores} cores)\n\n```\n{table}\n```\n\n![CPU against users](capacity.png)\n",
-            search.base.name
-        ),
-    )
-    .map_err(|e| fail("capacity.md", e))?;
-    plot(&search.base, &summary["capacity"], cores, &out)?;
+    let table = write_views(&search.base, &summary["capacity"], &out)?;
     println!("{table}");
     println!("results: {}", out.display());
     Ok(())
@@ -220,17 +211,22 @@ impl Search<'_> {
         overrides.push(format!("users.count={users}"));
         overrides.push(format!("modes=[\"{mode}\"]"));
         overrides.push(format!("workload.events_per_s={rate}"));
-        if mode == Mode::Push {
-            // Gateway instances enough for their file budget, as an operator would add.
-            let instances = (self.base.push.instances as u64)
-                .max(users.div_ceil(USERS_PER_SHARD))
-                .min(MAX_INSTANCES);
-            overrides.push(format!("push.instances={instances}"));
-        }
-        let plan = match scenario::load(self.scenario, &overrides) {
-            Ok(plan) => plan,
-            Err(e) => return Ok(Err(format!("{users} users cannot be described: {e:#}"))),
+        let load = |overrides: &[String]| {
+            scenario::load(self.scenario, overrides)
+                .map_err(|e| format!("{users} users cannot be described: {e:#}"))
         };
+        let mut plan = match load(&overrides) {
+            Ok(plan) => plan,
+            Err(why) => return Ok(Err(why)),
+        };
+        // Gateway instances enough for their file budget, as `run` adds them.
+        if let Some(n) = crate::run::instances_needed(&plan) {
+            overrides.push(format!("push.instances={n}"));
+            plan = match load(&overrides) {
+                Ok(plan) => plan,
+                Err(why) => return Ok(Err(why)),
+            };
+        }
         if let Err(e) = check_request(&plan, None, self.db_given, self.redis_given) {
             return Ok(Err(format!(
                 "{users} users cannot be tried on this machine: {e:#}"
@@ -271,7 +267,7 @@ impl Search<'_> {
                 "users": users,
                 "held": false,
                 "broken": [format!("the run failed: {e:#}")],
-                "limit": "the run failed (see the step's logs)",
+                "limit": format!("a failed run (see {})", dir.join("logs").display()),
                 "swarm_limited": false,
                 "cpu_cores": {},
             }),

@@ -188,7 +188,16 @@ async fn command_with(
         .into_iter()
         .chain(extra.iter().cloned())
         .collect();
-    let plan = scenario::load(args.scenario.as_deref(), &overrides)?;
+    let mut plan = scenario::load(args.scenario.as_deref(), &overrides)?;
+    // `run` adds gateway instances as an operator would, when one could not hold its
+    // share of the connections; `swarm` drives the instances it was given.
+    let mut raised = None;
+    if let (None, Some(n)) = (&remote, crate::run::instances_needed(&plan)) {
+        raised = Some((plan.push.instances, n));
+        let mut more = overrides.clone();
+        more.push(format!("push.instances={n}"));
+        plan = scenario::load(args.scenario.as_deref(), &more)?;
+    }
     crate::run::check_request(
         &plan,
         remote.as_ref(),
@@ -211,6 +220,13 @@ async fn command_with(
     // Made only now, so that bad input leaves nothing behind.
     prepare_out_dir(&out)?;
     let progress = Arc::new(Progress::new(args.quiet));
+    if let Some((from, to)) = raised {
+        progress.note(&format!(
+            "push: {} users need {to} gateway instances (at most {} connections each): push.instances raised from {from}",
+            plan.users,
+            crate::scenario::USERS_PER_SHARD
+        ));
+    }
     progress.note(&format!(
         "pollpush: scenario {} · {} users · modes {} · results in {}",
         plan.name,

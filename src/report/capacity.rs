@@ -228,6 +228,23 @@ pub fn render(capacity: &Value) -> String {
     out
 }
 
+/// `capacity.md` (the table and verdicts) and the plot, from the `capacity` key of the
+/// search's summary; returns the table.
+pub fn write_views(plan: &Plan, capacity: &Value, out: &Path) -> anyhow::Result<String> {
+    let cores = capacity["machine_cores"].as_f64().unwrap_or(1.0);
+    let table = render(capacity);
+    std::fs::write(
+        out.join("capacity.md"),
+        format!(
+            "# Capacity of {} on this machine ({cores} cores)\n\n```\n{table}\n```\n\n![CPU against users](capacity.png)\n",
+            plan.name
+        ),
+    )
+    .map_err(|e| crate::error::input(format!("cannot write capacity.md in {}: {e}", out.display())))?;
+    plot(plan, capacity, cores, out)?;
+    Ok(table)
+}
+
 /// `capacity.png` and `.svg`: the CPU of every component of the system under test and of
 /// Postgres alone against users, one colour per mode, the first broken step marked.
 pub fn plot(plan: &Plan, capacity: &Value, cores: f64, out: &Path) -> anyhow::Result<()> {
@@ -370,7 +387,7 @@ where
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 20))

@@ -261,6 +261,9 @@ pub fn rerender(dir: &Path) -> anyhow::Result<()> {
     if summary.get("sweep").is_some() {
         return sweep::rerender(&summary, dir);
     }
+    if summary.get("capacity").is_some() {
+        return capacity::write_views(&plan, &summary["capacity"], dir).map(|_| ());
+    }
     // The lossless histograms where the run saved them (since the .hlog files exist), so
     // the CDF is drawn exactly as the run drew it; else the .hgrm percentiles.
     let mut exact = Vec::new();

@@ -145,6 +145,16 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
         "duration_s": round(secs, 3),
         "window": { "start": rfc3339(m.window_start), "end": rfc3339(m.window_end) },
         "connections": m.connections,
+        // Push: the clients' first connections, spread evenly over the ramp; the rate the
+        // gateways took them at, and whether they kept up (all in by the ramp's end).
+        "connect": match m.mode {
+            Mode::Push => json!({
+                "ramp_s": m.ramp_s,
+                "all_connected_s": m.all_connected_s.map(|s| round(s, 3)),
+                "per_s": m.all_connected_s.filter(|&s| s > 0.0).map(|s| round(m.users as f64 / s, 1)),
+            }),
+            Mode::Poll => Value::Null,
+        },
         "client_panics": m.client_panics,
         "reports_dropped": o.reports_dropped,
         "events": {

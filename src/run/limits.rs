@@ -3,7 +3,20 @@
 
 use crate::config::Mode;
 use crate::error::input;
-use crate::scenario::{Plan, FILE_BUDGET};
+use crate::scenario::{Plan, FILE_BUDGET, MAX_INSTANCES, USERS_PER_SHARD};
+
+/// The gateway instances a run of its own servers needs so that none holds more than its
+/// file budget (one per 16,000 users, as many as the plan has at least); None when the
+/// plan's are enough, or it has no push mode.
+pub fn instances_needed(plan: &Plan) -> Option<u64> {
+    let have = plan.push.instances as u64;
+    let need = plan
+        .users
+        .div_ceil(USERS_PER_SHARD)
+        .clamp(have, MAX_INSTANCES);
+    (plan.modes.contains(&Mode::Push) && plan.users.div_ceil(have) > FILE_BUDGET && need > have)
+        .then_some(need)
+}
 
 /// Refuses, before anything starts, a run this machine cannot hold, with the arithmetic:
 /// more sockets in one process than it may open, a poll API or gateway instance with more
@@ -33,10 +46,12 @@ pub fn check_resources(plan: &Plan, own: bool) -> anyhow::Result<()> {
         )));
     }
     if let Some(range) = local_port_range() {
-        // Each connection takes an ephemeral port per destination (address and port).
+        // Each connection takes an ephemeral port per destination (address and port), and
+        // push clients spread over the instances (those given to `swarm` too). The whole
+        // run's connections count: its shards share this machine's ports.
         let per_destination = match plan.modes.contains(&Mode::Push) {
-            true if own => users.div_ceil(instances),
-            _ => users,
+            true => users.div_ceil(instances),
+            false => users,
         };
         if per_destination > range {
             return Err(input(format!(

@@ -26,6 +26,7 @@ mod usage;
 
 use std::time::SystemTime;
 
+pub use limits::instances_needed;
 pub use observe::{Observer, Phase, Silent, Tick};
 pub use resources::HISTORY_PER_USER;
 pub use servers::probe_metrics;

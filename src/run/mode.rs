@@ -201,6 +201,11 @@ struct ModeRun<'a> {
     probe_header_bytes: Option<u64>,
     /// Which users and events are this process's.
     part: Part,
+    /// When the clients started, and over how long.
+    base: Instant,
+    ramp: Duration,
+    /// Push: seconds from `base` until every client was connected.
+    all_connected_s: Option<f64>,
 }
 
 /// The readings a window leaves behind, for [`ModeRun::reconcile`].
@@ -308,6 +313,9 @@ impl<'a> ModeRun<'a> {
             window_start: base + ramp.max(plan.warmup) + Duration::from_millis(500),
             probe_header_bytes,
             part,
+            base,
+            ramp,
+            all_connected_s: None,
         };
         if mode == Mode::Poll {
             // Events start one interval before the window, so that every poll in the window
@@ -362,6 +370,17 @@ impl<'a> ModeRun<'a> {
     /// Waits out the ramp; push waits (up to 30 s more) for every client to connect.
     async fn ramp(&mut self) -> anyhow::Result<()> {
         let observer = self.opts.observer.as_ref();
+        // Push: when the last client got in (read every 20 ms), for the connect rate.
+        let users = self.part.users(self.plan.users).count() as i64;
+        let (live, base) = (self.live.clone(), self.base);
+        let watch = (self.mode == Mode::Push).then(|| {
+            tokio::spawn(async move {
+                while live.connections.load(Ordering::Relaxed) < users {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Instant::now().saturating_duration_since(base).as_secs_f64()
+            })
+        });
         wait_phase(
             observer,
             self.mode,
@@ -370,8 +389,18 @@ impl<'a> ModeRun<'a> {
             &self.live,
         )
         .await;
+        let connected = match self.mode {
+            Mode::Push => self.await_connections().await,
+            Mode::Poll => Ok(()),
+        };
+        if let Some(watch) = watch {
+            match watch.is_finished() {
+                true => self.all_connected_s = watch.await.ok(),
+                false => watch.abort(),
+            }
+        }
+        connected?;
         if self.mode == Mode::Push {
-            self.await_connections().await?;
             self.window_start = self.window_start.max(Instant::now());
         }
         let connections = self.live.connections.load(Ordering::Relaxed);
@@ -594,6 +623,11 @@ impl<'a> ModeRun<'a> {
             faults,
             probe_header_bytes: self.probe_header_bytes,
             client_panics,
+            ramp_s: match mode {
+                Mode::Push => self.ramp.as_secs_f64(),
+                Mode::Poll => 0.0,
+            },
+            all_connected_s: self.all_connected_s,
         })
     }
 

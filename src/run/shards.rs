@@ -93,6 +93,8 @@ pub struct Children {
     run_id: String,
     /// Where the shards write: `<mode>-<index>/` each, this process's as `<mode>-0/`.
     root: PathBuf,
+    /// The run keeps no folder (no log folder given): `root` is removed when done.
+    temporary: bool,
     children: Vec<(u64, Child, PathBuf, PathBuf)>,
 }
 
@@ -181,6 +183,7 @@ pub fn spawn(
         count: part.count,
         run_id: id,
         root: root.to_path_buf(),
+        temporary: opts.log_dir.is_none(),
         children,
     })
 }
@@ -208,7 +211,7 @@ impl Children {
     /// first written beside theirs, so that `merge` can redo the sum from the folders).
     /// A shard that failed fails the run, named, with the end of its log.
     pub async fn finish(
-        self,
+        mut self,
         lead: &mut ModeResult,
         plan: &Plan,
         res: &Resources,
@@ -234,7 +237,7 @@ impl Children {
             res.counter.source.as_str(),
             std::slice::from_ref(lead),
         )?;
-        for (index, mut child, out, log) in self.children {
+        for (index, mut child, out, log) in std::mem::take(&mut self.children) {
             let status = tokio::time::timeout(Duration::from_secs(120), child.wait()).await;
             let status = match status {
                 Ok(Ok(s)) => s,
@@ -275,6 +278,16 @@ impl Children {
                 .map_err(|e| environment(format!("shard {index} of {k}: {e:#}")))?;
         }
         Ok(())
+    }
+}
+
+impl Drop for Children {
+    /// A run without a result folder leaves no shard folder behind, whether it finished,
+    /// failed or was interrupted (the children themselves are killed as they drop).
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
     }
 }
 

@@ -39,10 +39,17 @@ pub fn check_resources(plan: &Plan, own: bool) -> anyhow::Result<()> {
     }
     let instances = plan.push.instances as u64;
     if own && plan.modes.contains(&Mode::Push) && users.div_ceil(instances) > FILE_BUDGET {
+        let need = users.div_ceil(FILE_BUDGET);
+        let fix = match need <= MAX_INSTANCES {
+            true => format!("set push.instances to {need} or more"),
+            false => format!(
+                "a run may start {MAX_INSTANCES} instances, {} users on one machine: use fewer users",
+                MAX_INSTANCES * FILE_BUDGET
+            ),
+        };
         return Err(input(format!(
-            "mode push with {users} users over push.instances = {instances}: {} connections per gateway instance; a process may hold {FILE_BUDGET} here: set push.instances to {} or more",
-            users.div_ceil(instances),
-            users.div_ceil(FILE_BUDGET)
+            "mode push with {users} users over push.instances = {instances}: {} connections per gateway instance; a process may hold {FILE_BUDGET} here: {fix}",
+            users.div_ceil(instances)
         )));
     }
     if let Some(range) = local_port_range() {

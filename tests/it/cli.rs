@@ -604,14 +604,26 @@ fn a_run_this_machine_cannot_hold_is_refused_at_the_start_with_the_arithmetic() 
         err.contains("mode poll with 30000 users") && err.contains("18000"),
         "{err}"
     );
-    // One gateway instance would hold 30,000 connections: the message says how many to use.
-    let (code, err) = pollpush(&["run", "--users", "30000", "--modes", "push"]);
+    // `run` adds gateway instances, up to 16 of 18,000 connections each; past that, no.
+    let (code, err) = pollpush(&["run", "--users", "300000", "--modes", "push"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("30000 connections per gateway instance")
-            && err.contains("set push.instances to 2 or more"),
+        err.contains("18750 connections per gateway instance") && err.contains("288000"),
         "{err}"
     );
+    // `swarm` drives the instances it is given: 30,000 clients to one address would need
+    // more ephemeral ports than the machine has.
+    let (code, err) = pollpush(&[
+        "swarm",
+        "--push-url",
+        "http://127.0.0.1:9",
+        "--users",
+        "30000",
+        "--modes",
+        "push",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("would need as many ephemeral ports"), "{err}");
     // Shards asked for that would each hold too many clients.
     let (code, err) = pollpush(&[
         "run",

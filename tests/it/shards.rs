@@ -124,3 +124,75 @@ async fn a_sharded_run_agrees_with_one_process_and_its_shards_merge_back_exactly
     assert!(err.contains("both shard 1"), "{err}");
     assert!(!out.exists());
 }
+
+/// `pollpush capacity`: a mode that breaks its objective at the first step is said to
+/// hold no users and names why; a mode that holds every step up to the maximum says it
+/// found no break; the folder has the table, the plot and every step's result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_names_the_largest_load_held_or_says_it_found_no_break() {
+    let _heavy = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("cap.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"it-capacity\"\nduration = \"2s\"\nwarmup = \"1s\"\nmodes = [\"poll\", \"push\"]\n\
+         [users]\ncount = 100\n[poll]\ninterval = \"1s\"\n[workload]\nevents_per_s = 20\n\
+         [capacity]\nstart = 50\nmax = 100\nfactor = 2.0\nrefine = 1\n\
+         push_p99_ms = 0.001\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .arg("capacity")
+        .arg(&scenario)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(&out)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let s = summary(&out);
+    let c = &s["capacity"];
+    // Poll held 50 and 100 users: the search's maximum, no break.
+    let poll = &c["modes"]["poll"];
+    assert_eq!(poll["held_users"], 100, "{poll}");
+    assert_eq!(poll["broke_at_users"], serde_json::Value::Null, "{poll}");
+    assert!(
+        poll["verdict"].as_str().unwrap().contains("no break found"),
+        "{poll}"
+    );
+    // Push cannot meet a p99 of 1 µs: it broke at the first step, and says why.
+    let push = &c["modes"]["push"];
+    assert_eq!(push["held_users"], serde_json::Value::Null, "{push}");
+    assert_eq!(push["broke_at_users"], 50, "{push}");
+    let why = push["steps"][0]["broken"][0].as_str().unwrap();
+    assert!(why.contains("> 0.001 ms"), "{why}");
+    assert!(
+        stdout.contains("push: held no users; broke at 50"),
+        "{stdout}"
+    );
+    for f in [
+        "capacity.md",
+        "capacity.png",
+        "capacity.svg",
+        "scenario.toml",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    for step in ["poll-50", "poll-100", "push-50"] {
+        assert!(
+            out.join("steps").join(step).join("summary.json").is_file(),
+            "{step}"
+        );
+    }
+    // Each step kept the scenario's per-user event rate: 0.2 a second.
+    let step = summary(&out.join("steps").join("poll-50"));
+    assert_eq!(step["plan"]["events_per_s"], 10.0, "{}", step["plan"]);
+}

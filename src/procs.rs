@@ -169,7 +169,7 @@ pub fn tree_cpu_seconds(root: u32) -> Option<f64> {
 }
 
 /// The processes whose parent is `root`.
-fn children(root: u32) -> impl Iterator<Item = u32> {
+pub fn children(root: u32) -> impl Iterator<Item = u32> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()

@@ -218,6 +218,11 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             "server_cores": cores(server_cpu, secs),
             "ingest_cores": cores(m.cpu.ingest, secs),
             "db_cores": cores(m.cpu.db, secs),
+            // With db.cpu_limit: the share of its budget Postgres used (1.0: all of it).
+            "db_budget_cores": plan.db_cpu_limit,
+            "db_budget_share": plan
+                .db_cpu_limit
+                .and_then(|limit| Some(round(cores(m.cpu.db, secs)? / limit, 3))),
             // Redis's own count stands in where /proc cannot see it (a remote Redis).
             "redis_cores": cores(m.cpu.redis.or(m.redis.map(|r| r.cpu_s)), secs),
             "swarm_cores": cores(m.cpu.swarm, secs),
@@ -484,6 +489,7 @@ pub fn build(r: &RunResult) -> Value {
             "push_slow_clients": r.plan.push.slow_clients,
             "push_slow_events_per_s": r.plan.push.slow_events_per_s,
             "swarm_processes": r.plan.shard_count(),
+            "db_cpu_limit": r.plan.db_cpu_limit,
         },
         "machine": {
             "cores": m.cores,

@@ -119,6 +119,12 @@ const ROWS: &[(&str, &str, Fmt, bool)] = &[
     ),
     ("CPU servers (cores)", "cpu.server_cores", Fmt::F3, true),
     ("CPU Postgres (cores)", "cpu.db_cores", Fmt::F3, true),
+    (
+        "  share of its budget",
+        "cpu.db_budget_share",
+        Fmt::Pct,
+        false,
+    ),
     ("CPU Redis (cores)", "cpu.redis_cores", Fmt::F3, true),
     ("CPU swarm (cores)", "cpu.swarm_cores", Fmt::F3, true),
     ("CPU all (cores)", "cpu.total_cores", Fmt::F3, true),

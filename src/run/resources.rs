@@ -49,7 +49,14 @@ impl Resources {
         let services = match remote {
             // Another deployment's services: read, never started or faulted.
             Some(_) => Services::given(opts.database_url.clone(), opts.redis_url.clone()).await?,
-            None => Services::start(opts.database_url.clone(), opts.redis_url.clone()).await?,
+            None => {
+                Services::start_with(
+                    opts.database_url.clone(),
+                    opts.redis_url.clone(),
+                    plan.db_cpu_limit,
+                )
+                .await?
+            }
         };
         let pool = match services.database_url.as_str() {
             "" => None,

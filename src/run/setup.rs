@@ -143,6 +143,11 @@ pub fn check_request(
         }
         crate::token::Signer::from_env()?;
     }
+    if plan.db_cpu_limit.is_some() && (remote.is_some() || postgres_given) {
+        return Err(input(
+            "db.cpu_limit holds the Postgres that `run` starts to a CPU budget; this run was given one (--database-url, or `swarm`), whose CPU pollpush does not control: remove db.cpu_limit",
+        ));
+    }
     super::limits::check_resources(plan, remote.is_none())?;
     faults_need_own_services(plan, postgres_given, redis_given)
 }

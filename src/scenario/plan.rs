@@ -231,6 +231,8 @@ pub struct Plan {
     pub target: Option<Target>,
     /// `[capacity]`: how `pollpush capacity` searches.
     pub capacity: CapacityPlan,
+    /// `db.cpu_limit`: cores the ephemeral Postgres may use; None: no limit.
+    pub db_cpu_limit: Option<f64>,
 }
 
 /// How `pollpush capacity` raises the users, and the objectives a step must meet.
@@ -397,6 +399,9 @@ impl Plan {
                     Headers::Browser { cookie_bytes } => Some(cookie_bytes as u64),
                 },
                 shards: self.shards,
+            },
+            db: super::raw::RawDb {
+                cpu_limit: self.db_cpu_limit,
             },
             checks: (!self.checks.is_empty()).then(|| {
                 self.checks

@@ -29,6 +29,8 @@ pub struct RawScenario {
     pub workload: RawWorkload,
     #[serde(default)]
     pub swarm: RawSwarm,
+    #[serde(default)]
+    pub db: RawDb,
     /// Pass/fail gates evaluated at the end of a run: `"push.latency_ms.p99" = "< 50"`.
     pub checks: Option<toml::Table>,
     /// Per-figure regression thresholds in percent for `compare`: `"push.latency_ms.p99" = 30`.
@@ -41,6 +43,13 @@ pub struct RawScenario {
     pub target: Option<RawTarget>,
     /// How `pollpush capacity` searches, and its service level objectives.
     pub capacity: Option<RawCapacity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDb {
+    /// CPU cores the ephemeral Postgres may use (cgroup cpu controller).
+    pub cpu_limit: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -93,6 +93,15 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
     let checks = validate_checks(&raw, ctx)?;
     let compare = validate_compare(&raw, ctx)?;
     let capacity = validate_capacity(&raw, ctx)?;
+    let db_cpu_limit = raw.db.cpu_limit;
+    if let Some(c) = db_cpu_limit {
+        if !(c.is_finite() && (0.05..=64.0).contains(&c)) {
+            return Err(ctx.err(
+                "db.cpu_limit",
+                format!("{c} is out of range; use 0.05 to 64 cores (0.5: half of one core)"),
+            ));
+        }
+    }
     Ok(Plan {
         name,
         description: raw.description.unwrap_or_default(),
@@ -116,6 +125,7 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         sweep: None,
         target,
         capacity,
+        db_cpu_limit,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Postgres and Redis for a run: the URLs the user gave, or ephemeral instances started from
 //! the local binaries on free loopback ports and torn down when [`Services`] is dropped.
 
+mod cgroup;
 mod private;
 
 use std::net::TcpListener;
@@ -13,6 +14,7 @@ use sqlx::Connection;
 
 use crate::error::environment;
 use crate::procs::{die_with_parent, OwnedChild};
+pub use cgroup::CpuBudget;
 use private::{ephemeral_dir, random_secret, write_private};
 
 /// The two services a run needs, and the processes we own when we started them.
@@ -29,13 +31,23 @@ impl Services {
         database_url: Option<String>,
         redis_url: Option<String>,
     ) -> anyhow::Result<Self> {
+        Self::start_with(database_url, redis_url, None).await
+    }
+
+    /// As [`Services::start`], the ephemeral Postgres held to `db_cpu_limit` cores (a
+    /// scenario's `db.cpu_limit`) when one is set.
+    pub async fn start_with(
+        database_url: Option<String>,
+        redis_url: Option<String>,
+        db_cpu_limit: Option<f64>,
+    ) -> anyhow::Result<Self> {
         let (database_url, postgres) = match database_url {
             Some(url) => {
                 check_postgres(&url).await?;
                 (url, None)
             }
             None => {
-                let pg = EphemeralPostgres::start().await?;
+                let pg = EphemeralPostgres::start(db_cpu_limit).await?;
                 (pg.url.clone(), Some(pg))
             }
         };
@@ -100,6 +112,11 @@ impl Services {
 
     pub fn postgres_pid(&self) -> Option<u32> {
         self.postgres.as_ref().map(|p| p.child.pid())
+    }
+
+    /// The ephemeral Postgres's CPU budget, when the scenario set one.
+    pub fn db_budget(&self) -> Option<&CpuBudget> {
+        self.postgres.as_ref()?.budget.as_ref()
     }
 
     pub fn redis_pid(&self) -> Option<u32> {
@@ -237,6 +254,9 @@ pub struct EphemeralPostgres {
     pub url: String,
     pub port: u16,
     pub child: OwnedChild,
+    /// `db.cpu_limit`: the cgroup its processes run in. Declared after `child`: removed
+    /// once they are gone.
+    pub budget: Option<CpuBudget>,
     /// Whether pg_stat_statements is preloaded (it is when the module is installed).
     pub stat_statements: bool,
     postgres: PathBuf,
@@ -246,7 +266,9 @@ pub struct EphemeralPostgres {
 }
 
 impl EphemeralPostgres {
-    pub async fn start() -> anyhow::Result<Self> {
+    pub async fn start(cpu_limit: Option<f64>) -> anyhow::Result<Self> {
+        // The budget first: a machine that cannot give one refuses before initdb.
+        let budget = cpu_limit.map(CpuBudget::create).transpose()?;
         let dirs = postgres_bin_dirs();
         let (Some(initdb), Some(postgres)) =
             (find_binary("initdb", &dirs), find_binary("postgres", &dirs))
@@ -313,6 +335,7 @@ impl EphemeralPostgres {
         let url = format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres");
         let pg = EphemeralPostgres {
             child: Self::spawn(&postgres, dir.path(), &url, stat_statements, identity).await?,
+            budget,
             url,
             port,
             stat_statements,
@@ -320,6 +343,9 @@ impl EphemeralPostgres {
             identity,
             _dir: dir,
         };
+        if let Some(b) = &pg.budget {
+            b.add_tree(pg.child.pid())?;
+        }
         tracing::debug!(port, pid = pg.child.pid(), "ephemeral postgres ready");
         Ok(pg)
     }
@@ -337,6 +363,9 @@ impl EphemeralPostgres {
             self.identity,
         )
         .await?;
+        if let Some(b) = &self.budget {
+            b.add_tree(self.child.pid())?;
+        }
         Ok(())
     }
 

@@ -674,3 +674,22 @@ fn merge_refuses_what_is_not_a_shard() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("I must be below K"), "{err}");
 }
+
+#[test]
+fn a_cpu_budget_for_a_database_pollpush_does_not_start_is_refused() {
+    let (code, err) = pollpush(&["run", "--set", "db.cpu_limit=0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("db.cpu_limit") && err.contains("0.05 to 64"),
+        "{err}"
+    );
+    let (code, err) = pollpush(&[
+        "run",
+        "--set",
+        "db.cpu_limit=0.5",
+        "--database-url",
+        "postgres://nobody@127.0.0.1:9/none",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("whose CPU pollpush does not control"), "{err}");
+}

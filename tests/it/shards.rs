@@ -196,3 +196,45 @@ async fn capacity_names_the_largest_load_held_or_says_it_found_no_break() {
     let step = summary(&out.join("steps").join("poll-50"));
     assert_eq!(step["plan"]["events_per_s"], 10.0, "{}", step["plan"]);
 }
+
+/// `db.cpu_limit`: the ephemeral Postgres runs in a cgroup with that CPU quota, its CPU
+/// stays within it while polling asks for more, the table shows the share used, and the
+/// cgroup is gone after the run. (How much of the budget a run uses depends on how many
+/// polls the rest of the machine gets through; the release seed case used all of it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_cpu_budget_holds_postgres_to_it() {
+    let _heavy = HEAVY.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("budget.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"it-budget\"\nduration = \"5s\"\nwarmup = \"1s\"\nmodes = [\"poll\"]\n\
+         [users]\ncount = 3000\n[poll]\ninterval = \"1s\"\n[workload]\nevents_per_s = 20\n\
+         [db]\ncpu_limit = 0.05\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (code, stdout, err) = run_binary(&scenario, &out).await;
+    assert_eq!(code, Some(0), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["plan"]["db_cpu_limit"], 0.05);
+    let cpu = &s["modes"]["poll"]["cpu"];
+    // 3,000 polls a second want several times a twentieth of a core of Postgres (0.34
+    // cores for 2,000 a second in the seed case): without the budget this would fail.
+    let db = f(cpu, "/db_cores");
+    assert!(
+        db <= 0.05 * 1.2,
+        "Postgres used {db} cores with a budget of 0.05"
+    );
+    let share = f(cpu, "/db_budget_share");
+    assert!(share > 0.0 && share <= 1.2, "{cpu}");
+    assert!(stdout.contains("share of its budget"), "{stdout}");
+    let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup/cpu")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pollpush-"))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}

@@ -186,6 +186,13 @@ pub fn tree_pss_mb(root: u32) -> Option<f64> {
     Some(top + children(root).filter_map(pss_mb).sum::<f64>())
 }
 
+/// The last `lines` lines of a log file, for an error message (empty when unreadable).
+pub fn log_tail(path: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// Proportional set size of one process, MiB.
 pub fn pss_mb(pid: u32) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;

@@ -236,12 +236,7 @@ impl Search<'_> {
         prepare_out_dir(&dir)?;
         let opts = RunOptions {
             log_dir: Some(dir.join("logs")),
-            observer: self.opts.observer.clone(),
-            remote: None,
-            database_url: self.opts.database_url.clone(),
-            redis_url: self.opts.redis_url.clone(),
-            server_exe: self.opts.server_exe.clone(),
-            shard: None,
+            ..self.opts.clone()
         };
         opts.observer.note(&format!(
             "capacity {mode}: {users} users, {rate} events/s{}",

@@ -13,6 +13,7 @@ use crate::scenario::target::Emit;
 use crate::scenario::{FaultAction, Plan};
 
 /// What `execute` needs besides the plan.
+#[derive(Clone)]
 pub struct RunOptions {
     pub database_url: Option<String>,
     pub redis_url: Option<String>,

@@ -300,10 +300,7 @@ fn one_mode(plan: &Plan, mode: Mode) -> String {
 
 /// The last lines of a log, for an error message.
 fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let from = lines.len().saturating_sub(15);
-    match lines[from..].join("\n") {
+    match crate::procs::log_tail(path, 15) {
         t if t.trim().is_empty() => "(nothing)".into(),
         t => t,
     }

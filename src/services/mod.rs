@@ -243,12 +243,6 @@ fn chown(path: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
     })
 }
 
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 /// A throwaway Postgres: initdb into a temp dir, fsync off, pg_stat_statements preloaded.
 pub struct EphemeralPostgres {
     pub url: String,
@@ -420,7 +414,7 @@ impl EphemeralPostgres {
             if let Some(status) = child.exited() {
                 return Err(environment(format!(
                     "ephemeral Postgres exited ({status}) during start-up:\n{}",
-                    tail(&log, 10)
+                    crate::procs::log_tail(&log, 10)
                 )));
             }
             if let Ok(Ok(conn)) =
@@ -432,7 +426,7 @@ impl EphemeralPostgres {
             if Instant::now() > deadline {
                 return Err(environment(format!(
                     "ephemeral Postgres did not accept connections within 30 s:\n{}",
-                    tail(&log, 10)
+                    crate::procs::log_tail(&log, 10)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -528,7 +522,7 @@ impl EphemeralRedis {
             if let Some(status) = child.exited() {
                 return Err(environment(format!(
                     "ephemeral Redis exited ({status}) during start-up:\n{}",
-                    tail(&log, 10)
+                    crate::procs::log_tail(&log, 10)
                 )));
             }
             let ping = tokio::time::timeout(Duration::from_secs(1), async {
@@ -542,7 +536,7 @@ impl EphemeralRedis {
             if Instant::now() > deadline {
                 return Err(environment(format!(
                     "ephemeral Redis did not answer within 15 s:\n{}",
-                    tail(&log, 10)
+                    crate::procs::log_tail(&log, 10)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

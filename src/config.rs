@@ -182,6 +182,54 @@ impl Choice for PollAuth {
     ];
 }
 
+/// What a poll asks before it asks Postgres for the user's notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PollBackend {
+    /// Every poll queries Postgres (the blog post's server).
+    #[default]
+    Db,
+    /// Ingest keeps each user's latest id in Redis; a poll asks Redis first and queries
+    /// Postgres only when something is newer than what the client has.
+    RedisCache,
+}
+
+impl Choice for PollBackend {
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            PollBackend::Db,
+            "db",
+            "Every poll queries Postgres (the blog post's server)",
+        ),
+        (
+            PollBackend::RedisCache,
+            "redis-cache",
+            "Ingest keeps each user's latest id in Redis; a poll queries Postgres only when \
+             something is newer than the client's id (sessions cached in Redis too)",
+        ),
+    ];
+}
+
+/// Which HTTP version pollers speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PollHttp {
+    #[default]
+    H1,
+    H2,
+}
+
+impl Choice for PollHttp {
+    const ALL: &'static [(Self, &'static str, &'static str)] = &[
+        (PollHttp::H1, "h1", "HTTP/1.1 with keep-alive"),
+        (
+            PollHttp::H2,
+            "h2",
+            "HTTP/2 over cleartext (h2c, prior knowledge): HPACK compresses repeated headers",
+        ),
+    ];
+}
+
 /// Which system under test a `serve` process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -285,6 +333,10 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     /// Hold polls that ask to wait (long polling).
     pub long_poll: bool,
+    /// Each user's latest id in Redis: ingest sets it, polls read it first.
+    pub poll_backend: PollBackend,
+    /// Polls answer with an ETag, and 304 to a matching If-None-Match.
+    pub conditional: bool,
 }
 
 impl ServeConfig {
@@ -300,6 +352,8 @@ impl ServeConfig {
             push: PushConfig::default(),
             header_timeout: Duration::from_secs(60),
             long_poll: false,
+            poll_backend: PollBackend::Db,
+            conditional: false,
         }
     }
 
@@ -332,6 +386,12 @@ impl ServeConfig {
         if self.long_poll {
             args.push("--long-poll".into());
         }
+        if self.poll_backend != PollBackend::Db {
+            args.extend(["--poll-backend".into(), self.poll_backend.name().into()]);
+        }
+        if self.conditional {
+            args.push("--conditional".into());
+        }
         args
     }
 }
@@ -352,6 +412,8 @@ mod tests {
         check::<Fanout>();
         check::<SlowPolicy>();
         check::<PollAuth>();
+        check::<PollBackend>();
+        check::<PollHttp>();
         check::<Reconnect>();
     }
 

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Choice, Fanout, PollAuth, PushConfig, Role, ServeConfig, SlowPolicy};
+use crate::config::{
+    Choice, Fanout, PollAuth, PollBackend, PushConfig, Role, ServeConfig, SlowPolicy,
+};
 use crate::error::input;
 
 /// Prove with real servers and real numbers why periodic HTTP polling fails at scale, and
@@ -369,6 +371,18 @@ pub struct ServeArgs {
     #[arg(long)]
     pub long_poll: bool,
 
+    /// What a poll asks before Postgres. redis-cache: ingest keeps each user's latest id
+    /// in Redis (a sorted set, `latest`), a poll whose `after` is not older answers `[]`
+    /// without a query, and session lookups are cached in Redis until they expire. Give it
+    /// to the ingest process too. Redis unreachable: the poll answers 503.
+    #[arg(long, value_enum, default_value = "db")]
+    pub poll_backend: PollBackend,
+
+    /// Conditional polls: every answer carries an ETag, and a poll whose If-None-Match
+    /// matches gets `304 Not Modified` without a body.
+    #[arg(long)]
+    pub conditional: bool,
+
     /// PostgreSQL to use; without it an ephemeral one is started.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
@@ -404,6 +418,8 @@ impl ServeArgs {
             },
             header_timeout: duration_flag("--header-timeout", &self.header_timeout, "1s", "60s")?,
             long_poll: self.long_poll,
+            poll_backend: self.poll_backend,
+            conditional: self.conditional,
         })
     }
 }
@@ -444,7 +460,7 @@ macro_rules! value_enum {
     )*};
 }
 
-value_enum!(Role, PollAuth, Fanout, SlowPolicy);
+value_enum!(Role, PollAuth, PollBackend, Fanout, SlowPolicy);
 
 #[cfg(test)]
 mod tests {
@@ -518,6 +534,8 @@ mod tests {
             },
             header_timeout: std::time::Duration::from_secs(90),
             long_poll: true,
+            poll_backend: PollBackend::RedisCache,
+            conditional: true,
         };
         assert_eq!(parse_serve(&changed.to_args()), changed);
     }

@@ -36,6 +36,25 @@ pub async fn user_for_token(pool: &PgPool, token: &str) -> Result<Option<i64>, s
     .await
 }
 
+/// The user of a live session and the seconds it has left, for caching it no longer.
+pub async fn session(pool: &PgPool, token: &str) -> Result<Option<(i64, f64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT user_id, extract(epoch FROM expires_at - now())::float8 FROM sessions \
+         WHERE token_sha256 = $1 AND expires_at > now()",
+    )
+    .bind(crate::token::hash(token))
+    .fetch_optional(pool)
+    .await
+}
+
+/// The user's highest notification id (0 when none): what the poll cache starts from.
+pub async fn latest_id(pool: &PgPool, user_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM notifications WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+}
+
 /// Up to `limit` notifications of `user_id` with id greater than `after`, oldest first,
 /// as (id, payload JSON text).
 pub async fn notifications_after(

@@ -57,7 +57,12 @@ pub async fn handler(
                 Fanout::PerUser => user_channel(body.user_id),
                 _ => CHANNEL.to_string(),
             };
-            match redis.publish(channel, msg).await {
+            let msg = super::publisher::Message {
+                channel,
+                text: msg,
+                latest: (body.user_id, id),
+            };
+            match redis.publish(msg).await {
                 super::publisher::Sent::Now(_) => {}
                 // Stored, not yet published: it goes out once Redis answers.
                 super::publisher::Sent::Queued => bump(&state.stats.publish_errors),

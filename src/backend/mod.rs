@@ -2,6 +2,7 @@
 //! the push gateway ([`push`]: WebSocket and SSE, fed by Redis pub/sub), sharing one
 //! [`AppState`]; [`serve`] runs them.
 
+pub(crate) mod cache;
 pub mod db;
 pub(crate) mod ingest;
 pub(crate) mod longpoll;
@@ -144,6 +145,10 @@ pub struct AppState {
     /// When set, `POST /notifications`, `/stats` and `/metrics` want it in
     /// [`token::OPERATOR_HEADER`]; see [`token::OPERATOR_ENV`].
     pub operator: Option<Arc<str>>,
+    /// The poll cache (`--poll-backend redis-cache`); None: every poll asks Postgres.
+    pub cache: Option<Arc<cache::PollCache>>,
+    /// Polls answer with an ETag and honour If-None-Match (`--conditional`).
+    pub conditional: bool,
 }
 
 impl AppState {
@@ -161,6 +166,8 @@ impl AppState {
             exporter: Arc::default(),
             waiters: None,
             operator: None,
+            cache: None,
+            conditional: false,
         }
     }
 

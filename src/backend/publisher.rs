@@ -33,95 +33,54 @@ const RETRY: Duration = Duration::from_millis(200);
 const PENDING_MAX: usize = 100_000;
 
 pub struct Publisher {
+    link: Link,
+    /// Messages whose publish failed, oldest first.
+    pending: Mutex<VecDeque<Message>>,
+    wake: Notify,
+    /// Cached polling: each message also raises its user's latest id in Redis.
+    keep_latest: bool,
+}
+
+/// One notification on its way to Redis.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub channel: String,
+    pub text: String,
+    /// (user, id): raised in the `latest` sorted set first, when the poll API caches.
+    pub latest: (i64, i64),
+}
+
+/// A multiplexed Redis connection that is dropped on any error or timeout and opened
+/// again on the next use (at most one attempt per `RETRY`), so nothing waits on a dead one.
+pub struct Link {
     client: redis::Client,
     state: Mutex<State>,
-    /// (channel, message) whose publish failed, oldest first.
-    pending: Mutex<VecDeque<(String, String)>>,
-    wake: Notify,
 }
 
-/// What became of a message handed to [`Publisher::publish`].
-#[derive(Debug, PartialEq, Eq)]
-pub enum Sent {
-    /// Published now, to this many subscribers.
-    Now(i64),
-    /// Redis did not take it (or older messages wait): it goes out when Redis answers.
-    Queued,
-    /// The queue is full: not published at all.
-    Dropped,
-}
-
-struct State {
-    conn: Option<MultiplexedConnection>,
-    last_attempt: Option<Instant>,
-}
-
-impl Publisher {
+impl Link {
     /// Connects once, so that a wrong URL fails at start-up.
     pub async fn connect(client: redis::Client) -> anyhow::Result<Self> {
         let conn = tokio::time::timeout(TIMEOUT * 5, client.get_multiplexed_async_connection())
             .await
             .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))??;
-        Ok(Publisher {
+        Ok(Link {
             client,
             state: Mutex::new(State {
                 conn: Some(conn),
                 last_attempt: None,
             }),
-            pending: Mutex::new(VecDeque::new()),
-            wake: Notify::new(),
         })
     }
 
-    /// Publishes `msg` on `channel`, or queues it behind older ones, or for later.
-    pub async fn publish(&self, channel: String, msg: String) -> Sent {
-        if !self.pending.lock().is_empty() {
-            return self.enqueue(channel, msg);
-        }
-        match self.try_publish(&channel, &msg).await {
-            Ok(n) => Sent::Now(n),
-            Err(err) => {
-                tracing::warn!(cause = %err, "publish failed; it waits for Redis");
-                self.enqueue(channel, msg)
-            }
-        }
-    }
-
-    fn enqueue(&self, channel: String, msg: String) -> Sent {
-        let mut pending = self.pending.lock();
-        if pending.len() >= PENDING_MAX {
-            return Sent::Dropped;
-        }
-        pending.push_back((channel, msg));
-        self.wake.notify_one();
-        Sent::Queued
-    }
-
-    /// Publishes what waits, oldest first, as soon as Redis takes it; calls `sent` for each.
-    /// Runs until the server stops (its task is aborted then).
-    pub async fn republish(&self, sent: impl Fn()) {
-        loop {
-            let next = self.pending.lock().front().cloned();
-            let Some((channel, msg)) = next else {
-                self.wake.notified().await;
-                continue;
-            };
-            match self.try_publish(&channel, &msg).await {
-                Ok(_) => {
-                    self.pending.lock().pop_front();
-                    sent();
-                }
-                Err(_) => tokio::time::sleep(RETRY).await,
-            }
-        }
-    }
-
-    /// One PUBLISH on the current connection; how many subscribers got it.
-    async fn try_publish(&self, channel: &str, msg: &str) -> anyhow::Result<i64> {
-        let mut conn = self.connection().await?;
-        let result = tokio::time::timeout(TIMEOUT, conn.publish::<_, _, i64>(channel, msg)).await;
-        match result {
-            Ok(Ok(n)) => Ok(n),
+    /// Runs `f` on the current connection within `TIMEOUT`; any failure drops it.
+    pub async fn run<T, F, Fut>(&self, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.connection().await?;
+        match tokio::time::timeout(TIMEOUT, f(conn)).await {
+            Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 self.forget();
                 Err(e.into())
@@ -153,5 +112,104 @@ impl Publisher {
             .map_err(|_| anyhow::anyhow!("connecting to Redis timed out"))??;
         self.state.lock().conn = Some(conn.clone());
         Ok(conn)
+    }
+}
+
+/// What became of a message handed to [`Publisher::publish`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// Published now, to this many subscribers.
+    Now(i64),
+    /// Redis did not take it (or older messages wait): it goes out when Redis answers.
+    Queued,
+    /// The queue is full: not published at all.
+    Dropped,
+}
+
+struct State {
+    conn: Option<MultiplexedConnection>,
+    last_attempt: Option<Instant>,
+}
+
+impl Publisher {
+    /// Connects once, so that a wrong URL fails at start-up. With `keep_latest`, every
+    /// message also raises its user's latest id (cached polling).
+    pub async fn connect(client: redis::Client, keep_latest: bool) -> anyhow::Result<Self> {
+        Ok(Publisher {
+            link: Link::connect(client).await?,
+            pending: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            keep_latest,
+        })
+    }
+
+    /// Publishes `msg`, or queues it behind older ones, or for later.
+    pub async fn publish(&self, msg: Message) -> Sent {
+        if !self.pending.lock().is_empty() {
+            return self.enqueue(msg);
+        }
+        match self.try_publish(&msg).await {
+            Ok(n) => Sent::Now(n),
+            Err(err) => {
+                tracing::warn!(cause = %err, "publish failed; it waits for Redis");
+                self.enqueue(msg)
+            }
+        }
+    }
+
+    fn enqueue(&self, msg: Message) -> Sent {
+        let mut pending = self.pending.lock();
+        if pending.len() >= PENDING_MAX {
+            return Sent::Dropped;
+        }
+        pending.push_back(msg);
+        self.wake.notify_one();
+        Sent::Queued
+    }
+
+    /// Publishes what waits, oldest first, as soon as Redis takes it; calls `sent` for each.
+    /// Runs until the server stops (its task is aborted then).
+    pub async fn republish(&self, sent: impl Fn()) {
+        loop {
+            let next = self.pending.lock().front().cloned();
+            let Some(msg) = next else {
+                self.wake.notified().await;
+                continue;
+            };
+            match self.try_publish(&msg).await {
+                Ok(_) => {
+                    self.pending.lock().pop_front();
+                    sent();
+                }
+                Err(_) => tokio::time::sleep(RETRY).await,
+            }
+        }
+    }
+
+    /// One PUBLISH on the current connection (after raising the user's latest id, when
+    /// polls are cached: a ZADD GT, so an older id never lowers it, and a retried message
+    /// changes nothing); how many subscribers got it.
+    async fn try_publish(&self, msg: &Message) -> anyhow::Result<i64> {
+        let keep_latest = self.keep_latest;
+        self.link
+            .run(|mut conn| async move {
+                if keep_latest {
+                    let (user, id) = msg.latest;
+                    let (n,): (i64,) = redis::pipe()
+                        .cmd("ZADD")
+                        .arg(super::cache::LATEST)
+                        .arg("GT")
+                        .arg(id)
+                        .arg(user)
+                        .ignore()
+                        .publish(&msg.channel, &msg.text)
+                        .query_async(&mut conn)
+                        .await?;
+                    Ok(n)
+                } else {
+                    conn.publish::<_, _, i64>(&msg.channel, &msg.text).await
+                }
+            })
+            .await
     }
 }

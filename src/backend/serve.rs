@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 use super::{app, push, AppState};
 use crate::config::PushConfig;
-use crate::config::{Fanout, PollAuth};
+use crate::config::{Fanout, PollAuth, PollBackend};
 use crate::error::{environment, input};
 
 /// What a server needs, already built: the roles, a pool, Redis, and how polls authenticate.
@@ -29,6 +29,10 @@ pub struct ServerConfig {
     pub long_poll: bool,
     /// The operator token that ingest, `/stats` and `/metrics` want; None: open.
     pub operator: Option<String>,
+    /// `--poll-backend`: redis-cache keeps each user's latest id in Redis.
+    pub poll_backend: PollBackend,
+    /// `--conditional`: ETags and 304s.
+    pub conditional: bool,
 }
 
 impl ServerConfig {
@@ -51,6 +55,8 @@ impl ServerConfig {
             header_timeout: config.header_timeout,
             long_poll: config.long_poll,
             operator: crate::token::operator_token().map(String::from),
+            poll_backend: config.poll_backend,
+            conditional: config.conditional,
         }
     }
 }
@@ -69,12 +75,25 @@ pub async fn serve(
     state.poll_delay = config.poll_delay;
     state.signer = config.signer;
     state.operator = config.operator.map(std::sync::Arc::from);
+    state.conditional = config.conditional;
     let client = redis::Client::open(redis_url)?;
     let uses_redis = config.push_config.fanout != Fanout::None;
+    let cached = config.poll_backend == PollBackend::RedisCache;
+    if cached && !uses_redis {
+        return Err(input(
+            "--poll-backend redis-cache: ingest raises each user's latest id in Redis as it publishes, and --fanout none publishes nothing; use --fanout broadcast or per-user",
+        ));
+    }
+    if config.poll && cached {
+        state.cache = Some(std::sync::Arc::new(
+            super::cache::PollCache::connect(client.clone()).await?,
+        ));
+    }
     let mut republisher = None;
     if config.ingest && uses_redis {
-        let publisher =
-            std::sync::Arc::new(super::publisher::Publisher::connect(client.clone()).await?);
+        let publisher = std::sync::Arc::new(
+            super::publisher::Publisher::connect(client.clone(), cached).await?,
+        );
         state.redis = Some(publisher.clone());
         let stats = state.stats.clone();
         republisher = Some(tokio::spawn(async move {
@@ -127,7 +146,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves HTTP/1.1 (with upgrades, for WebSockets) on `listener` until `shutdown`, then
+/// Serves HTTP/1.1 (with upgrades, for WebSockets) and HTTP/2 over cleartext (h2c with
+/// prior knowledge, told apart by its preface) on `listener` until `shutdown`, then
 /// lets open connections finish for at most 2 s: open WebSockets would otherwise hold
 /// shutdown forever. A client that has not sent a whole request head within
 /// `header_timeout` (idle keep-alive time included) is disconnected, so slow-loris
@@ -140,7 +160,7 @@ async fn accept_loop(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     http.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);

@@ -490,6 +490,19 @@ pub(crate) fn what_ran(s: &Value) -> String {
     } else if let Some(t) = p["poll_interval_s"].as_f64() {
         parts.push(format!("polling every {t} s"));
     }
+    let mut how = Vec::new();
+    if p["poll_backend"].as_str() == Some("redis-cache") {
+        how.push("through the Redis latest-id cache");
+    }
+    if p["poll_conditional"].as_bool() == Some(true) {
+        how.push("conditional (ETag, 304)");
+    }
+    if p["poll_http"].as_str() == Some("h2") {
+        how.push("over HTTP/2 (h2c)");
+    }
+    if !how.is_empty() {
+        parts.push(format!("polls {}", how.join(", ")));
+    }
     if let (Some(tr), Some(n), Some(f)) = (
         p["push_transport"].as_str(),
         p["push_instances"].as_i64(),

@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use crate::config::Choice;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
@@ -79,12 +80,35 @@ pub fn poll_prediction(plan: &Plan, header_bytes_per_poll: Option<u64>) -> Value
     let rate = plan.users as f64 / t;
     json!({
         "requests_per_min": round(rate * 60.0, 1),
+        "db_queries_per_min": round(poll_db_queries_per_s(plan) * 60.0, 1),
         "latency_mean_ms": round(t * 1000.0 / 2.0, 3),
         "latency_max_ms": round(t * 1000.0, 3),
         "empty_ratio": round((-lambda * t).exp(), 6),
         "header_bytes_per_poll": header_bytes_per_poll,
         "header_bytes_per_s": header_bytes_per_poll.map(|b| round(b as f64 * rate, 1)),
     })
+}
+
+/// The statements Postgres runs a second in a periodic poll run, by the model: ingest's
+/// INSERTs (λN), and per poll a session lookup (auth db) and the SELECT; with the poll
+/// cache, a SELECT only for the polls that find something new, N/T·(1−e^(−λT)) a second,
+/// and no lookups (sessions stay cached for 5 minutes; the first poll of each user fills
+/// the cache before the window).
+pub fn poll_db_queries_per_s(plan: &Plan) -> f64 {
+    let n = plan.users as f64;
+    let t = plan.poll_interval.as_secs_f64();
+    let lambda = plan.events_per_s / n;
+    let inserts = plan.events_per_s;
+    match plan.poll_backend {
+        crate::config::PollBackend::Db => {
+            let per_poll = match plan.poll_auth {
+                crate::config::PollAuth::Db => 2.0,
+                crate::config::PollAuth::None => 1.0,
+            };
+            inserts + n / t * per_poll
+        }
+        crate::config::PollBackend::RedisCache => inserts + n / t * (1.0 - (-lambda * t).exp()),
+    }
 }
 
 /// A server driven by `swarm` without pollpush's `/stats` (a Socket.IO server): every
@@ -472,6 +496,9 @@ pub fn build(r: &RunResult) -> Value {
             "poll_interval_s": r.plan.poll_interval.as_secs_f64(),
             "poll_long_wait_s": r.plan.poll_long.map(|w| w.as_secs_f64()),
             "poll_auth": r.plan.poll_auth,
+            "poll_backend": r.plan.poll_backend.name(),
+            "poll_conditional": r.plan.poll_conditional,
+            "poll_http": r.plan.poll_http.name(),
             "events_per_s": r.plan.events_per_s,
             "payload_bytes": r.plan.payload_bytes,
             "swarm_headers": r.plan.headers.name(),

@@ -26,11 +26,20 @@ pub fn build(plan: &Plan, runs: &[(&SweepPoint, Value)]) -> Value {
     if let Some(first) = runs.first() {
         top["started_at"] = first.1["started_at"].clone();
     }
+    let about = |i: usize| {
+        sweep
+            .alternatives
+            .as_ref()
+            .and_then(|a| a.get(i))
+            .and_then(|a| a.about.clone())
+    };
     let entries: Vec<Value> = runs
         .iter()
-        .map(|(p, s)| {
+        .enumerate()
+        .map(|(i, (p, s))| {
             json!({
                 "value": toml_to_json(&p.value),
+                "about": about(i),
                 "series_value": p.series_value.as_ref().map(toml_to_json),
                 "label": p.label,
                 "dir": format!("runs/{}", p.label),
@@ -81,15 +90,19 @@ pub fn write(plan: &Plan, runs: &[(&SweepPoint, Value)], out: &Path) -> anyhow::
     std::fs::write(out.join("summary.json"), text + "\n").map_err(|e| fail("summary.json", e))?;
     std::fs::write(out.join("scenario.toml"), plan.to_toml())
         .map_err(|e| fail("scenario.toml", e))?;
-    let plots = plots(&summary, out)?;
-    super::html::write_reports(out, &markdown(&summary, &plots, out))?;
+    rerender(&summary, out)?;
     Ok(summary)
 }
 
 /// Re-renders a sweep's top folder (plots, report.md) from its summary.
 pub fn rerender(summary: &Value, out: &Path) -> anyhow::Result<()> {
+    if super::fair::is_alternatives(summary) {
+        let plot = super::fair::plot(summary, out)?;
+        let fair = super::fair::markdown(summary, plot.as_deref());
+        return super::html::write_reports(out, &markdown(summary, &[], out, Some(&fair)));
+    }
     let plots = plots(summary, out)?;
-    super::html::write_reports(out, &markdown(summary, &plots, out))
+    super::html::write_reports(out, &markdown(summary, &plots, out, None))
 }
 
 /// The columns of the sweep table: (header, path under the mode, format; None for the
@@ -186,6 +199,9 @@ fn show(v: &Value) -> String {
 
 /// The terminal table of a sweep.
 pub fn render_table(summary: &Value) -> String {
+    if super::fair::is_alternatives(summary) {
+        return super::fair::render_table(summary);
+    }
     let rows = table_rows(summary);
     let left: Vec<bool> = rows[0].iter().map(|_| false).collect();
     let mut lines = align(&rows, &left);
@@ -194,7 +210,13 @@ pub fn render_table(summary: &Value) -> String {
     lines.join("\n")
 }
 
-fn markdown(summary: &Value, plots: &[(String, String)], out_dir: &Path) -> String {
+/// The sweep's report; `fair`, for a run of `[[alternatives]]`, takes the table's place.
+fn markdown(
+    summary: &Value,
+    plots: &[(String, String)],
+    out_dir: &Path,
+    fair: Option<&str>,
+) -> String {
     let sweep = &summary["sweep"];
     let mut out = String::new();
     let _ = writeln!(
@@ -227,18 +249,12 @@ fn markdown(summary: &Value, plots: &[(String, String)], out_dir: &Path) -> Stri
         let _ = write!(out, ", and that for each `{series}` in {}", sv.join(", "));
     }
     let _ = writeln!(out, ". Every figure below was measured in its own run; each run's folder under `runs/` has its full report.\n");
-    let rows = table_rows(summary);
-    let _ = writeln!(out, "| {} |", rows[0].join(" | "));
-    let _ = writeln!(
-        out,
-        "|{}",
-        rows[0].iter().map(|_| "---:|").collect::<String>()
-    );
-    for r in &rows[1..] {
-        let _ = writeln!(out, "| {} |", r.join(" | "));
+    if let Some(fair) = fair {
+        out.push_str(fair);
+        out.push('\n');
+    } else {
+        out.push_str(&generic_table(summary));
     }
-    out.push('\n');
-    let _ = writeln!(out, "_recv/s per inst._ is the mean over gateway instances of the messages each received from Redis per second; _discarded_ the mean share of routed messages for users the instance did not hold.\n");
     for (file, caption) in plots {
         let _ = writeln!(out, "![{caption}]({file})\n");
     }
@@ -264,6 +280,24 @@ fn markdown(summary: &Value, plots: &[(String, String)], out_dir: &Path) -> Stri
             let _ = writeln!(out, "- `{label}` (its folder `{dir}` is not kept here)");
         }
     }
+    out
+}
+
+/// The table of a sweep over a setting: one row per run and mode.
+fn generic_table(summary: &Value) -> String {
+    let mut out = String::new();
+    let rows = table_rows(summary);
+    let _ = writeln!(out, "| {} |", rows[0].join(" | "));
+    let _ = writeln!(
+        out,
+        "|{}",
+        rows[0].iter().map(|_| "---:|").collect::<String>()
+    );
+    for r in &rows[1..] {
+        let _ = writeln!(out, "| {} |", r.join(" | "));
+    }
+    out.push('\n');
+    let _ = writeln!(out, "_recv/s per inst._ is the mean over gateway instances of the messages each received from Redis per second; _discarded_ the mean share of routed messages for users the instance did not hold.\n");
     out
 }
 

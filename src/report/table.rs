@@ -45,6 +45,12 @@ const ROWS: &[(&str, &str, Fmt, bool)] = &[
         true,
     ),
     (
+        "  predicted",
+        "predicted.db_queries_per_min",
+        Fmt::Int,
+        false,
+    ),
+    (
         "DB queries/min (servers)",
         "db.backend_queries_per_min",
         Fmt::Int,

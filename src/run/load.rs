@@ -45,6 +45,9 @@ pub fn spawn_clients(
                     first,
                     after,
                     wait: plan.poll_long,
+                    conditional: plan.poll_conditional,
+                    h2: plan.poll_http == crate::config::PollHttp::H2,
+                    cached: None,
                 }
                 .run(shared.clone()),
             ),

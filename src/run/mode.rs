@@ -262,12 +262,16 @@ impl<'a> ModeRun<'a> {
         // One empty poll on its own connection, before any load: its header bytes feed the
         // header-overhead model. The first shard makes it for all.
         let probe_header_bytes = match (mode, res.tokens.first()) {
-            (Mode::Poll, Some(token)) if part.index == 0 => {
-                crate::swarm::poller::probe(&shared, 1, token, after)
-                    .await
-                    .map_err(|e| tracing::warn!("header probe poll failed: {e:#}"))
-                    .ok()
-            }
+            (Mode::Poll, Some(token)) if part.index == 0 => crate::swarm::poller::probe(
+                &shared,
+                1,
+                token,
+                after,
+                plan.poll_http == crate::config::PollHttp::H2,
+            )
+            .await
+            .map_err(|e| tracing::warn!("header probe poll failed: {e:#}"))
+            .ok(),
             _ => None,
         };
         let base = part.base();

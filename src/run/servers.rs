@@ -56,6 +56,9 @@ pub fn serve_config(role: Role, index: usize, plan: &Plan) -> ServeConfig {
             ping_interval: plan.push.ping_interval,
         },
         long_poll: plan.poll_long.is_some(),
+        // Ingest raises the latest ids that the poll API reads.
+        poll_backend: plan.poll_backend,
+        conditional: plan.poll_conditional,
         ..ServeConfig::new(role)
     }
 }

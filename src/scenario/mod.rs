@@ -23,7 +23,8 @@ mod validate;
 pub use ctx::{line_of_path, Source};
 pub use overrides::parse_override;
 pub use plan::*;
-pub use raw::RawScenario;
+pub use raw::{RawAlternative, RawScenario};
+pub use sweep::ALTERNATIVE;
 pub use target::{RawTarget, Target};
 
 use ctx::Ctx;
@@ -89,12 +90,24 @@ pub fn parse(src: &Source<'_>, overrides: &[String]) -> anyhow::Result<Plan> {
     let ctx = Ctx { src, overridden };
     let sweep = raw.sweep.clone();
     let users_sweep = raw.users.sweep.clone();
+    let alternatives = raw.alternatives.clone();
     let mut plan = validate::validate(raw, &ctx)?;
     // Where a bad point is reported: the shorthand or the table that asked for the sweep.
     let sweep_key = match users_sweep {
         Some(_) => "users.sweep",
         None => "sweep.values",
     };
+    if let Some(alts) = alternatives {
+        if sweep.is_some() || users_sweep.is_some() {
+            return Err(ctx.err(
+                "alternatives",
+                "a scenario runs either a sweep or [[alternatives]]: remove one",
+            ));
+        }
+        let point = |ov: &[String]| parse_point(src, ov);
+        plan.sweep = Some(sweep::alternatives(alts, overrides, &ctx, point)?);
+        return Ok(plan);
+    }
     if let Some(sweep) = sweep::sweep_of(sweep, users_sweep, &ctx)? {
         let point = |ov: &[String]| parse_point(src, ov);
         plan.sweep = Some(sweep::with_points(
@@ -109,13 +122,17 @@ fn parse_point(src: &Source<'_>, overrides: &[String]) -> anyhow::Result<Plan> {
     let mut table: toml::Table =
         toml::from_str(src.text).map_err(|e| input(format!("scenario {}: {e}", src.label)))?;
     table.remove("sweep");
+    table.remove("alternatives");
     if let Some(users) = table.get_mut("users").and_then(|u| u.as_table_mut()) {
         users.remove("sweep");
     }
     let text = toml::to_string(&table)?;
     let is_sweep = |ov: &String| {
         let key = ov.split('=').next().unwrap_or("").trim();
-        key == "sweep" || key.starts_with("sweep.") || key == "users.sweep"
+        key == "sweep"
+            || key.starts_with("sweep.")
+            || key == "users.sweep"
+            || key.starts_with("alternatives")
     };
     let overrides: Vec<String> = overrides.iter().filter(|o| !is_sweep(o)).cloned().collect();
     let mut plan = parse(

@@ -8,7 +8,8 @@ use super::raw::{
 };
 use super::target::Target;
 use crate::config::{
-    fmt_duration, kebab, Fanout, Mode, PollAuth, Reconnect, SlowPolicy, Transport,
+    fmt_duration, kebab, Choice, Fanout, Mode, PollAuth, PollBackend, PollHttp, Reconnect,
+    SlowPolicy, Transport,
 };
 
 /// The most users a scenario may ask for; whether this machine can hold them is checked
@@ -215,6 +216,12 @@ pub struct Plan {
     pub poll_auth: PollAuth,
     /// Long polling, held up to this long; None: periodic polling every `poll_interval`.
     pub poll_long: Option<Duration>,
+    /// `poll.backend`: what a poll asks before Postgres.
+    pub poll_backend: PollBackend,
+    /// `poll.conditional`: ETags and 304s.
+    pub poll_conditional: bool,
+    /// `poll.http`: HTTP/1.1 or HTTP/2 (h2c).
+    pub poll_http: PollHttp,
     pub events_per_s: f64,
     pub payload_bytes: usize,
     pub headers: Headers,
@@ -270,6 +277,8 @@ pub struct Sweep {
     pub series_values: Vec<toml::Value>,
     /// Every combination, series-major: for each series value, every param value.
     pub points: Vec<SweepPoint>,
+    /// Set when the sweep runs `[[alternatives]]` (param `alternative`), as written.
+    pub alternatives: Option<Vec<super::raw::RawAlternative>>,
 }
 
 #[derive(Debug, Clone)]
@@ -340,6 +349,9 @@ impl Plan {
                 ),
                 long: Some(self.poll_long.is_some()),
                 wait: self.poll_long.map(fmt_duration),
+                backend: Some(self.poll_backend.name().into()),
+                conditional: Some(self.poll_conditional),
+                http: Some(self.poll_http.name().into()),
             },
             push: RawPush {
                 transport: Some(kebab(&self.push.transport)),
@@ -415,13 +427,18 @@ impl Plan {
                     .map(|(k, v)| (k.clone(), toml::Value::Float(*v)))
                     .collect()
             }),
-            sweep: self.sweep.as_ref().map(|sw| RawSweep {
-                param: Some(sw.param.clone()),
-                values: Some(sw.values.clone()),
-                series: sw.series.clone(),
-                series_values: sw.series.as_ref().map(|_| sw.series_values.clone()),
-            }),
+            sweep: self
+                .sweep
+                .as_ref()
+                .filter(|sw| sw.alternatives.is_none())
+                .map(|sw| RawSweep {
+                    param: Some(sw.param.clone()),
+                    values: Some(sw.values.clone()),
+                    series: sw.series.clone(),
+                    series_values: sw.series.as_ref().map(|_| sw.series_values.clone()),
+                }),
             target: self.target.as_ref().map(|t| t.raw.clone()),
+            alternatives: self.sweep.as_ref().and_then(|sw| sw.alternatives.clone()),
             capacity: (self.capacity != CapacityPlan::default()).then(|| {
                 let c = &self.capacity;
                 super::raw::RawCapacity {

@@ -43,6 +43,22 @@ pub struct RawScenario {
     pub target: Option<RawTarget>,
     /// How `pollpush capacity` searches, and its service level objectives.
     pub capacity: Option<RawCapacity>,
+    /// Ways to deliver the same notifications, each run on its own and ranked side by
+    /// side (scenarios/fair.toml).
+    pub alternatives: Option<Vec<RawAlternative>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlternative {
+    /// A short name, also its folder: lower-case letters, digits and dashes.
+    pub name: Option<String>,
+    /// poll or push.
+    pub mode: Option<String>,
+    /// What it is, for the report.
+    pub about: Option<String>,
+    /// Keys set for this alternative, as `--set` would: `{ "poll.backend" = "redis-cache" }`.
+    pub set: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -116,6 +132,12 @@ pub struct RawPoll {
     pub long: Option<bool>,
     /// Long polling: how long the server may hold a request.
     pub wait: Option<String>,
+    /// db | redis-cache: what a poll asks before Postgres.
+    pub backend: Option<String>,
+    /// ETag and 304 Not Modified; the swarm keeps each answer's ETag like a browser cache.
+    pub conditional: Option<bool>,
+    /// h1 | h2: the HTTP version pollers speak.
+    pub http: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

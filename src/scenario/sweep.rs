@@ -2,7 +2,7 @@
 
 use super::ctx::Ctx;
 use super::plan::{value_text, Plan, Sweep, SweepPoint};
-use super::raw::RawSweep;
+use super::raw::{RawAlternative, RawSweep};
 use crate::error::input;
 
 /// Keys a sweep may not vary: they name the run or belong to the sweep.
@@ -93,7 +93,81 @@ pub fn sweep_of(
         series,
         series_values,
         points: Vec::new(),
+        alternatives: None,
     }))
+}
+
+/// The param of a sweep over `[[alternatives]]`.
+pub const ALTERNATIVE: &str = "alternative";
+
+/// `[[alternatives]]`: one run per entry, its mode alone with its keys set; the points are
+/// parsed by `parse_point` with the entry's settings added to `overrides`.
+pub fn alternatives(
+    raw: Vec<RawAlternative>,
+    overrides: &[String],
+    ctx: &Ctx<'_>,
+    parse_point: impl Fn(&[String]) -> anyhow::Result<Plan>,
+) -> anyhow::Result<Sweep> {
+    if raw.is_empty() || raw.len() > 20 {
+        return Err(ctx.err("alternatives", "give 1 to 20 [[alternatives]]"));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut points = Vec::new();
+    for (i, alt) in raw.iter().enumerate() {
+        let key = |k: &str| format!("alternatives.{i}.{k}");
+        let name = alt.name.clone().unwrap_or_default();
+        let slug = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if name.is_empty() || name.len() > 40 || !name.chars().all(slug) {
+            return Err(ctx.err(
+                &key("name"),
+                format!("{name:?}: name each alternative with 1 to 40 lower-case letters, digits and dashes, e.g. \"cached-poll\" (it names its folder)"),
+            ));
+        }
+        if names.contains(&name) {
+            return Err(ctx.err(&key("name"), format!("{name:?} is named twice")));
+        }
+        names.push(name.clone());
+        let mode = alt.mode.as_deref().unwrap_or("");
+        if !["poll", "push"].contains(&mode) {
+            return Err(ctx.err(
+                &key("mode"),
+                format!("{mode:?}: each alternative runs one mode, \"poll\" or \"push\""),
+            ));
+        }
+        let mut ov = overrides.to_vec();
+        ov.push(format!("modes=[\"{mode}\"]"));
+        for (k, v) in alt.set.iter().flatten() {
+            if k == "modes" || k == "alternatives" || k == "sweep" || k.starts_with("sweep.") {
+                return Err(ctx.err(
+                    &key("set"),
+                    format!("{k:?} cannot be set by an alternative; set poll.*, push.*, swarm.* or workload.* keys"),
+                ));
+            }
+            ov.push(format!("{k}={v}"));
+        }
+        let label = format!("{ALTERNATIVE}={name}");
+        let plan = parse_point(&ov).map_err(|e| {
+            input(format!(
+                "{}: the alternative {name:?} is not a valid scenario: {}",
+                ctx.at(&key("set")),
+                e.to_string().trim_start_matches("bad input: ")
+            ))
+        })?;
+        points.push(SweepPoint {
+            value: toml::Value::String(name),
+            series_value: None,
+            label,
+            plan,
+        });
+    }
+    Ok(Sweep {
+        param: ALTERNATIVE.into(),
+        values: names.into_iter().map(toml::Value::String).collect(),
+        series: None,
+        series_values: Vec::new(),
+        points,
+        alternatives: Some(raw),
+    })
 }
 
 /// The sweep with its points: the scenario parsed once per combination of values, by

@@ -40,6 +40,114 @@ mod unit {
     }
 
     #[test]
+    fn the_fair_scenario_runs_each_alternative_alone_with_its_keys() {
+        let text = include_str!("../../scenarios/fair.toml");
+        let p = plan(text, &["users.count=300"]).unwrap();
+        let sweep = p.sweep.as_ref().unwrap();
+        assert_eq!(sweep.param, ALTERNATIVE);
+        let point = |name: &str| {
+            &sweep
+                .points
+                .iter()
+                .find(|pt| pt.value.as_str() == Some(name))
+                .unwrap()
+                .plan
+        };
+        assert_eq!(point("plain").modes, vec![Mode::Poll]);
+        assert_eq!(point("plain").poll_backend, PollBackend::Db);
+        assert_eq!(point("cached").poll_backend, PollBackend::RedisCache);
+        assert!(point("conditional").poll_conditional);
+        assert_eq!(point("http2").poll_http, PollHttp::H2);
+        assert!(point("long-poll").poll_long.is_some());
+        assert_eq!(point("sse").modes, vec![Mode::Push]);
+        assert_eq!(point("sse").push.transport, Transport::Sse);
+        assert_eq!(
+            point("websocket").users,
+            300,
+            "overrides reach every alternative"
+        );
+        // The result folder's scenario.toml runs the same alternatives again.
+        let again = plan(&p.to_toml(), &[]).unwrap();
+        assert_eq!(again.sweep.unwrap().points.len(), sweep.points.len());
+    }
+
+    #[test]
+    fn alternatives_that_make_no_sense_are_refused_with_the_key_and_line() {
+        let base = "name = \"x\"\n[[alternatives]]\n";
+        let e = err(
+            &format!("{base}name = \"Big Name\"\nmode = \"poll\"\n"),
+            &[],
+        );
+        assert!(e.contains("t.toml:3: key `alternatives.0.name`"), "{e}");
+        let e = err(&format!("{base}name = \"a\"\nmode = \"fax\"\n"), &[]);
+        assert!(
+            e.contains("alternatives.0.mode") && e.contains("\"poll\" or \"push\""),
+            "{e}"
+        );
+        let twice = format!("{base}name = \"a\"\nmode = \"poll\"\n[[alternatives]]\nname = \"a\"\nmode = \"push\"\n");
+        assert!(err(&twice, &[]).contains("named twice"));
+        let e = err(
+            &format!("{base}name = \"a\"\nmode = \"poll\"\nset = {{ \"poll.bakend\" = \"x\" }}\n"),
+            &[],
+        );
+        assert!(
+            e.contains("alternatives.0.set") && e.contains("\"a\"") && e.contains("bakend"),
+            "{e}"
+        );
+        let e = err(
+            &format!("{base}name = \"a\"\nmode = \"poll\"\nset = {{ \"poll.backend\" = \"memcached\" }}\n"),
+            &[],
+        );
+        assert!(
+            e.contains("poll.backend") && e.contains("redis-cache"),
+            "{e}"
+        );
+        let e = err(
+            &format!("users.sweep = [1, 2]\n{base}name = \"a\"\nmode = \"poll\"\n"),
+            &[],
+        );
+        assert!(e.contains("either a sweep or [[alternatives]]"), "{e}");
+    }
+
+    #[test]
+    fn poll_kinds_that_cannot_work_together_are_refused() {
+        let e = err(
+            "name = \"x\"\n[poll]\nlong = true\nconditional = true\n",
+            &[],
+        );
+        assert!(e.contains("t.toml:4: key `poll.conditional`"), "{e}");
+        let e = err(
+            "name = \"x\"\n[poll]\nbackend = \"redis-cache\"\n[push]\nfanout = \"none\"\n",
+            &[],
+        );
+        assert!(
+            e.contains("t.toml:3: key `poll.backend`") && e.contains("\"none\""),
+            "{e}"
+        );
+        let target = "[target.poll]\nurl = \"http://127.0.0.1:9\"\n";
+        let e = err(
+            &format!("name = \"x\"\n[poll]\nhttp = \"h2\"\n{target}"),
+            &[],
+        );
+        assert!(
+            e.contains("t.toml:3: key `poll.http`") && e.contains("h2c = true"),
+            "{e}"
+        );
+        let ok = plan(
+            &format!("name = \"x\"\n[poll]\nhttp = \"h2\"\n{target}h2c = true\n"),
+            &[],
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        let e = err(
+            &format!("name = \"x\"\n[poll]\nbackend = \"redis-cache\"\n{target}"),
+            &[],
+        );
+        assert!(e.contains("poll.backend") && e.contains("[target]"), "{e}");
+        let e = err(SEED_TOML, &["poll.http=h3"]);
+        assert!(e.contains("--set poll.http") && e.contains("h2"), "{e}");
+    }
+
+    #[test]
     fn unknown_key_names_key_and_line() {
         let e = err("name = \"x\"\n\n[poll]\nintervall = \"5s\"\n", &[]);
         assert!(e.contains("t.toml"), "{e}");

@@ -13,7 +13,7 @@ use super::faults::validate_faults;
 use super::plan::*;
 use super::raw::{RawPush, RawScenario, RawSwarm};
 use super::target;
-use crate::config::{Fanout, Mode, PollAuth, Transport};
+use crate::config::{Fanout, Mode, PollAuth, PollBackend, PollHttp, Transport};
 use crate::error::input;
 
 /// The plan a raw scenario describes; the first bad key is an error naming it.
@@ -46,6 +46,8 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
     let poll_auth = ctx.choose("poll.auth", raw.poll.auth.as_deref(), PollAuth::Db)?;
     let push = validate_push(&raw.push, users, ctx)?;
     let poll_long = validate_long_poll(&raw, push.fanout, ctx)?;
+    let (poll_backend, poll_conditional, poll_http) =
+        validate_poll_kind(&raw, push.fanout, poll_long.is_some(), ctx)?;
     let events_per_s = raw.workload.events_per_s.unwrap_or(20.0);
     if !events_per_s.is_finite() || events_per_s <= 0.0 || events_per_s > MAX_EVENTS_PER_S {
         return Err(ctx.err(
@@ -114,6 +116,9 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         poll_interval,
         poll_auth,
         poll_long,
+        poll_backend,
+        poll_conditional,
+        poll_http,
         events_per_s,
         payload_bytes: payload_bytes as usize,
         headers,
@@ -259,6 +264,54 @@ fn validate_long_poll(
         }
     };
     Ok(poll_long)
+}
+
+/// `poll.backend`, `poll.conditional` and `poll.http`, and the combinations that make no
+/// sense refused.
+fn validate_poll_kind(
+    raw: &RawScenario,
+    fanout: Fanout,
+    long: bool,
+    ctx: &Ctx<'_>,
+) -> anyhow::Result<(PollBackend, bool, PollHttp)> {
+    let backend = ctx.choose("poll.backend", raw.poll.backend.as_deref(), PollBackend::Db)?;
+    let conditional = raw.poll.conditional.unwrap_or(false);
+    let http = ctx.choose("poll.http", raw.poll.http.as_deref(), PollHttp::H1)?;
+    let target_poll = raw
+        .target
+        .as_ref()
+        .map(|t| t.poll.clone().unwrap_or_default());
+    if backend == PollBackend::RedisCache {
+        if target_poll.is_some() {
+            return Err(ctx.err(
+                "poll.backend",
+                "\"redis-cache\" is how pollpush's own poll API caches; a [target] caches (or not) on its own side: remove this key",
+            ));
+        }
+        if fanout == Fanout::None {
+            return Err(ctx.err(
+                "poll.backend",
+                "\"redis-cache\": ingest raises each user's latest id in Redis as it publishes, and push.fanout = \"none\" publishes nothing there: use \"broadcast\" or \"per-user\"",
+            ));
+        }
+    }
+    if conditional && long {
+        return Err(ctx.err(
+            "poll.conditional",
+            "a held poll answers when something arrives, so there is nothing to revalidate: use conditional requests with periodic polling (poll.long = false)",
+        ));
+    }
+    if http == PollHttp::H2 {
+        if let Some(tp) = &target_poll {
+            if tp.h2c != Some(true) {
+                return Err(ctx.err(
+                    "poll.http",
+                    "\"h2\" speaks HTTP/2 over cleartext with prior knowledge, and the [target]'s poll API does not say it does: set target.poll.h2c = true if it does, or use \"h1\"",
+                ));
+            }
+        }
+    }
+    Ok((backend, conditional, http))
 }
 
 /// Which headers the simulated clients send.

@@ -1,15 +1,19 @@
 //! A polling user: every `interval`, from its own phase, `GET /notifications?after=ID` (or
-//! the `[target]`'s poll path) over one keep-alive HTTP/1.1 connection (reopened if it
-//! breaks), like a browser tab would. A long poller asks again as soon as an answer comes.
+//! the `[target]`'s poll path) over one keep-alive HTTP/1.1 connection, or one HTTP/2
+//! connection (h2c) whose HPACK table remembers its headers (reopened if it breaks), like
+//! a browser tab would. A long poller asks again as soon as an answer comes. A conditional
+//! poller keeps the ETag of the last answer to its current URL, as a browser's cache does,
+//! and sends it as If-None-Match; a 304 is an empty poll.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper::header::{HeaderValue, ETAG, IF_NONE_MATCH};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::time::Instant;
 
 use super::{connect, Live, Meter, PollOutcome, Report, Shared};
@@ -29,9 +33,44 @@ pub struct Poller {
     /// Long polling: the server may hold each request this long, and the next goes out as
     /// soon as one is answered (`interval` is then unused). None: periodic polling.
     pub wait: Option<Duration>,
+    /// Send If-None-Match with the ETag of the last answer to the same URL.
+    pub conditional: bool,
+    /// HTTP/2 over cleartext (prior knowledge) instead of HTTP/1.1.
+    pub h2: bool,
+    /// The URL of the last answer that carried an ETag, and that ETag.
+    pub cached: Option<(String, HeaderValue)>,
 }
 
-type Sender = http1::SendRequest<Empty<Bytes>>;
+enum Sender {
+    H1(http1::SendRequest<Empty<Bytes>>),
+    H2(http2::SendRequest<Empty<Bytes>>),
+}
+
+impl Sender {
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+
+    async fn send(
+        &mut self,
+        req: Request<Empty<Bytes>>,
+    ) -> hyper::Result<hyper::Response<hyper::body::Incoming>> {
+        match self {
+            Sender::H1(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+            Sender::H2(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+        }
+    }
+}
+
 type Conn = Option<(Sender, tokio::task::JoinHandle<()>)>;
 
 /// Drops the connection, if any, and its driver task.
@@ -118,10 +157,23 @@ impl Poller {
                     return Err(e.into());
                 }
             };
-            let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-            let task = tokio::spawn(async move {
-                let _ = connection.await;
-            });
+            let (sender, task) = match self.h2 {
+                false => {
+                    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+                    let task = tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    (Sender::H1(sender), task)
+                }
+                true => {
+                    let (sender, connection) =
+                        http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+                    let task = tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    (Sender::H2(sender), task)
+                }
+            };
             shared
                 .live
                 .connections
@@ -143,7 +195,11 @@ impl Poller {
             let sep = if path.contains('?') { '&' } else { '?' };
             path = format!("{path}{sep}wait_ms={}", w.as_millis());
         }
-        let mut req = Request::get("/").header(hyper::header::HOST, host);
+        // HTTP/2 names the host in :authority, which hyper takes from an absolute URI.
+        let mut req = Request::get("/");
+        if !self.h2 {
+            req = req.header(hyper::header::HOST, host);
+        }
         match &api.poll_auth {
             Auth::Header { name, value } => req = req.header(name.as_str(), value.render(&vars)),
             Auth::Query { name, value } => {
@@ -155,13 +211,22 @@ impl Poller {
         for (k, v) in shared.headers.iter() {
             req = req.header(k, v);
         }
-        let req = req.uri(path).body(Empty::<Bytes>::new())?;
+        if let Some((url, tag)) = self.cached.as_ref().filter(|_| self.conditional) {
+            if *url == path {
+                req = req.header(IF_NONE_MATCH, tag.clone());
+            }
+        }
+        let uri = match self.h2 {
+            true => format!("http://{host}{path}"),
+            false => path.clone(),
+        };
+        let req = req.uri(uri).body(Empty::<Bytes>::new())?;
         // A long poll is held by the server until something arrives or its own timeout.
         let limit = self.wait.unwrap_or_default() + Duration::from_secs(30);
         let resp = tokio::time::timeout(limit, async {
-            sender.ready().await?;
-            let resp = sender.send_request(req).await?;
+            let resp = sender.send(req).await?;
             let status = resp.status();
+            let tag = resp.headers().get(ETAG).cloned();
             // A poll's answer is read whole, up to MAX_BODY: a larger one is an error (the
             // poll counts as failed), never a client holding whatever a server sends.
             let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
@@ -169,12 +234,19 @@ impl Poller {
                 .await
                 .map_err(|e| anyhow::anyhow!("the poll's answer: {e}"))?
                 .to_bytes();
-            anyhow::Ok((status, body))
+            anyhow::Ok((status, tag, body))
         })
         .await??;
-        let (status, body) = resp;
+        let (status, tag, body) = resp;
+        if status == StatusCode::NOT_MODIFIED && self.conditional {
+            // Nothing new: the cached answer stands.
+            return Ok((0, body.len() as u64));
+        }
         if !status.is_success() {
             anyhow::bail!("HTTP {status}");
+        }
+        if self.conditional {
+            self.cached = tag.map(|t| (path, t));
         }
         let doc: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
@@ -196,10 +268,18 @@ impl Poller {
     }
 }
 
-/// One empty poll of `user` on a connection of its own, before any load: the bytes it put
-/// on the wire besides the response body (request line and headers, status line and
-/// headers). The header-overhead model multiplies this by the poll rate.
-pub async fn probe(shared: &Shared, user: u64, token: &str, after: i64) -> anyhow::Result<u64> {
+/// Two empty polls of `user` on a connection of its own, before any load: the bytes the
+/// second put on the wire besides the response body (request line or HTTP/2 frames and
+/// headers, status line and headers). The first pays for what a connection pays once (an
+/// HTTP/2 preface and settings, the first copy of each header in HPACK's table). The
+/// header-overhead model multiplies this by the poll rate.
+pub async fn probe(
+    shared: &Shared,
+    user: u64,
+    token: &str,
+    after: i64,
+    h2: bool,
+) -> anyhow::Result<u64> {
     let meter = Arc::new(Meter::default());
     let (reports, _ignored) = crate::metrics::events::Reports::channel(64);
     let own = Shared {
@@ -215,13 +295,20 @@ pub async fn probe(shared: &Shared, user: u64, token: &str, after: i64) -> anyho
         first: Instant::now(),
         after,
         wait: None,
+        conditional: false,
+        h2,
+        cached: None,
     };
     let mut conn: Conn = None;
-    let result = poller
-        .poll_once(&own, &mut conn, &shared.server.to_string())
-        .await;
+    let host = shared.server.to_string();
+    let first = poller.poll_once(&own, &mut conn, &host).await;
+    let (i0, o0) = meter.read();
+    let second = match first {
+        Ok(_) => poller.poll_once(&own, &mut conn, &host).await,
+        Err(e) => Err(e),
+    };
     close(&mut conn, &own);
-    let (_, body) = result?;
+    let (_, body) = second?;
     let (i, o) = meter.read();
-    Ok((i + o).saturating_sub(body))
+    Ok((i + o).saturating_sub(i0 + o0).saturating_sub(body))
 }

@@ -501,6 +501,8 @@ async fn signed_tokens_poll_without_a_lookup_and_cannot_be_forged() {
         header_timeout: Duration::from_secs(60),
         long_poll: false,
         operator: None,
+        poll_backend: pollpush::config::PollBackend::Db,
+        conditional: false,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let base = format!("http://{addr}");
@@ -555,6 +557,8 @@ async fn slow_loris_clients_are_cut_off_and_others_are_served() {
         header_timeout: Duration::from_secs(2),
         long_poll: false,
         operator: None,
+        poll_backend: pollpush::config::PollBackend::Db,
+        conditional: false,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let started = tokio::time::Instant::now();
@@ -724,6 +728,8 @@ async fn an_operator_token_guards_ingest_stats_and_metrics() {
         header_timeout: Duration::from_secs(60),
         long_poll: false,
         operator: Some("op-s3cret".into()),
+        poll_backend: pollpush::config::PollBackend::Db,
+        conditional: false,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let base = format!("http://{addr}");

@@ -95,6 +95,8 @@ pub async fn instance(
             header_timeout: Duration::from_secs(60),
             long_poll: false,
             operator: None,
+            poll_backend: pollpush::config::PollBackend::Db,
+            conditional: false,
         },
     )
     .await

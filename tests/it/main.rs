@@ -6,6 +6,7 @@ mod common;
 mod gate;
 mod layers;
 mod measure;
+mod poll_kinds;
 mod push;
 mod push_runs;
 mod run;

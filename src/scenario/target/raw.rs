@@ -21,6 +21,9 @@ pub struct RawTargetPoll {
     /// JSON pointer to the array of new items in the response ("" = the body is the array).
     pub items: Option<String>,
     pub auth: Option<RawAuth>,
+    /// The poll API speaks HTTP/2 over cleartext (h2c with prior knowledge), so that
+    /// `poll.http = "h2"` may drive it.
+    pub h2c: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -89,6 +89,7 @@ fn ranking(summary: &Value) -> Vec<Vec<String>> {
         "  model mean",
         "bytes/user/min",
         "header B/poll",
+        "  model",
         "CPU servers",
         "CPU Postgres",
         "CPU Redis",
@@ -110,6 +111,7 @@ fn ranking(summary: &Value) -> Vec<Vec<String>> {
             num(a.f("predicted.latency_mean_ms"), Fmt::F1),
             num(a.f("bandwidth.bytes_per_user_per_min"), Fmt::Int),
             num(a.f("bandwidth.header_bytes_per_poll"), Fmt::F1),
+            num(a.f("predicted.header_bytes_per_poll"), Fmt::Int),
             num(a.f("cpu.server_cores"), Fmt::F3),
             num(a.f("cpu.db_cores"), Fmt::F3),
             num(a.f("cpu.redis_cores"), Fmt::F3),
@@ -157,7 +159,7 @@ pub fn markdown(summary: &Value, plot: Option<&str>) -> String {
     let _ = writeln!(out, "## Every alternative, ranked\n");
     let _ = writeln!(
         out,
-        "Each alternative ran on its own (fresh Postgres and Redis, the same users, events and seed), one after another on this machine; every figure was measured in its run. Ranked by _CPU system_: the cores the servers (poll API or gateways, and ingest), Postgres and Redis used together over the window. _model_ and _model mean_ are the polling model's predictions (docs/measurement.md), shown beside the measurement, never instead of it. _CPU clients_ is the swarm (the browsers), not part of the system.\n"
+        "Each alternative ran on its own (fresh Postgres and Redis, the same users, events and seed), one after another on this machine; every figure was measured in its run. Ranked by _CPU system_: the cores the servers (poll API or gateways, and ingest), Postgres and Redis used together over the window. _model_ and _model mean_ are the polling model's predictions (docs/measurement.md; for header bytes, those of a probe poll sent before the load), shown beside the measurement, never instead of it. _CPU clients_ is the swarm (the browsers), not part of the system.\n"
     );
     let rows = ranking(summary);
     let _ = writeln!(out, "| {} |", rows[0].join(" | "));
@@ -439,7 +441,7 @@ mod tests {
         assert_eq!(rows[2][1], "plain");
         assert_eq!(rows[2][3], "240,000");
         assert_eq!(rows[2][4], "241,200");
-        assert_eq!(rows[2][13], "0.800");
+        assert_eq!(rows[2][14], "0.800");
     }
 
     #[test]

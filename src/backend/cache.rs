@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::publisher::Link;
+use super::link::Link;
 
 /// The sorted set of each user's latest notification id: member user id, score id.
 pub const LATEST: &str = "latest";

@@ -5,6 +5,7 @@
 pub(crate) mod cache;
 pub mod db;
 pub(crate) mod ingest;
+pub(crate) mod link;
 pub(crate) mod longpoll;
 pub(crate) mod poll;
 pub(crate) mod prometheus;

@@ -1,8 +1,6 @@
-//! Ingest's Redis publisher. redis-rs's `ConnectionManager` reconnects by itself, but we saw
-//! it stop answering for good after Redis was killed and restarted: every PUBLISH after the
-//! outage hung. This one keeps a multiplexed connection, bounds each publish with a
-//! timeout, drops the connection on any error, and opens a new one on the next publish (at
-//! most one attempt per `RETRY`), so nothing hangs.
+//! Ingest's Redis publisher, over a [`Link`] (a connection that is dropped on any error or
+//! timeout and opened again on the next publish), so no PUBLISH hangs on a Redis that was
+//! killed and restarted.
 //!
 //! A notification is stored in Postgres before it is published, so a failed publish must
 //! not be the end of it: a client that caught up from Postgres just before the insert stays
@@ -15,19 +13,13 @@
 //! message from Postgres, and the gateway skips the late copy.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use parking_lot::Mutex;
+use redis::AsyncCommands;
 use tokio::sync::Notify;
 
-use redis::aio::MultiplexedConnection;
-use redis::AsyncCommands;
-use tokio::time::Instant;
+use super::link::{Link, RETRY};
 
-/// A publish, or a connection attempt, that takes longer than this has failed.
-const TIMEOUT: Duration = Duration::from_secs(1);
-/// The least time between two connection attempts.
-const RETRY: Duration = Duration::from_millis(200);
 /// Messages that may wait for Redis; past this, a failed message is dropped (it stays in
 /// Postgres, where reconnecting clients and pollers find it) and counted.
 const PENDING_MAX: usize = 100_000;
@@ -50,71 +42,6 @@ pub struct Message {
     pub latest: (i64, i64),
 }
 
-/// A multiplexed Redis connection that is dropped on any error or timeout and opened
-/// again on the next use (at most one attempt per `RETRY`), so nothing waits on a dead one.
-pub struct Link {
-    client: redis::Client,
-    state: Mutex<State>,
-}
-
-impl Link {
-    /// Connects once, so that a wrong URL fails at start-up.
-    pub async fn connect(client: redis::Client) -> anyhow::Result<Self> {
-        let conn = tokio::time::timeout(TIMEOUT * 5, client.get_multiplexed_async_connection())
-            .await
-            .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))??;
-        Ok(Link {
-            client,
-            state: Mutex::new(State {
-                conn: Some(conn),
-                last_attempt: None,
-            }),
-        })
-    }
-
-    /// Runs `f` on the current connection within `TIMEOUT`; any failure drops it.
-    pub async fn run<T, F, Fut>(&self, f: F) -> anyhow::Result<T>
-    where
-        F: FnOnce(MultiplexedConnection) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        let conn = self.connection().await?;
-        match tokio::time::timeout(TIMEOUT, f(conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                self.forget();
-                Err(e.into())
-            }
-            Err(_) => {
-                self.forget();
-                Err(anyhow::anyhow!("Redis did not answer within {TIMEOUT:?}"))
-            }
-        }
-    }
-
-    fn forget(&self) {
-        self.state.lock().conn = None;
-    }
-
-    async fn connection(&self) -> anyhow::Result<MultiplexedConnection> {
-        {
-            let mut st = self.state.lock();
-            if let Some(c) = &st.conn {
-                return Ok(c.clone());
-            }
-            if st.last_attempt.is_some_and(|t| t.elapsed() < RETRY) {
-                anyhow::bail!("Redis is unreachable; retrying shortly");
-            }
-            st.last_attempt = Some(Instant::now());
-        }
-        let conn = tokio::time::timeout(TIMEOUT, self.client.get_multiplexed_async_connection())
-            .await
-            .map_err(|_| anyhow::anyhow!("connecting to Redis timed out"))??;
-        self.state.lock().conn = Some(conn.clone());
-        Ok(conn)
-    }
-}
-
 /// What became of a message handed to [`Publisher::publish`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Sent {
@@ -124,11 +51,6 @@ pub enum Sent {
     Queued,
     /// The queue is full: not published at all.
     Dropped,
-}
-
-struct State {
-    conn: Option<MultiplexedConnection>,
-    last_attempt: Option<Instant>,
 }
 
 impl Publisher {

@@ -337,6 +337,8 @@ pub struct ServeConfig {
     pub poll_backend: PollBackend,
     /// Polls answer with an ETag, and 304 to a matching If-None-Match.
     pub conditional: bool,
+    /// Also serve HTTP/2 over cleartext (h2c with prior knowledge), beside HTTP/1.1.
+    pub http2: bool,
 }
 
 impl ServeConfig {
@@ -354,6 +356,7 @@ impl ServeConfig {
             long_poll: false,
             poll_backend: PollBackend::Db,
             conditional: false,
+            http2: false,
         }
     }
 
@@ -391,6 +394,9 @@ impl ServeConfig {
         }
         if self.conditional {
             args.push("--conditional".into());
+        }
+        if self.http2 {
+            args.push("--http2".into());
         }
         args
     }

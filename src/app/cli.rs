@@ -383,6 +383,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub conditional: bool,
 
+    /// Also serve HTTP/2 over cleartext (h2c with prior knowledge) on the same port.
+    /// Without it, a connection that opens with the HTTP/2 preface is closed. An HTTP/2
+    /// connection has no header timeout: an idle one holds its socket until it closes.
+    #[arg(long)]
+    pub http2: bool,
+
     /// PostgreSQL to use; without it an ephemeral one is started.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: Option<String>,
@@ -420,6 +426,7 @@ impl ServeArgs {
             long_poll: self.long_poll,
             poll_backend: self.poll_backend,
             conditional: self.conditional,
+            http2: self.http2,
         })
     }
 }
@@ -536,6 +543,7 @@ mod tests {
             long_poll: true,
             poll_backend: PollBackend::RedisCache,
             conditional: true,
+            http2: true,
         };
         assert_eq!(parse_serve(&changed.to_args()), changed);
     }

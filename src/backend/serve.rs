@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub poll_backend: PollBackend,
     /// `--conditional`: ETags and 304s.
     pub conditional: bool,
+    /// `--http2`: h2c beside HTTP/1.1.
+    pub http2: bool,
 }
 
 impl ServerConfig {
@@ -57,6 +59,7 @@ impl ServerConfig {
             operator: crate::token::operator_token().map(String::from),
             poll_backend: config.poll_backend,
             conditional: config.conditional,
+            http2: config.http2,
         }
     }
 }
@@ -136,7 +139,14 @@ pub async fn serve(
     let router = app(state, config.poll, config.ingest, config.push);
     let addr = listener.local_addr()?;
     let _ = ready.send(addr);
-    accept_loop(listener, router, config.header_timeout, shutdown).await;
+    accept_loop(
+        listener,
+        router,
+        config.header_timeout,
+        config.http2,
+        shutdown,
+    )
+    .await;
     for s in [subscriber, long_poll_subscriber, republisher]
         .into_iter()
         .flatten()
@@ -146,17 +156,42 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves HTTP/1.1 (with upgrades, for WebSockets) and HTTP/2 over cleartext (h2c with
-/// prior knowledge, told apart by its preface) on `listener` until `shutdown`, then
-/// lets open connections finish for at most 2 s: open WebSockets would otherwise hold
+/// The first bytes of an HTTP/2 connection with prior knowledge (RFC 9113, 3.4); no
+/// HTTP/1 method begins with them.
+const H2_PREFACE: &[u8] = b"PRI";
+
+/// Whether a new connection opens with the HTTP/2 preface, from its first bytes, peeked
+/// (left for hyper to read); None when it closed, or sent fewer than 3 bytes within `wait`.
+async fn opens_with_h2(stream: &tokio::net::TcpStream, wait: Duration) -> Option<bool> {
+    let mut buf = [0u8; 3];
+    let first = async {
+        loop {
+            match stream.peek(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) if n >= buf.len() => return Some(buf == H2_PREFACE),
+                // Fewer bytes so far: peek answers at once while any wait, so look again
+                // a little later.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    };
+    tokio::time::timeout(wait, first).await.ok().flatten()
+}
+
+/// Serves HTTP/1.1 (with upgrades, for WebSockets) on `listener` until `shutdown`, and with
+/// `http2` HTTP/2 over cleartext too (h2c with prior knowledge, told apart by its preface);
+/// then lets open connections finish for at most 2 s: open WebSockets would otherwise hold
 /// shutdown forever. A client that has not sent a whole request head within
 /// `header_timeout` (idle keep-alive time included) is disconnected, so slow-loris
 /// clients cannot hold sockets forever: `axum::serve` installs no timer, which leaves
-/// hyper's own header timeout inert; this loop installs one.
+/// hyper's own header timeout inert; this loop installs one. hyper-util's builder speaks
+/// HTTP/2 to any connection that opens with its preface when it serves upgrades
+/// (`http1_only` does nothing then), so without `http2` such a connection is closed here.
 async fn accept_loop(
     listener: TcpListener,
     router: axum::Router,
     header_timeout: Duration,
+    http2: bool,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -164,6 +199,7 @@ async fn accept_loop(
     http.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
+    let http = std::sync::Arc::new(http);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -179,10 +215,16 @@ async fn accept_loop(
                     }
                 };
                 let service = hyper_util::service::TowerToHyperService::new(router.clone());
-                let conn = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn.into_owned());
+                let (http, watcher) = (http.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    if !http2 && opens_with_h2(&stream, header_timeout).await != Some(false) {
+                        tracing::debug!("closed: HTTP/2 without --http2, or nothing sent in time");
+                        return;
+                    }
+                    let conn = http
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!("connection ended: {e}");
                     }
                 });

@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::{Choice, PushConfig, Role, ServeConfig};
+use crate::config::{Choice, PollHttp, PushConfig, Role, ServeConfig};
 use crate::error::environment;
 use crate::metrics::prom::ProcessFigures;
 use crate::procs::{die_with_parent, OwnedChild};
@@ -59,6 +59,7 @@ pub fn serve_config(role: Role, index: usize, plan: &Plan) -> ServeConfig {
         // Ingest raises the latest ids that the poll API reads.
         poll_backend: plan.poll_backend,
         conditional: plan.poll_conditional,
+        http2: role == Role::Poll && plan.poll_http == PollHttp::H2,
         ..ServeConfig::new(role)
     }
 }

@@ -503,6 +503,7 @@ async fn signed_tokens_poll_without_a_lookup_and_cannot_be_forged() {
         operator: None,
         poll_backend: pollpush::config::PollBackend::Db,
         conditional: false,
+        http2: false,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let base = format!("http://{addr}");
@@ -559,6 +560,7 @@ async fn slow_loris_clients_are_cut_off_and_others_are_served() {
         operator: None,
         poll_backend: pollpush::config::PollBackend::Db,
         conditional: false,
+        http2: false,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let started = tokio::time::Instant::now();
@@ -730,6 +732,7 @@ async fn an_operator_token_guards_ingest_stats_and_metrics() {
         operator: Some("op-s3cret".into()),
         poll_backend: pollpush::config::PollBackend::Db,
         conditional: false,
+        http2: false,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let base = format!("http://{addr}");

@@ -97,6 +97,7 @@ pub async fn instance(
             operator: None,
             poll_backend: pollpush::config::PollBackend::Db,
             conditional: false,
+            http2: false,
         },
     )
     .await

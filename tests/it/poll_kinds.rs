@@ -17,7 +17,7 @@ use pollpush::services::Services;
 
 use crate::common::{http, instance_with, HEAVY};
 
-fn config(backend: PollBackend, conditional: bool) -> ServerConfig {
+fn config(backend: PollBackend, conditional: bool, http2: bool) -> ServerConfig {
     ServerConfig {
         poll: true,
         ingest: true,
@@ -31,6 +31,7 @@ fn config(backend: PollBackend, conditional: bool) -> ServerConfig {
         operator: None,
         poll_backend: backend,
         conditional,
+        http2,
     }
 }
 
@@ -95,8 +96,12 @@ async fn cached_polls_ask_postgres_only_when_something_is_new_and_fail_while_red
     let tokens = db::seed_users(&pool, 2, &pollpush::token::Signer::random())
         .await
         .unwrap();
-    let (addr, _stop) =
-        instance_with(&services, &pool, config(PollBackend::RedisCache, false)).await;
+    let (addr, _stop) = instance_with(
+        &services,
+        &pool,
+        config(PollBackend::RedisCache, false, false),
+    )
+    .await;
     let poll = |user: usize, after: i64| {
         get(
             format!("http://{addr}/notifications?after={after}"),
@@ -164,7 +169,8 @@ async fn cached_polls_ask_postgres_only_when_something_is_new_and_fail_while_red
 #[tokio::test]
 async fn conditional_polls_get_304_until_something_arrives() {
     let s = crate::common::server(2).await;
-    let (addr, _stop) = instance_with(&s.services, &s.pool, config(PollBackend::Db, true)).await;
+    let (addr, _stop) =
+        instance_with(&s.services, &s.pool, config(PollBackend::Db, true, false)).await;
     let url = format!("http://{addr}/notifications?after=0");
     let (status, headers, body) = get(url.clone(), &s.tokens[0], &[]).await;
     assert_eq!((status, body.as_str()), (200, "[]"));
@@ -208,17 +214,30 @@ async fn h2_get(addr: SocketAddr, token: &str) -> Result<u16, String> {
 }
 
 #[tokio::test]
-async fn polls_are_served_over_http2_on_the_same_port_as_http1() {
+async fn http2_polls_are_served_only_by_a_server_started_with_it() {
     let s = crate::common::server(1).await;
-    assert_eq!(h2_get(s.addr, &s.tokens[0]).await, Ok(200));
-    assert_eq!(h2_get(s.addr, "nobody").await, Ok(401));
+    let (h2, _stop) =
+        instance_with(&s.services, &s.pool, config(PollBackend::Db, false, true)).await;
+    assert_eq!(h2_get(h2, &s.tokens[0]).await, Ok(200));
+    assert_eq!(h2_get(h2, "nobody").await, Ok(401));
+    // The same server still speaks HTTP/1.1.
     let (status, _, body) = get(
-        format!("http://{}/notifications?after=0", s.addr),
+        format!("http://{h2}/notifications?after=0"),
         &s.tokens[0],
         &[],
     )
     .await;
     assert_eq!((status, body.as_str()), (200, "[]"));
+    // Without --http2, an HTTP/2 client gets nowhere, and HTTP/1.1 is as before.
+    let plain = h2_get(s.addr, &s.tokens[0]).await;
+    assert!(plain.is_err(), "{plain:?}");
+    let (status, _, _) = get(
+        format!("http://{}/notifications?after=0", s.addr),
+        &s.tokens[0],
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
 }
 
 /// `scenarios/fair.toml` as shipped, made small: every alternative runs and is ranked; the
@@ -311,4 +330,34 @@ async fn the_fair_scenario_ranks_every_alternative_with_its_own_measurements() {
     assert!(report.contains("## When is polling good enough?"));
     let png = std::fs::read(out.path().join("alternatives.png")).unwrap();
     assert!(png.len() > 10_000);
+}
+
+/// Telling HTTP/2 apart waits for a connection's first bytes, within the header timeout:
+/// a client that sends nothing, or too little, is closed as a slow HTTP/1 one would be.
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = crate::common::server(1).await;
+    let config = ServerConfig {
+        header_timeout: Duration::from_secs(1),
+        ..config(PollBackend::Db, false, false)
+    };
+    let (addr, _stop) = instance_with(&s.services, &s.pool, config).await;
+    let started = tokio::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut two = tokio::net::TcpStream::connect(addr).await.unwrap();
+    two.write_all(b"GE").await.unwrap();
+    for c in [&mut silent, &mut two] {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "closed, not answered or kept: {read:?}"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
 }

@@ -372,9 +372,10 @@ pub struct ServeArgs {
     pub long_poll: bool,
 
     /// What a poll asks before Postgres. redis-cache: ingest keeps each user's latest id
-    /// in Redis (a sorted set, `latest`), a poll whose `after` is not older answers `[]`
-    /// without a query, and session lookups are cached in Redis until they expire. Give it
-    /// to the ingest process too. Redis unreachable: the poll answers 503.
+    /// in Redis (the sorted set `latest`; Redis 6.2 or later), a poll whose `after` is
+    /// that id or newer answers `[]` without a query, and session lookups are cached in
+    /// Redis until they expire, at most 5 minutes. Give it to the ingest process too.
+    /// Redis not answering within 1 s: the poll answers 503, never `[]`.
     #[arg(long, value_enum, default_value = "db")]
     pub poll_backend: PollBackend,
 

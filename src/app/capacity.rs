@@ -45,6 +45,15 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
     let mut overrides = args.overrides();
     overrides.retain(|o| !o.starts_with("users.count="));
     let base = scenario::load(args.scenario.as_deref(), &overrides)?;
+    if base
+        .sweep
+        .as_ref()
+        .is_some_and(|s| s.alternatives.is_some())
+    {
+        return Err(input(
+            "capacity searches one system; [[alternatives]] are several: search each with its keys, e.g. `pollpush capacity scenarios/capacity.toml --modes poll --set poll.backend=redis-cache`",
+        ));
+    }
     if base.sweep.is_some() {
         return Err(input(
             "capacity raises the users itself: remove the scenario's [sweep] table",

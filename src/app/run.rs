@@ -189,6 +189,16 @@ async fn command_with(
         .chain(extra.iter().cloned())
         .collect();
     let mut plan = scenario::load(args.scenario.as_deref(), &overrides)?;
+    if remote.is_some()
+        && plan
+            .sweep
+            .as_ref()
+            .is_some_and(|s| s.alternatives.is_some())
+    {
+        return Err(input(
+            "[[alternatives]] change how pollpush's own servers run (the poll cache, ETags, HTTP/2), which swarm cannot do to servers it was given: run them with `pollpush run`",
+        ));
+    }
     // `run` adds gateway instances as an operator would, when one could not hold its
     // share of the connections; `swarm` drives the instances it was given.
     let mut raised = None;

@@ -693,3 +693,27 @@ fn a_cpu_budget_for_a_database_pollpush_does_not_start_is_refused() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("whose CPU pollpush does not control"), "{err}");
 }
+
+/// `[[alternatives]]` are for `run`: capacity and swarm refuse them, saying what to do.
+#[test]
+fn capacity_and_swarm_refuse_alternatives_with_what_to_run_instead() {
+    let (code, err) = pollpush(&["capacity", "scenarios/fair.toml"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("[[alternatives]]") && err.contains("--set poll.backend=redis-cache"),
+        "{err}"
+    );
+    let (code, err) = pollpush(&[
+        "swarm",
+        "scenarios/fair.toml",
+        "--poll-url",
+        "http://127.0.0.1:9",
+        "--push-url",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("[[alternatives]]") && err.contains("pollpush run"),
+        "{err}"
+    );
+}

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::error::environment;
 
@@ -16,6 +17,8 @@ const PERIOD_US: u64 = 100_000;
 pub struct CpuBudget {
     dir: PathBuf,
     pub cores: f64,
+    /// cgroup v2 (`cpu.max`), else v1 (`cpu.cfs_quota_us`).
+    v2: bool,
 }
 
 impl CpuBudget {
@@ -27,6 +30,7 @@ impl CpuBudget {
                 "db.cpu_limit: no cgroup cpu controller can be written here (looked for /sys/fs/cgroup/cpu/cpu.cfs_quota_us, cgroup v1, and for `cpu` in /sys/fs/cgroup/cgroup.controllers, v2); it needs Linux with cgroups and root: remove db.cpu_limit elsewhere",
             )
         })?;
+        sweep_dead(&root);
         let dir = root.join(format!(
             "pollpush-{}-{}",
             std::process::id(),
@@ -39,7 +43,7 @@ impl CpuBudget {
             ))
         };
         std::fs::create_dir(&dir).map_err(|e| fail(&dir, e))?;
-        let budget = CpuBudget { dir, cores };
+        let budget = CpuBudget { dir, cores, v2 };
         let quota = ((cores * PERIOD_US as f64).round() as u64).max(1000);
         let writes = match v2 {
             true => vec![("cpu.max", format!("{quota} {PERIOD_US}"))],
@@ -72,6 +76,16 @@ impl CpuBudget {
         Ok(())
     }
 
+    /// Lifts the quota, so that what runs in the cgroup can stop at full speed: a Postgres
+    /// held to a twentieth of a core takes seconds to shut down, past its grace.
+    pub fn lift(&self) {
+        let (file, value) = match self.v2 {
+            true => ("cpu.max", format!("max {PERIOD_US}")),
+            false => ("cpu.cfs_quota_us", "-1".to_string()),
+        };
+        let _ = std::fs::write(self.dir.join(file), value);
+    }
+
     /// Periods in which the budget ran out, as the controller counts them (`nr_throttled`).
     pub fn throttled_periods(&self) -> Option<u64> {
         let text = std::fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
@@ -81,8 +95,48 @@ impl CpuBudget {
 }
 
 impl Drop for CpuBudget {
+    /// Removes the cgroup. One that still holds a process cannot be removed: Postgres's
+    /// last backends may still be exiting when the postmaster has gone, so this waits for
+    /// them (up to 2 s), then ends any that remain (they are this run's Postgres processes,
+    /// in a cgroup of our own) and waits 1 s more.
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.dir);
+        self.lift();
+        let start = Instant::now();
+        let mut killed = false;
+        loop {
+            match std::fs::remove_dir(&self.dir) {
+                Ok(()) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+                Err(_) if start.elapsed() > Duration::from_secs(3) => return,
+                Err(_) => {}
+            }
+            if !killed && start.elapsed() > Duration::from_secs(2) {
+                killed = true;
+                let procs = std::fs::read_to_string(self.dir.join("cgroup.procs"));
+                for pid in procs.iter().flat_map(|t| t.lines()) {
+                    if let Ok(pid) = pid.trim().parse::<i32>() {
+                        // SAFETY: kill(2) with no memory passed, on a process in our cgroup.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Removes the empty cgroups that runs which died (their pid is gone) left under `root`.
+fn sweep_dead(root: &Path) {
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("pollpush-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(crate::procs::is_gone) {
+            // Fails, and is left, while a process is still in it.
+            let _ = std::fs::remove_dir(entry.path());
+        }
     }
 }
 

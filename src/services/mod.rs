@@ -259,6 +259,16 @@ pub struct EphemeralPostgres {
     _dir: tempfile::TempDir,
 }
 
+impl Drop for EphemeralPostgres {
+    /// Runs before the fields are dropped: a Postgres held to a small CPU budget would
+    /// take longer than its grace to shut down.
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.lift();
+        }
+    }
+}
+
 impl EphemeralPostgres {
     pub async fn start(cpu_limit: Option<f64>) -> anyhow::Result<Self> {
         // The budget first: a machine that cannot give one refuses before initdb.

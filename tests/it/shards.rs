@@ -214,6 +214,17 @@ async fn a_database_cpu_budget_holds_postgres_to_it() {
     )
     .unwrap();
     let out = dir.path().join("out");
+    let ours = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir("/sys/fs/cgroup/cpu")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("pollpush-"))
+            .map(|e| e.path())
+            .collect()
+    };
+    // Only what this run leaves counts: another run on the machine may hold its own.
+    let before = ours();
     let (code, stdout, err) = run_binary(&scenario, &out).await;
     assert_eq!(code, Some(0), "{err}");
     let s = summary(&out);
@@ -229,12 +240,6 @@ async fn a_database_cpu_budget_holds_postgres_to_it() {
     let share = f(cpu, "/db_budget_share");
     assert!(share > 0.0 && share <= 1.2, "{cpu}");
     assert!(stdout.contains("share of its budget"), "{stdout}");
-    let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup/cpu")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("pollpush-"))
-        .map(|e| e.path())
-        .collect();
+    let left: Vec<_> = ours().into_iter().filter(|p| !before.contains(p)).collect();
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }

@@ -200,7 +200,7 @@ fn good_enough(alts: &[Alt<'_>], summary: &Value, users: f64) -> String {
     let mut out = String::new();
     let cores = summary["machine"]["cores"].as_f64().unwrap_or(0.0);
     let _ = writeln!(out, "## When is polling good enough?\n");
-    let _ = writeln!(out, "_Predictions_ from this run's measured costs, scaled linearly: each polling alternative's system CPU and bytes per request, each push alternative's system CPU and server memory per connected user at this run's event rate. Linear scaling holds until something saturates (a lock, a pool, a socket limit), which only a measurement finds: `pollpush capacity` searches for it. The rule of thumb (Van de Vyvere et al., 2020): a poll server must sustain at least users ÷ accepted staleness requests a second.\n");
+    let _ = writeln!(out, "_Predictions_ from this run's measured costs, scaled linearly: each polling alternative's system CPU and bytes per request, and each push alternative's server memory per connection (its CPU follows the notifications, not the users, so it is not scaled). Linear scaling holds until something saturates (a lock, a pool, a socket limit), which only a measurement finds: `pollpush capacity` searches for it. The rule of thumb (Van de Vyvere et al., 2020): a poll server must sustain at least users ÷ accepted staleness requests a second.\n");
     let intervals = [1.0, 5.0, 30.0];
     let _ = writeln!(
         out,

@@ -11,6 +11,7 @@ mod figures;
 pub(crate) mod html;
 pub(crate) mod markdown;
 mod merge;
+pub mod model;
 pub(crate) mod plot;
 pub(crate) mod summary;
 pub(crate) mod sweep;

@@ -26,6 +26,8 @@ struct Search<'a> {
     overrides: Vec<String>,
     /// Events per second per user, from the scenario as written.
     rate_per_user: f64,
+    /// The scenario gives `workload.events_per_user_per_min`.
+    per_user: bool,
     base: Plan,
     out: PathBuf,
     opts: RunOptions,
@@ -97,6 +99,7 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
         scenario: args.scenario.as_deref(),
         overrides,
         rate_per_user: base.events_per_s / base.users as f64,
+        per_user: base.events_per_user_per_min.is_some(),
         opts: RunOptions {
             remote: None,
             database_url: args.database_url.clone(),
@@ -219,7 +222,11 @@ impl Search<'_> {
             / 1000.0;
         overrides.push(format!("users.count={users}"));
         overrides.push(format!("modes=[\"{mode}\"]"));
-        overrides.push(format!("workload.events_per_s={rate}"));
+        // A scenario that keeps each user's rate needs no help; one that gives all users'
+        // rate gets it scaled to these users.
+        if !self.per_user {
+            overrides.push(format!("workload.events_per_s={rate}"));
+        }
         let load = |overrides: &[String]| {
             scenario::load(self.scenario, overrides)
                 .map_err(|e| format!("{users} users cannot be described: {e:#}"))

@@ -258,6 +258,39 @@ pub fn render(summary: &Value) -> String {
     lines.join("\n")
 }
 
+/// The five headline figures, for a projector: what the database does, how many polls
+/// were for nothing, how late a notification is, the bytes and the CPU.
+pub const BRIEF: [&str; 5] = [
+    "DB queries/min (Postgres)",
+    "empty polls",
+    "latency p50 (ms)",
+    "bandwidth (bytes/s)",
+    "CPU all (cores)",
+];
+
+/// The table cut to [`BRIEF`]'s rows (`run --brief`), with the run's users and interval
+/// above it so that the ratio is never read without its workload.
+pub fn brief(summary: &Value) -> String {
+    let head = ["", "poll", "push", "poll/push"].map(String::from).to_vec();
+    let all: Vec<Vec<String>> = std::iter::once(head)
+        .chain(
+            rows(summary)
+                .into_iter()
+                .filter(|r| BRIEF.contains(&r[0].as_str()))
+                .map(Vec::from),
+        )
+        .collect();
+    let plan = &summary["plan"];
+    let mut lines = vec![format!(
+        "{} users, poll every {} s, {} notifications/s",
+        show(&plan["users"], Fmt::Int),
+        plan["poll_interval_s"],
+        plan["events_per_s"]
+    )];
+    lines.extend(align(&all, &[true]));
+    lines.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +324,25 @@ mod tests {
             "rows with no figure at all are left out"
         );
         assert!(render(&s).contains("poll/push"));
+    }
+
+    #[test]
+    fn brief_keeps_the_five_headline_figures_and_the_workload() {
+        let s: Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/results/reference/summary.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let b = brief(&s);
+        let lines: Vec<&str> = b.lines().collect();
+        assert_eq!(lines.len(), 1 + 1 + BRIEF.len(), "{b}");
+        assert!(lines[0].starts_with("10,000 users, poll every 5"), "{b}");
+        for label in BRIEF {
+            assert!(b.contains(label), "{label}: {b}");
+        }
+        assert!(b.contains("200.1x"), "{b}");
     }
 }

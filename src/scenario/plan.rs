@@ -223,6 +223,9 @@ pub struct Plan {
     /// `poll.http`: HTTP/1.1 or HTTP/2 (h2c).
     pub poll_http: PollHttp,
     pub events_per_s: f64,
+    /// `workload.events_per_user_per_min`, when the scenario keeps each user's rate:
+    /// `events_per_s` is then derived from it and the users.
+    pub events_per_user_per_min: Option<f64>,
     pub payload_bytes: usize,
     pub headers: Headers,
     /// `swarm.shards`: swarm processes the users are split over; None: as many as
@@ -400,7 +403,11 @@ impl Plan {
                     .collect()
             }),
             workload: RawWorkload {
-                events_per_s: Some(self.events_per_s),
+                events_per_s: match self.events_per_user_per_min {
+                    Some(_) => None,
+                    None => Some(self.events_per_s),
+                },
+                events_per_user_per_min: self.events_per_user_per_min,
                 targets: Some("uniform".into()),
                 payload_bytes: Some(self.payload_bytes as u64),
             },

@@ -178,6 +178,8 @@ pub struct RawSwarm {
 #[serde(deny_unknown_fields)]
 pub struct RawWorkload {
     pub events_per_s: Option<f64>,
+    /// Instead of events_per_s: each user's rate, kept when the users change.
+    pub events_per_user_per_min: Option<f64>,
     pub targets: Option<String>,
     pub payload_bytes: Option<u64>,
 }

@@ -40,6 +40,29 @@ mod unit {
     }
 
     #[test]
+    fn a_per_user_event_rate_is_kept_when_the_users_change() {
+        let text = "[users]\ncount = 10000\n[workload]\nevents_per_user_per_min = 0.12\n";
+        let p = plan(text, &[]).unwrap();
+        assert!((p.events_per_s - 20.0).abs() < 1e-9, "{}", p.events_per_s);
+        let p = plan(text, &["users.count=500"]).unwrap();
+        assert!((p.events_per_s - 1.0).abs() < 1e-9, "{}", p.events_per_s);
+        assert_eq!(p.events_per_user_per_min, Some(0.12));
+        // The result's scenario.toml keeps the rate per user, not the total.
+        let again = plan(&p.to_toml(), &["users.count=1000"]).unwrap();
+        assert!((again.events_per_s - 2.0).abs() < 1e-9);
+        let e = err(text, &["workload.events_per_s=50"]);
+        assert!(
+            e.contains("workload.events_per_user_per_min") && e.contains("not both"),
+            "{e}"
+        );
+        let e = err(text, &["workload.events_per_user_per_min=-1"]);
+        assert!(e.contains("out of range"), "{e}");
+        let workshop = include_str!("../../scenarios/workshop.toml");
+        let p = plan(workshop, &["users.count=500"]).unwrap();
+        assert!((p.events_per_s - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn the_fair_scenario_runs_each_alternative_alone_with_its_keys() {
         let text = include_str!("../../scenarios/fair.toml");
         let p = plan(text, &["users.count=300"]).unwrap();
@@ -507,6 +530,7 @@ mod fuzz {
         "push.slow_clients",
         "push.slow_events_per_s",
         "workload.events_per_s",
+        "workload.events_per_user_per_min",
         "workload.targets",
         "workload.payload_bytes",
         "swarm.headers",

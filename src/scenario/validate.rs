@@ -48,11 +48,29 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
     let poll_long = validate_long_poll(&raw, push.fanout, ctx)?;
     let (poll_backend, poll_conditional, poll_http) =
         validate_poll_kind(&raw, push.fanout, poll_long.is_some(), ctx)?;
-    let events_per_s = raw.workload.events_per_s.unwrap_or(20.0);
+    let per_user = raw.workload.events_per_user_per_min;
+    let (events_per_s, key) = match (raw.workload.events_per_s, per_user) {
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(
+                "workload.events_per_user_per_min",
+                "give either workload.events_per_s (all users together) or workload.events_per_user_per_min (each user's, kept when the users change), not both",
+            ))
+        }
+        (None, Some(r)) => {
+            if !r.is_finite() || r <= 0.0 {
+                return Err(ctx.err(
+                    "workload.events_per_user_per_min",
+                    format!("{r} is out of range; use a number above 0, e.g. 0.12 (the seed case: 20 a second for 10,000 users)"),
+                ));
+            }
+            (users as f64 * r / 60.0, "workload.events_per_user_per_min")
+        }
+        (e, None) => (e.unwrap_or(20.0), "workload.events_per_s"),
+    };
     if !events_per_s.is_finite() || events_per_s <= 0.0 || events_per_s > MAX_EVENTS_PER_S {
         return Err(ctx.err(
-            "workload.events_per_s",
-            format!("{events_per_s} is out of range; use a number above 0 and at most 1000000"),
+            key,
+            format!("{events_per_s} events/s is out of range; the run can emit above 0 and at most 1000000"),
         ));
     }
     ctx.choice(
@@ -120,6 +138,7 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         poll_conditional,
         poll_http,
         events_per_s,
+        events_per_user_per_min: per_user,
         payload_bytes: payload_bytes as usize,
         headers,
         shards,

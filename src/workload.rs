@@ -162,6 +162,38 @@ impl Workload {
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
+/// Sends one event to each of `users` at once ("notify everyone now"), ids from
+/// `first_event` on, at most `in_flight` waiting for an answer; returns how many the
+/// system took.
+pub async fn emit_each(
+    emitter: &Emitter,
+    users: std::ops::RangeInclusive<u64>,
+    first_event: u64,
+    payload_bytes: usize,
+    in_flight: usize,
+) -> u64 {
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let emitter = std::sync::Arc::new(emitter.clone());
+    let mut set = JoinSet::new();
+    let mut took = 0;
+    for (k, user) in users.enumerate() {
+        while set.len() >= in_flight.max(1) {
+            took += u64::from(set.join_next().await.is_some_and(|r| r.unwrap_or(false)));
+        }
+        let (emitter, client) = (emitter.clone(), client.clone());
+        let event = first_event + k as u64;
+        set.spawn(async move {
+            let emit_us = crate::now_us();
+            let payload = payload(event, emit_us, payload_bytes);
+            emit(&emitter, &client, k, user, event, emit_us, &payload).await
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        took += u64::from(r.unwrap_or(false));
+    }
+    took
+}
+
 /// Renders an emit's two templates (path and body, or channel and message) for one event.
 /// The user's token is signed only when one of them inserts it.
 fn render(

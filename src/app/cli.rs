@@ -56,6 +56,26 @@ pub enum Command {
     /// push: p99 <= 50 ms, nothing lost, every client connected. Writes a table, a plot and
     /// summary.json (under `capacity`), each step's result folder under steps/.
     Capacity(CapacityArgs),
+    /// A live run for a room: polling and push side by side at once, each on its own
+    /// Postgres, Redis and servers, behind a page (printed, and opened where there is a
+    /// desktop) whose charts update once a second: Postgres's own query count, requests,
+    /// bytes, CPU of each component, and each delivered notification as a dot at its
+    /// latency. Its controls change the users, poll interval, notification rate, gateway
+    /// instances and fan-out while it runs; its buttons kill Redis or a gateway, drop the
+    /// push clients, or notify everyone now. Ctrl-C (or --duration) ends it and writes the
+    /// seconds it showed to the result folder (timeseries.csv, frames.json).
+    Demo(DemoArgs),
+    /// Fit each mode's costs per unit of work from measured runs (best: a sweep over users
+    /// at two event rates, `pollpush run scenarios/model.toml`): Postgres CPU per poll and
+    /// per insert, server CPU per poll, per connection and per delivered notification,
+    /// Redis CPU per publish, bytes per poll and per notification, memory per connection.
+    /// Checks the fit against the runs at the most users (fitted without them), then
+    /// projects both modes from 1,000 to 10,000,000 users: cores of each component,
+    /// bandwidth, memory and, with --price, a monthly cost; and how the poll/push ratios move
+    /// with users, poll interval and event rate. Every projected figure is a prediction.
+    /// Writes model.md, model.json and two plots. Refuses (exit 2) runs of different
+    /// systems or machines, and too few runs to fit.
+    Model(ModelArgs),
     /// Re-render the plots, report.md and report.html of a result folder from its saved data
     /// (summary.json, scenario.toml, latency-<mode>.hgrm, timeseries.csv).
     Report(ReportArgs),
@@ -192,6 +212,124 @@ pub struct CombineArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Scenario whose systems the demo runs (payload, headers, transport, reconnects);
+    /// its users, interval and rate are the knobs below. Default: the built-in seed case.
+    pub scenario: Option<PathBuf>,
+
+    /// Override a scenario key, as `run --set` does. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+
+    /// Users in each lane at the start.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub users: u64,
+
+    /// The most users the page may ask for (each lane seeds them at the start; both
+    /// lanes' clients share this process's sockets).
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub max_users: u64,
+
+    /// Poll interval at the start.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub interval: String,
+
+    /// Notifications per user per minute, kept per user when the users change (0.12 is the
+    /// seed case: 20 a second for 10,000 users).
+    #[arg(long, value_name = "N", default_value_t = 0.12)]
+    pub rate: f64,
+
+    /// Push gateway instances at the start.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub instances: usize,
+
+    /// Push fan-out at the start: broadcast or per-user.
+    #[arg(long, value_name = "FANOUT", default_value = "broadcast")]
+    pub fanout: String,
+
+    /// Address the page listens on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: String,
+
+    /// Port of the page; 0 picks a free one (printed).
+    #[arg(long, value_name = "P", default_value_t = 0)]
+    pub port: u16,
+
+    /// Stop after this long (default: at Ctrl-C).
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+
+    /// Result folder for the seconds shown. Default: results/demo-<UTC timestamp>/
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Do not open the page in a browser, only print its address.
+    #[arg(long)]
+    pub no_open: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Result folders of one system on one machine: a sweep's top folder, or single runs
+    /// at different loads. They may differ in users, event rate and poll interval only.
+    #[arg(required = true, num_args = 1..)]
+    pub runs: Vec<PathBuf>,
+
+    /// Where to write model.md, model.json and the plots [default: <first RUN>/model].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Project polling at this interval [default: the interval of the calibration runs].
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+
+    /// Project this many notifications per user per minute [default: the per-user rate of
+    /// the calibration runs at the most users].
+    #[arg(long, value_name = "N")]
+    pub events_per_user_per_min: Option<f64>,
+
+    /// Prices for a monthly cost, all three: core-hour (a core around the clock), gb-month
+    /// (servers' memory), tb-egress (bytes to and from the clients), e.g.
+    /// `--price core-hour=0.04,gb-month=3,tb-egress=90`.
+    #[arg(long, value_name = "NAME=VALUE", value_delimiter = ',')]
+    pub price: Vec<String>,
+
+    /// The most cores one Postgres server is taken to have: projections past it are marked
+    /// as needing more than one database.
+    #[arg(long, value_name = "CORES", default_value_t = 64.0)]
+    pub max_db_cores: f64,
+}
+
+impl ModelArgs {
+    pub fn options(&self) -> anyhow::Result<crate::report::model::Options> {
+        let interval_s = self
+            .interval
+            .as_deref()
+            .map(|t| duration_flag("--interval", t, "100ms", "5s").map(|d| d.as_secs_f64()))
+            .transpose()?;
+        if let Some(r) = self.events_per_user_per_min {
+            if !(r.is_finite() && r >= 0.0) {
+                return Err(input(format!(
+                    "--events-per-user-per-min {r}: write a rate >= 0, e.g. 0.12 (the seed case: 20 events/s for 10,000 users)"
+                )));
+            }
+        }
+        if !(self.max_db_cores.is_finite() && self.max_db_cores > 0.0) {
+            return Err(input(format!(
+                "--max-db-cores {}: write a number of cores > 0, e.g. 64",
+                self.max_db_cores
+            )));
+        }
+        Ok(crate::report::model::Options {
+            interval_s,
+            events_per_user_per_min: self.events_per_user_per_min,
+            max_db_cores: self.max_db_cores,
+            prices: crate::report::model::parse_prices(&self.price)?,
+        })
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct ReportArgs {
     /// A result folder written by `pollpush run` (a sweep's top folder too).
     pub dir: PathBuf,
@@ -282,6 +420,12 @@ pub struct RunArgs {
     /// Print only the final table and errors (for CI logs).
     #[arg(long)]
     pub quiet: bool,
+
+    /// Print the five headline figures (database queries, empty polls, latency p50,
+    /// bandwidth, CPU) instead of the whole table: it fits a projector. The result folder
+    /// has everything.
+    #[arg(long)]
+    pub brief: bool,
 
     /// Run the scenario K times. The summary's latency comes from every repeat's histogram
     /// added up; lost events and errors from the worst repeat; every other figure is the
@@ -433,7 +577,7 @@ impl ServeArgs {
 }
 
 /// A duration flag of at least `min`; a clear error otherwise.
-fn duration_flag(
+pub(super) fn duration_flag(
     flag: &str,
     text: &str,
     min: &str,

@@ -5,6 +5,7 @@
 mod capacity;
 pub mod cli;
 mod compare;
+mod demo;
 mod progress;
 mod run;
 mod serve;
@@ -24,6 +25,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Combine(args) => run::combine_command(args),
         Command::Merge(args) => run::merge_command(args),
         Command::Capacity(args) => capacity::command(args).await,
+        Command::Demo(args) => demo::command(args).await,
+        Command::Model(args) => {
+            let opts = args.options()?;
+            let model = crate::report::model::build(&args.runs, &opts)?;
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| args.runs[0].join("model"));
+            crate::report::model::write(&model, &out)?;
+            print!("{}", crate::report::model::text(&model));
+            println!("\nwrote {}", out.join("model.md").display());
+            Ok(())
+        }
         Command::Report(args) => {
             crate::report::rerender(&args.dir)?;
             println!("re-rendered {}", args.dir.display());

@@ -231,6 +231,9 @@ async fn command_with(
     prepare_out_dir(&out)?;
     let progress = Arc::new(Progress::new(args.quiet));
     if let Some((from, to)) = raised {
+        if let Some(msg) = rate_note(&plan) {
+            progress.warn(&msg);
+        }
         progress.note(&format!(
             "push: {} users need {to} gateway instances (at most {} connections each): push.instances raised from {from}",
             plan.users,
@@ -261,7 +264,11 @@ async fn command_with(
         None => {
             let results = repeats(&plan, args.repeat, &opts, &progress).await?;
             let summary = crate::report::write(&results, &out)?;
-            println!("{}", crate::report::table::render(&summary));
+            if args.brief {
+                println!("{}", crate::report::table::brief(&summary));
+            } else {
+                println!("{}", crate::report::table::render(&summary));
+            }
             summary
         }
         Some(sweep) => {
@@ -284,6 +291,32 @@ async fn command_with(
     };
     println!("results: {}", out.display());
     judge_checks(&summary)
+}
+
+/// The seed case's notifications per user per minute (20 a second for 10,000 users).
+const SEED_RATE_PER_USER_PER_MIN: f64 = 0.12;
+
+/// A warning when a run compares both modes at a per-user event rate far from the seed
+/// case's without asking for it per user: the ratios then describe another workload (at
+/// 500 users and 20 events/s, the database ratio falls from about 200x to 10x).
+fn rate_note(plan: &Plan) -> Option<String> {
+    if plan.events_per_user_per_min.is_some()
+        || !(plan.modes.contains(&crate::config::Mode::Poll)
+            && plan.modes.contains(&crate::config::Mode::Push))
+        || plan.target.is_some()
+    {
+        return None;
+    }
+    let per_user = plan.events_per_s / plan.users as f64 * 60.0;
+    let factor = per_user / SEED_RATE_PER_USER_PER_MIN;
+    (!(1.0 / 3.0..=3.0).contains(&factor)).then(|| {
+        format!(
+            "workload: {} events/s over {} users is {per_user:.3} notifications per user per minute, {} the seed case's {SEED_RATE_PER_USER_PER_MIN}: the poll/push ratios describe that workload, not the seed's. To keep the seed's per-user rate at any size: --set workload.events_per_user_per_min={SEED_RATE_PER_USER_PER_MIN} (scenarios/workshop.toml)",
+            plan.events_per_s,
+            plan.users,
+            if factor > 1.0 { format!("{factor:.0}x") } else { format!("1/{:.0} of", 1.0 / factor) }
+        )
+    })
 }
 
 /// The `combine` command: single runs into one result with repeats; its table, its checks.

@@ -70,17 +70,47 @@ async fn read_memory(pids: &Pids) -> Memory {
 }
 
 /// Samples from now until `end`, one row per second.
-pub async fn sample(mut src: Sources, end: Instant) -> Vec<Sample> {
-    let start = Instant::now();
-    let mut prev = read(&mut src).await;
+pub async fn sample(src: Sources, end: Instant) -> Vec<Sample> {
+    let mut sampler = Sampler::new(src).await;
     let mut out = Vec::new();
-    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    let mut tick = tokio::time::interval_at(
+        sampler.start + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
     loop {
         tick.tick().await;
         if Instant::now() > end + Duration::from_millis(200) {
             break;
         }
-        let cur = read(&mut src).await;
+        out.push(sampler.next().await);
+        if Instant::now() >= end {
+            break;
+        }
+    }
+    out
+}
+
+/// Reads the sources and turns two readings into one row of rates: the run's window
+/// takes a row a second until its end, a live demo for as long as it goes.
+pub struct Sampler {
+    pub src: Sources,
+    start: Instant,
+    prev: Reading,
+}
+
+impl Sampler {
+    /// Takes the first reading: rates start from now.
+    pub async fn new(mut src: Sources) -> Self {
+        let start = Instant::now();
+        let prev = read(&mut src).await;
+        Sampler { src, start, prev }
+    }
+
+    /// The rates since the last reading (or the start).
+    pub async fn next(&mut self) -> Sample {
+        let cur = read(&mut self.src).await;
+        let prev = std::mem::replace(&mut self.prev, cur);
+        let cur = &self.prev;
         let dt = cur.at.duration_since(prev.at).as_secs_f64().max(1e-3);
         let rate = |a: u64, b: u64| b.saturating_sub(a) as f64 / dt;
         let cpu = cur.cpu.since(&prev.cpu);
@@ -109,8 +139,8 @@ pub async fn sample(mut src: Sources, end: Instant) -> Vec<Sample> {
             net_out_bytes_per_s: d.net_out_bytes as f64 / dt,
             pubsub_channels: d.pubsub_channels,
         });
-        out.push(Sample {
-            t_s: (cur.at.duration_since(start).as_secs_f64() * 10.0).round() / 10.0,
+        Sample {
+            t_s: (cur.at.duration_since(self.start).as_secs_f64() * 10.0).round() / 10.0,
             requests_per_s: rate(prev.requests, cur.requests),
             deliveries_per_s: rate(prev.deliveries, cur.deliveries),
             db_queries_per_s: match (prev.queries, cur.queries) {
@@ -120,19 +150,14 @@ pub async fn sample(mut src: Sources, end: Instant) -> Vec<Sample> {
             db,
             redis,
             bytes_per_s: rate(prev.bytes, cur.bytes),
-            connections: src.live.connections.load(Ordering::Relaxed),
+            connections: self.src.live.connections.load(Ordering::Relaxed),
             server_cores: cores(cpu.server),
             ingest_cores: cores(cpu.ingest),
             db_cores: cores(cpu.db),
             // Redis's own CPU count stands in where /proc cannot see it (a remote Redis).
             redis_cores: cores(cpu.redis.or(redis_delta.map(|d| d.cpu_s))),
             swarm_cores: cores(cpu.swarm),
-            memory: read_memory(&src.pids).await,
-        });
-        prev = cur;
-        if Instant::now() >= end {
-            break;
+            memory: read_memory(&self.src.pids).await,
         }
     }
-    out
 }

@@ -483,6 +483,17 @@ impl EphemeralRedis {
         Ok(())
     }
 
+    /// Kills Redis (SIGKILL), to be started again by [`EphemeralRedis::revive`].
+    pub fn kill(&mut self) {
+        self.child.stop();
+    }
+
+    /// Starts Redis again on its port after [`EphemeralRedis::kill`].
+    pub async fn revive(&mut self) -> anyhow::Result<()> {
+        self.child = Self::spawn(self.port, self._dir.path(), &self.url).await?;
+        Ok(())
+    }
+
     /// Stops Redis in its tracks (SIGSTOP) for `down`, then lets it go on (SIGCONT):
     /// connections stay open and nothing is lost, but nothing moves either.
     pub async fn pause(&mut self, down: Duration) -> anyhow::Result<()> {

@@ -329,16 +329,27 @@ fn report_re_renders_plots_and_report_from_saved_data() {
     );
 }
 
+/// Headless Chromium that asks nothing of the network by itself.
+pub const CHROMIUM_FLAGS: [&str; 7] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// Chromium, when the machine has it; under CI (which installs Debian's chromium) or with
 /// `POLLPUSH_REQUIRE_BROWSER=1` its absence is a failure instead of a visible skip.
-fn chromium() -> Option<std::path::PathBuf> {
+pub fn chromium() -> Option<std::path::PathBuf> {
     let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .iter()
         .map(std::path::PathBuf::from)
         .find(|p| p.exists());
     if found.is_none() {
         crate::common::tool_missing(
-            "chromium (for the browser half of the report test)",
+            "chromium (for the browser half of the report and demo tests)",
             "apt-get install chromium",
             "POLLPUSH_REQUIRE_BROWSER",
         );
@@ -389,17 +400,8 @@ fn report_html_is_self_contained_and_every_plot_shows_in_a_browser() {
         std::fs::write(&page, probe).unwrap();
         let profile = tempfile::tempdir().unwrap();
         let shown = std::process::Command::new(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-            ])
+            .args(CHROMIUM_FLAGS)
+            .args(["--virtual-time-budget=10000", "--dump-dom"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(format!("file://{}", page.display()))
             .output()

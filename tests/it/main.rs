@@ -3,9 +3,11 @@
 mod backend;
 mod cli;
 mod common;
+mod demo;
 mod gate;
 mod layers;
 mod measure;
+mod model;
 mod poll_kinds;
 mod push;
 mod push_runs;

@@ -230,10 +230,10 @@ async fn command_with(
     // Made only now, so that bad input leaves nothing behind.
     prepare_out_dir(&out)?;
     let progress = Arc::new(Progress::new(args.quiet));
+    if let Some(msg) = rate_note(&plan) {
+        progress.warn(&msg);
+    }
     if let Some((from, to)) = raised {
-        if let Some(msg) = rate_note(&plan) {
-            progress.warn(&msg);
-        }
         progress.note(&format!(
             "push: {} users need {to} gateway instances (at most {} connections each): push.instances raised from {from}",
             plan.users,
@@ -406,4 +406,31 @@ pub(super) fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
             out.display()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_per_user_rate_far_from_the_seeds_is_said() {
+        let seed = scenario::load(None, &[]).unwrap();
+        assert_eq!(rate_note(&seed), None, "the seed case is the seed case");
+        let small = scenario::load(None, &["users.count=500".into()]).unwrap();
+        let note = rate_note(&small).expect("500 users at 20 events/s");
+        assert!(note.contains("20x the seed case's 0.12"), "{note}");
+        assert!(note.contains("events_per_user_per_min=0.12"), "{note}");
+        let kept = scenario::load(
+            Some(Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scenarios/workshop.toml"
+            ))),
+            &["users.count=500".into()],
+        )
+        .unwrap();
+        assert_eq!(rate_note(&kept), None, "the rate is kept per user");
+        let push_only =
+            scenario::load(None, &["users.count=500".into(), "modes=[\"push\"]".into()]).unwrap();
+        assert_eq!(rate_note(&push_only), None, "no ratio to mislead");
+    }
 }

@@ -392,13 +392,12 @@ async fn change(
         push.plan.push.fanout = Fanout::from_name(&new.fanout).unwrap_or(Fanout::Broadcast);
         push.restart_servers().await.map_err(|e| format!("{e:#}"))?;
     }
-    poll.apply(
-        new,
-        old.users != new.users || old.interval_s != new.interval_s,
-    )
-    .await
-    .map_err(|e| format!("{e:#}"))?;
-    push.apply(new, servers || old.users != new.users)
+    // Clients start over only when they must: pollers for a new interval, push clients
+    // for new gateways. Otherwise only the users above or below the old count change.
+    poll.apply(new, old.interval_s != new.interval_s)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    push.apply(new, servers)
         .await
         .map_err(|e| format!("{e:#}"))?;
     Ok(format!(

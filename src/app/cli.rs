@@ -247,9 +247,14 @@ pub struct DemoArgs {
     #[arg(long, value_name = "FANOUT", default_value = "broadcast")]
     pub fanout: String,
 
-    /// Address the page listens on.
+    /// Address the page listens on. Beyond loopback only with --public.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub bind: String,
+
+    /// Let --bind be an address others can reach (a room's laptops watching the page):
+    /// anyone who reaches it can change the run and kill its services.
+    #[arg(long)]
+    pub public: bool,
 
     /// Port of the page; 0 picks a free one (printed).
     #[arg(long, value_name = "P", default_value_t = 0)]

@@ -29,6 +29,17 @@ use crate::run::RunOptions;
 const PAGE: &str = include_str!("../../assets/demo.html");
 
 pub async fn command(args: DemoArgs) -> anyhow::Result<()> {
+    let loopback = args
+        .bind
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+        || args.bind == "localhost";
+    if !loopback && !args.public {
+        return Err(input(format!(
+            "--bind {}: the page's controls change the run and kill its services, with no login; bind beyond loopback only with --public",
+            args.bind
+        )));
+    }
     let plan = crate::scenario::load(args.scenario.as_deref(), &args.set)?;
     let interval = super::cli::duration_flag("--interval", &args.interval, "500ms", "5s")?;
     let knobs = Knobs {

@@ -534,6 +534,30 @@ fn compare_refuses_runs_of_different_machines_unless_told() {
 }
 
 #[test]
+fn demo_refuses_bad_knobs_and_a_public_page_it_was_not_told_to_open() {
+    for (args, want) in [
+        (&["demo", "--bind", "0.0.0.0"][..], "--public"),
+        (&["demo", "--users", "0"][..], "users"),
+        (&["demo", "--max-users", "100000"][..], "--max-users"),
+        (&["demo", "--interval", "often"][..], "--interval"),
+        (
+            &["demo", "--rate=-1"][..],
+            "notifications per user per minute",
+        ),
+        (&["demo", "--fanout", "none"][..], "fan-out"),
+    ] {
+        let start = std::time::Instant::now();
+        let (code, err) = pollpush(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "{args:?}: nothing should have started"
+        );
+    }
+}
+
+#[test]
 fn serve_beyond_loopback_needs_an_operator_token() {
     let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
         .args(["serve", "--role", "all", "--bind", "0.0.0.0"])

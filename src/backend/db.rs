@@ -8,20 +8,41 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How long [`connect`] keeps trying to open its first connection: a Postgres held to a
+/// small CPU budget (`db.cpu_limit`) on a busy machine can take longer than the pool's 2 s
+/// to fork and authenticate a backend.
+const FIRST_CONNECTION_PATIENCE: Duration = Duration::from_secs(20);
+
 /// A pool of `size` connections, migrations applied.
 pub async fn connect(url: &str, size: u32) -> anyhow::Result<PgPool> {
-    let pool = PgPoolOptions::new()
-        .max_connections(size)
-        .min_connections(size.min(4))
-        // A request that gets no connection within 2 s answers 503: while the database is
-        // down, clients are told quickly instead of waiting with their sockets held.
-        .acquire_timeout(Duration::from_secs(2))
-        // No ping before each query: it cost a round trip to Postgres per poll (measured:
-        // 3 sends and 4 receives per poll with it). A connection that broke fails its
-        // query instead, that request answers an error, and the pool drops the connection.
-        .test_before_acquire(false)
-        .connect(url)
-        .await?;
+    let options = || {
+        PgPoolOptions::new()
+            .max_connections(size)
+            .min_connections(size.min(4))
+            // A request that gets no connection within 2 s answers 503: while the database
+            // is down, clients are told quickly instead of waiting with their sockets held.
+            .acquire_timeout(Duration::from_secs(2))
+            // No ping before each query: it cost a round trip to Postgres per poll
+            // (measured: 3 sends and 4 receives per poll with it). A connection that broke
+            // fails its query instead, that request answers an error, and the pool drops
+            // the connection.
+            .test_before_acquire(false)
+    };
+    let deadline = tokio::time::Instant::now() + FIRST_CONNECTION_PATIENCE;
+    let pool = loop {
+        match options().connect(url).await {
+            Ok(pool) => break pool,
+            // Slow or not yet listening: try again. A refusal by Postgres itself (a wrong
+            // password, a missing database) is final.
+            Err(e @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!("the first database connection failed ({e}); trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }

@@ -218,12 +218,19 @@ impl ServerProcess {
             libc::SIGTERM,
             Duration::from_secs(3),
         );
-        let addr = read_ready_line(stdout).await.ok_or_else(|| {
-            let log = launch
-                .log_path(&name)
-                .map(|p| format!("; see {}", p.display()))
-                .unwrap_or_default();
-            environment(format!("the {name} server did not start{log}"))
+        let addr = read_ready_line(stdout).await.map_err(|why| {
+            let log = match launch.log_path(&name) {
+                Some(p) => format!(
+                    "; see {}{}",
+                    p.display(),
+                    match crate::procs::log_tail(&p, 6) {
+                        t if t.is_empty() => String::new(),
+                        t => format!(", which ends:\n{t}"),
+                    }
+                ),
+                None => String::new(),
+            };
+            environment(format!("the {name} server did not start: {why}{log}"))
         })?;
         Ok(ServerProcess {
             addr,
@@ -308,18 +315,25 @@ impl ServerProcess {
     }
 }
 
-/// The address a starting server prints on its first line (waiting up to 30 s).
-async fn read_ready_line(stdout: std::process::ChildStdout) -> Option<SocketAddr> {
+/// How long a starting server has to print its ready line: it opens its database pool
+/// and applies migrations first, which a Postgres on a small CPU budget makes slow.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// The address a starting server prints on its first line, or why there is none.
+async fn read_ready_line(stdout: std::process::ChildStdout) -> Result<SocketAddr, String> {
     let reader = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         let _ = std::io::BufReader::new(stdout).read_line(&mut line);
         line
     });
-    let line = tokio::time::timeout(Duration::from_secs(30), reader)
+    let line = tokio::time::timeout(READY_WITHIN, reader)
         .await
-        .ok()?
-        .ok()?;
-    parse_ready_line(&line)
+        .map_err(|_| format!("no ready line within {} s", READY_WITHIN.as_secs()))?
+        .map_err(|e| format!("reading its output failed: {e}"))?;
+    if line.is_empty() {
+        return Err("it exited before it was ready".into());
+    }
+    parse_ready_line(&line).ok_or_else(|| format!("its first line is not a ready line: {line:?}"))
 }
 
 /// Stops every server at once; each takes as long as it needs, not the sum of them.

@@ -208,18 +208,22 @@ impl PushClient {
         if let Some(until) = shared.faults.offline_until(self.user) {
             return End::Offline(until);
         }
-        // Each protocol opens its own kind of connection; one loop reads them all.
+        // Each protocol opens its own kind of connection; one loop reads them all. The
+        // openers' futures (handshakes, request building) are boxed: held only while
+        // opening, instead of sizing every client's task for them while it reads.
         match self.transport {
             Transport::Ws => {
-                let opened = self.open_ws(shared, resume).await.map(WsChannel);
+                let opened = Box::pin(self.open_ws(shared, resume)).await.map(WsChannel);
                 self.read(shared, opened, faults, last_id, dropped_at).await
             }
             Transport::Sse => {
-                let opened = self.open_sse(shared, resume).await;
+                let opened = Box::pin(self.open_sse(shared, resume)).await;
                 self.read(shared, opened, faults, last_id, dropped_at).await
             }
             Transport::SocketIo => {
-                let opened = self.open_socketio(shared).await.map(SocketIoChannel);
+                let opened = Box::pin(self.open_socketio(shared))
+                    .await
+                    .map(SocketIoChannel);
                 self.read(shared, opened, faults, last_id, dropped_at).await
             }
         }
@@ -397,11 +401,13 @@ impl PushClient {
             }
         }
         let stream = connect_to(self.instance, shared, self.slow).await?;
-        // Small buffers, like a real client holding one socket; the defaults are 128 KiB. A
+        // Small buffers, like a real client holding one socket; the defaults are 128 KiB, and
+        // tungstenite zero-fills the read buffer to its size before each read, so all of it
+        // is resident: 1 KiB holds a notification (a larger one grows the buffer). A
         // message larger than MAX_MESSAGE ends the connection with an error (counted as a
         // drop, the client reconnects): no server can make a client hold more.
         let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
+            .read_buffer_size(1024)
             .write_buffer_size(4096)
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));

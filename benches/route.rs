@@ -1,7 +1,7 @@
 //! What each message from Redis costs the gateway: the whole route (parse the message,
 //! check it for a second copy, queue the frame on its user's connection), the check for a
-//! second copy alone (a hash of the message's bytes against the last 65,536), and the
-//! aggregator recording one latency. Run with `cargo bench --bench route`.
+//! second copy alone (a hash of the message's bytes against the last 65,536). Run with
+//! `cargo bench --bench route`.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use pollpush::backend::push::{RecentMessages, RECENT_MESSAGES};
@@ -76,16 +76,5 @@ fn route(c: &mut Criterion) {
     queues.clear();
 }
 
-fn record(c: &mut Criterion) {
-    let mut h = pollpush::metrics::latency_histogram();
-    let mut v = 1u64;
-    c.bench_function("the aggregator records one latency", |b| {
-        b.iter(|| {
-            v = v.wrapping_mul(6364136223846793005).wrapping_add(1);
-            h.saturating_record(black_box(1 + (v >> 44)));
-        })
-    });
-}
-
-criterion_group!(benches, route, second_copy, record);
+criterion_group!(benches, route, second_copy);
 criterion_main!(benches);

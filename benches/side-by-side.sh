@@ -9,6 +9,11 @@
 #   benches/side-by-side.sh                        # 10,000 clients; 10, 1,000 and 5,000/s
 #   USERS=2000 RATES="10 1000" DURATION=10s benches/side-by-side.sh
 #
+# Then the largest rate each server holds: rates from HOLD_RATES, lowest first, in
+# HOLD_DURATION windows, until one breaks (p99 over 50 ms, anything lost, or the emitter
+# falling more than 5 % behind, which names the emitter, not the server, as the limit).
+# HOLD_RATES="" skips it.
+#
 # Needs: cargo, node and npm (the fixture's packages are installed on first use), and the
 # PostgreSQL and Redis binaries that `pollpush serve` starts its ephemeral services from.
 # Memory per connection is the server's RSS growth from idle (before any client) to the end
@@ -18,6 +23,10 @@ set -euo pipefail
 USERS=${USERS:-10000}
 RATES=${RATES:-"10 1000 5000"}
 DURATION=${DURATION:-20s}
+HOLD_RATES=${HOLD_RATES-"2500 5000 7500 10000 15000 20000 30000 40000"}
+# Extra flags for our gateway, e.g. GATEWAY_ARGS="--workers 1" (one thread, as Node.js runs).
+GATEWAY_ARGS=${GATEWAY_ARGS:-}
+HOLD_DURATION=${HOLD_DURATION:-10s}
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/results/side-by-side-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
@@ -53,7 +62,8 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # Our gateway, one instance on the shared channel; it starts the ephemeral Postgres and
 # Redis, and writes their URLs to a private file.
-"$bin" serve --role push --fanout broadcast --port 0 >"$out/gateway.out" 2>"$out/gateway.err" &
+# shellcheck disable=SC2086
+"$bin" serve --role push --fanout broadcast --port 0 $GATEWAY_ARGS >"$out/gateway.out" 2>"$out/gateway.err" &
 gw_pid=$!
 pids+=("$gw_pid")
 gw_url=http://$(ready "$out/gateway.out" "pollpush: listening on http://")
@@ -127,10 +137,39 @@ for rate in $RATES; do
     done
 done
 
-python3 - "$out" "$USERS" "$gw_idle" "$node_idle" $RATES <<'EOF'
+# One run at the largest-rate search's pace; exit 0 when the server held it.
+held() {
+    local server=$1 rate=$2 url pid
+    if [ "$server" = pollpush ]; then url=$gw_url pid=$gw_pid; else url=$node_url pid=$node_pid; fi
+    echo "side-by-side: can $server hold $rate notifications/s?" >&2
+    "$bin" swarm "$out/$server.toml" --quiet --out "$out/hold-$server-$rate" \
+        --push-url "$url" --push-pid "$pid" --redis-url "$REDIS_URL" \
+        --set "workload.events_per_s=$rate" --set "duration=$HOLD_DURATION" \
+        >"$out/hold-$server-$rate.log" 2>&1 || true
+    python3 - "$out/hold-$server-$rate/summary.json" <<'EOF'
+import json, sys
+try:
+    m = json.load(open(sys.argv[1]))["modes"]["push"]
+except OSError:
+    sys.exit(1)
+w = m["workload"]
+ok = (m["latency_ms"]["p99"] is not None and m["latency_ms"]["p99"] <= 50
+      and m["events"]["lost"] == 0 and w["emitted_per_s"] >= 0.95 * w["events_per_s_target"])
+sys.exit(0 if ok else 1)
+EOF
+}
+for server in pollpush node; do
+    for rate in $HOLD_RATES; do
+        held "$server" "$rate" || break
+    done
+done
+
+python3 - "$out" "$USERS" "$gw_idle" "$node_idle" "$HOLD_RATES" "$GATEWAY_ARGS" $RATES <<'EOF'
 import json, sys
 out, users, gw_idle, node_idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-rates = sys.argv[5:]
+hold_rates = [int(r) for r in sys.argv[5].split()]
+gateway_args = sys.argv[6]
+rates = sys.argv[7:]
 idle = {"pollpush": gw_idle, "node": node_idle}
 rows = ["| notifications/s | server | cores | CPU per notification (µs) | RSS per connection (KB) | p50 (ms) | p99 (ms) | delivered | lost |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -158,13 +197,45 @@ for rate in rates:
     if len(got) == 2 and None not in got["pollpush"] + got["node"]:
         ratios.append(f"| {rate} | {got['pollpush'][0] / got['node'][0]:.2f} | "
                       f"{got['pollpush'][2] / got['node'][2]:.2f} |")
+# The largest rate each server held, and why the next one failed.
+hold_rows, largest = [], {}
+for server in ["pollpush", "node"]:
+    best, why = None, "not tried"
+    for rate in hold_rates:
+        try:
+            m = json.load(open(f"{out}/hold-{server}-{rate}/summary.json"))["modes"]["push"]
+        except OSError:
+            why = f"{rate:,}/s: the run did not finish (see hold-{server}-{rate}.log)"
+            break
+        w, p99, lost = m["workload"], m["latency_ms"]["p99"], m["events"]["lost"]
+        swarm = m["cpu"]["swarm_cores"]
+        if w["emitted_per_s"] < 0.95 * w["events_per_s_target"]:
+            why = (f"{rate:,}/s: the emitter sent only {w['emitted_per_s']:,.0f}/s "
+                   f"(the swarm used {swarm:.2f} cores): the load generator's limit, not the server's")
+            break
+        if p99 is None or p99 > 50 or lost:
+            why = f"{rate:,}/s: p99 {p99} ms, {lost:,} lost (the swarm used {swarm:.2f} cores)"
+            break
+        best, why = rate, "held every rate tried"
+    largest[server] = best
+    hold_rows.append(f"| {server} | {'-' if best is None else f'{best:,}'} | {why} |")
+hold = []
+if hold_rates:
+    hold = ["", f"Largest rate held ({users:,} clients; p99 <= 50 ms, nothing lost, the emitter on schedule):", "",
+            "| server | largest rate held (notifications/s) | the next rate |", "|---|---:|---|"] + hold_rows
+    if largest.get("pollpush") and largest.get("node"):
+        hold += ["", f"pollpush / Node.js, largest rate held: {largest['pollpush'] / largest['node']:.2f}"
+                     + (" (at least: pollpush held every rate tried)" if largest["pollpush"] == hold_rates[-1] else "")]
 text = "\n".join(
     [f"# pollpush's gateway against Node.js + Socket.IO: {users:,} clients, the same swarm and load", ""]
     + rows
     + ["", "pollpush / Node.js, measured in this run:", "",
        "| notifications/s | CPU | RSS per connection |", "|---:|---:|---:|"] + ratios
+    + hold
     + ["", "CPU and RSS of each server process from /proc over the window (`pollpush swarm --push-pid`); "
-           "RSS per connection is the growth from the idle server. Command: `benches/side-by-side.sh`."])
+           "RSS per connection is the growth from the idle server. Command: "
+           + (f"`GATEWAY_ARGS=\"{gateway_args}\" benches/side-by-side.sh`" if gateway_args else "`benches/side-by-side.sh`")
+           + "."])
 open(f"{out}/side-by-side.md", "w").write(text + "\n")
 print(text)
 EOF

@@ -341,6 +341,16 @@ pub struct ServeConfig {
     pub http2: bool,
 }
 
+/// The database pool a poll API gets by default: two connections per core of this machine
+/// (at least 4, at most 64), the usual rule for a Postgres serving CPU-bound queries. More
+/// only queue inside Postgres instead of in the pool: on 2 cores, `wrk -c64` against
+/// `serve --role poll --poll-auth none` measured about 9,000 polls/s with 3 or 4
+/// connections and 6,400-7,300 with 16 (benches/polling.sh, README).
+pub fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+    (2 * cores).clamp(4, 64)
+}
+
 impl ServeConfig {
     /// The defaults of `pollpush serve --role ROLE`.
     pub fn new(role: Role) -> Self {
@@ -350,7 +360,7 @@ impl ServeConfig {
             port: 0,
             instance_id: "0".into(),
             poll_auth: PollAuth::Db,
-            pool_size: 16,
+            pool_size: default_pool_size(),
             push: PushConfig::default(),
             header_timeout: Duration::from_secs(60),
             long_poll: false,

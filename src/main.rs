@@ -2,7 +2,7 @@
 //! input or environment). Everything else lives in the library.
 
 use clap::Parser;
-use pollpush::app::cli::{Cli, Command};
+use pollpush::app::cli::{Cli, Command, ServeArgs};
 use pollpush::UserError;
 
 fn main() {
@@ -28,10 +28,14 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Serve(ServeArgs {
+        workers: Some(n), ..
+    }) = &cli.command
     {
+        builder.worker_threads(usize::from(*n));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

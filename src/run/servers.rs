@@ -44,7 +44,7 @@ pub fn serve_config(role: Role, index: usize, plan: &Plan) -> ServeConfig {
     ServeConfig {
         instance_id: format!("{}-{index}", role.name()),
         pool_size: match role {
-            Role::Poll => 16,
+            Role::Poll => crate::config::default_pool_size(),
             Role::Push => 8,
             _ => 4,
         },

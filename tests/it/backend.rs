@@ -715,7 +715,8 @@ async fn metrics_parse_as_prometheus_text_and_agree_with_stats() {
 }
 
 /// With an operator token, ingest, /stats and /metrics answer only requests that carry it
-/// (a server bound beyond loopback must have one); user-facing polls are unchanged.
+/// (a server bound beyond loopback must have one); user-facing polls and /healthz are
+/// unchanged.
 #[tokio::test]
 async fn an_operator_token_guards_ingest_stats_and_metrics() {
     let s = server(2).await;
@@ -782,4 +783,7 @@ async fn an_operator_token_guards_ingest_stats_and_metrics() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    // A readiness probe needs no token and reads as an empty poll.
+    let (status, body) = http("GET", format!("{base}/healthz"), None, None).await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
 }

@@ -191,11 +191,15 @@ async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() 
         ("DATABASE_URL", services.database_url.clone()),
         ("REDIS_URL", redis.clone()),
         // A debug build of the poll API beside other tests: its response p99 moved from
-        // 14.5 to 27.2 ms between two single runs of the same build. The tails get room;
-        // every other figure keeps its default limit.
+        // 14.5 to 27.2 ms between two single runs of the same build. The tails get room.
+        // So do Postgres's own statements per minute of the window: when the saturated
+        // debug server falls behind during one run, fewer of its queries land inside the
+        // window (the same build: 111,063 against 124,145, its response mean 187 against
+        // 26 ms, in CI). Every other figure keeps its default limit.
         (
             "COMPARE_ARGS",
-            "--max-regression *.response_ms.p99=300 --max-regression *.latency_ms.p99=300"
+            "--max-regression *.response_ms.p99=300 --max-regression *.latency_ms.p99=300 \
+             --max-regression poll.db.queries_per_min=30"
                 .to_string(),
         ),
     ];

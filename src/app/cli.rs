@@ -131,6 +131,19 @@ pub struct SwarmArgs {
     )]
     pub push_metrics: Vec<String>,
 
+    /// The gateway replicas behind a balancer, as one DNS name that resolves to each of them
+    /// (a Compose service run with --scale, a Kubernetes headless Service), e.g.
+    /// gateway:8081. The clients still connect through --push-url (the balancer); each
+    /// replica's own /stats and /metrics are read at its address, so the servers' figures
+    /// (and their CPU and memory) are every replica's, and push.instances is their number.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        requires = "push_url",
+        conflicts_with_all = ["push_pid", "push_metrics"]
+    )]
+    pub push_replicas: Option<String>,
+
     /// Run shard I of K (0-based) of one run: this swarm takes users
     /// I*N/K+1..=(I+1)*N/K of the scenario's N and their share of the events, and writes
     /// shard.json beside its result for `pollpush merge`. Shard 0 measures the servers (give

@@ -36,6 +36,21 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
             push.push(resolve("target.push.urls", u).await?);
         }
     }
+    // A balancer's replicas: the clients go through --push-url, the servers' own figures
+    // come from each replica.
+    let mut push_metrics = args.push_metrics.clone();
+    let push_clients = match &args.push_replicas {
+        Some(name) => {
+            let balancer = std::mem::take(&mut push);
+            push = replicas(name).await?;
+            push_metrics = push
+                .iter()
+                .map(|(_, a)| format!("http://{a}/metrics"))
+                .collect();
+            Some(balancer.iter().map(|(_, a)| *a).collect::<Vec<_>>())
+        }
+        None => None,
+    };
     let ingest = match (&args.ingest_url, api.emit.url()) {
         (Some(u), _) => Some(resolve("--ingest-url", u).await?),
         (None, Some(u)) => Some(resolve("target.emit.url", u).await?),
@@ -47,8 +62,11 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
     } else {
         vec![format!("push.instances={}", push.len())]
     };
-    let given: Vec<(String, std::net::SocketAddr)> =
+    let mut given: Vec<(String, std::net::SocketAddr)> =
         poll.iter().chain(&push).chain(&ingest).cloned().collect();
+    if let Some(balancer) = &push_clients {
+        given.extend(balancer.iter().map(|a| (format!("--push-url {a}"), *a)));
+    }
     if args.push_pid.len() > push.len() {
         return Err(input(format!(
             "--push-pid: {} process ids for {} push instances; give one per --push-url, in the same order",
@@ -68,10 +86,10 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
             )));
         }
     }
-    if args.push_metrics.len() > push.len() {
+    if push_metrics.len() > push.len() {
         return Err(input(format!(
             "--push-metrics: {} URLs for {} push instances; give one per --push-url, in the same order",
-            args.push_metrics.len(),
+            push_metrics.len(),
             push.len()
         )));
     }
@@ -79,7 +97,7 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
         .poll_metrics
         .iter()
         .map(|u| ("--poll-metrics", u))
-        .chain(args.push_metrics.iter().map(|u| ("--push-metrics", u)))
+        .chain(push_metrics.iter().map(|u| ("--push-metrics", u)))
     {
         if !url.starts_with("http://") {
             return Err(input(format!(
@@ -93,12 +111,13 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
     let remote = Remote {
         poll: poll.map(|p| p.1),
         push: push.into_iter().map(|p| p.1).collect(),
+        push_clients,
         ingest: ingest.map(|p| p.1),
         given,
         poll_pid: args.poll_pid,
         push_pids: args.push_pid,
         poll_metrics: args.poll_metrics,
-        push_metrics: args.push_metrics,
+        push_metrics,
     };
     let shard = match (args.shard, args.run_id) {
         (Some((index, count)), Some(run_id)) => Some(shard_spec(
@@ -153,6 +172,35 @@ fn shard_spec(
 }
 
 /// An `http://host:port` URL given by `what` (a flag or a scenario key), resolved.
+/// Every address a `--push-replicas` name resolves to, in a stable order.
+async fn replicas(name: &str) -> anyhow::Result<Vec<(String, std::net::SocketAddr)>> {
+    let what = "--push-replicas";
+    let found = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host(name.to_string()),
+    )
+    .await;
+    let mut addrs: Vec<std::net::SocketAddr> = match found {
+        Ok(Ok(addrs)) => addrs.collect(),
+        _ => {
+            return Err(input(format!(
+                "{what} {name}: not a HOST:PORT that resolves; give the replicas' DNS name and port, e.g. gateway:8081"
+            )))
+        }
+    };
+    addrs.sort();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(input(format!(
+            "{what} {name}: the name resolves to no address"
+        )));
+    }
+    Ok(addrs
+        .into_iter()
+        .map(|a| (format!("{what} {name} ({a})"), a))
+        .collect())
+}
+
 async fn resolve(what: &str, url: &str) -> anyhow::Result<(String, std::net::SocketAddr)> {
     let hostport = ["http://", "ws://"]
         .iter()

@@ -148,8 +148,10 @@ fn describe() {
 }
 
 impl Exporter {
-    /// The text of one scrape: `stats` as counters, the connection gauge, and the send
-    /// queues' depth (total, fullest).
+    /// The text of one scrape: `stats` as counters, the connection gauge, the send
+    /// queues' depth (total, fullest), and the standard process metrics every Prometheus
+    /// client library exports (CPU seconds and resident memory, from /proc), by which
+    /// `swarm --push-metrics`/`--push-replicas` measure a server on another host.
     pub fn render(&self, stats: &StatsSnapshot, queued: (u64, u64)) -> String {
         metrics::with_local_recorder(&self.recorder, || {
             for &(name, _, get) in COUNTERS {
@@ -159,7 +161,20 @@ impl Exporter {
             metrics::gauge!("pollpush_send_queue_frames").set(queued.0 as f64);
             metrics::gauge!("pollpush_send_queue_frames_max").set(queued.1 as f64);
         });
-        self.recorder.handle().render()
+        let mut text = self.recorder.handle().render();
+        let me = std::process::id();
+        if let Some(cpu) = crate::procs::cpu_seconds(me) {
+            text.push_str(&format!(
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}\n"
+            ));
+        }
+        if let Some(mb) = crate::procs::rss_mb(me) {
+            let bytes = (mb * 1024.0 * 1024.0).round();
+            text.push_str(&format!(
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {bytes}\n"
+            ));
+        }
+        text
     }
 }
 
@@ -183,5 +198,19 @@ mod tests {
         assert!(text.contains("pollpush_connections 3"), "{text}");
         assert!(text.contains("pollpush_send_queue_frames 5"), "{text}");
         assert!(text.contains("# HELP pollpush_db_queries_total"), "{text}");
+        // The standard process metrics, parsed as a scraper would.
+        let lines = text.lines().map(|l| Ok(l.to_string()));
+        let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+        for name in ["process_cpu_seconds_total", "process_resident_memory_bytes"] {
+            let s = scrape.samples.iter().find(|s| s.metric == name);
+            let value = match s.map(|s| &s.value) {
+                Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v)) => *v,
+                other => panic!("{name}: {other:?} in {text}"),
+            };
+            assert!(
+                value > 0.0 || name == "process_cpu_seconds_total",
+                "{name} {value}"
+            );
+        }
     }
 }

@@ -282,8 +282,12 @@ impl<'a> ModeRun<'a> {
             _ => plan.warmup.max(Duration::from_secs(1)),
         };
         let mut swarm = Swarm::new(stop);
-        let addrs: Arc<Vec<std::net::SocketAddr>> =
-            Arc::new(servers.iter().map(|s| s.addr).collect());
+        let addrs: Arc<Vec<std::net::SocketAddr>> = Arc::new(
+            match opts.remote.as_ref().and_then(|r| r.push_clients.as_ref()) {
+                Some(balancer) if mode == Mode::Push => balancer.clone(),
+                _ => servers.iter().map(|s| s.addr).collect(),
+            },
+        );
         spawn_clients(
             mode,
             plan,

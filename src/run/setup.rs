@@ -47,6 +47,9 @@ pub struct ShardSpec {
 pub struct Remote {
     pub poll: Option<std::net::SocketAddr>,
     pub push: Vec<std::net::SocketAddr>,
+    /// Where push clients connect when that is not the instances themselves: a balancer in
+    /// front of them (`swarm --push-replicas`).
+    pub push_clients: Option<Vec<std::net::SocketAddr>>,
     pub ingest: Option<std::net::SocketAddr>,
     /// Each address as the user gave it (flag or scenario key, and URL), for messages.
     pub given: Vec<(String, std::net::SocketAddr)>,

@@ -4,6 +4,7 @@ mod backend;
 mod cli;
 mod common;
 mod demo;
+mod deploy;
 mod gate;
 mod layers;
 mod measure;

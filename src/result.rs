@@ -379,6 +379,24 @@ pub struct ShardInfo {
     pub run_id: String,
     pub index: u64,
     pub count: u64,
+    /// This shard's clock against the servers', measured before it started (`swarm
+    /// --shard` against a server with `GET /clock`); None where it was not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockOffset>,
+}
+
+/// A clock's offset from a reference host's, from round-trip time exchanges (the one
+/// with the shortest round trip is kept, as NTP's clock filter does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockOffset {
+    /// The host whose clock is the reference (a server's address).
+    pub reference: String,
+    /// The reference's clock minus this one's, µs: positive when this clock is behind.
+    pub offset_us: i64,
+    /// Half the shortest round trip: the true offset is within this of `offset_us`, µs.
+    pub uncertainty_us: u64,
+    /// Exchanges made.
+    pub samples: u32,
 }
 
 /// What a shard leaves for `merge`: `shard.json`, its raw figures (histograms lossless).

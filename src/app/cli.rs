@@ -566,6 +566,13 @@ pub struct ServeArgs {
     /// Redis to use; without it an ephemeral one is started.
     #[arg(long, env = "REDIS_URL", hide_env_values = true, value_name = "URL")]
     pub redis_url: Option<String>,
+
+    /// The ephemeral Postgres and Redis listen on the --bind address too (each with its
+    /// password per run, in the URLs file named on stderr), so that swarm shards on other
+    /// hosts can seed their users and read the counters: for a test network. Needs --bind
+    /// beyond loopback; services given by URL are left as they are.
+    #[arg(long)]
+    pub share_services: bool,
 }
 
 impl ServeArgs {

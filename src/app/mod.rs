@@ -18,7 +18,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run_command(args).await,
         Command::Serve(args) => {
             let config = args.config()?;
-            serve::command(config, args.database_url, args.redis_url).await
+            let share = args.share_services.then_some(args.bind);
+            serve::command(config, args.database_url, args.redis_url, share).await
         }
         Command::Swarm(args) => run::swarm_command(*args).await,
         Command::Compare(args) => compare::command(args),

@@ -131,7 +131,50 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
         )?),
         _ => None,
     };
+    let shard = match shard {
+        Some(spec) => Some(with_clock(spec, &remote, args.run.quiet).await),
+        None => None,
+    };
     command_with(args.run, Some(remote), &extra, shard).await
+}
+
+/// A shard measures its clock against the servers' (the ingest API, else the poll API,
+/// else the first gateway) and reads `--start-at` on their clock, so shards on hosts whose
+/// clocks differ still start together. A server without `GET /clock` (not pollpush's)
+/// leaves the offset unmeasured and `--start-at` on this host's clock.
+async fn with_clock(mut spec: ShardSpec, remote: &Remote, quiet: bool) -> ShardSpec {
+    let Some(addr) = remote
+        .ingest
+        .or(remote.poll)
+        .or(remote.push.first().copied())
+    else {
+        return spec;
+    };
+    match crate::run::clock::measure(addr).await {
+        Ok(clock) => {
+            let off = Duration::from_micros(clock.offset_us.unsigned_abs());
+            spec.start_at = spec.start_at.map(|at| {
+                // Server time T is this host's T - offset.
+                if clock.offset_us >= 0 {
+                    at - off
+                } else {
+                    at + off
+                }
+            });
+            if !quiet {
+                eprintln!(
+                    "clock: {:+.3} ms from the servers' ({addr}), within {:.3} ms",
+                    clock.offset_us as f64 / 1000.0,
+                    clock.uncertainty_us as f64 / 1000.0
+                );
+            }
+            spec.info.clock = Some(clock);
+        }
+        Err(e) => eprintln!(
+            "warning: the clock offset to {addr} was not measured ({e:#}); --start-at is read on this host's clock"
+        ),
+    }
+    spec
 }
 
 /// What `swarm --shard I/K` was told; refused when the scenario disagrees.
@@ -164,6 +207,7 @@ fn shard_spec(
             run_id,
             index,
             count,
+            clock: None,
         },
         start_at: start_at.map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
         after,
@@ -171,7 +215,6 @@ fn shard_spec(
     })
 }
 
-/// An `http://host:port` URL given by `what` (a flag or a scenario key), resolved.
 /// Every address a `--push-replicas` name resolves to, in a stable order.
 async fn replicas(name: &str) -> anyhow::Result<Vec<(String, std::net::SocketAddr)>> {
     let what = "--push-replicas";
@@ -201,6 +244,7 @@ async fn replicas(name: &str) -> anyhow::Result<Vec<(String, std::net::SocketAdd
         .collect())
 }
 
+/// An `http://host:port` URL given by `what` (a flag or a scenario key), resolved.
 async fn resolve(what: &str, url: &str) -> anyhow::Result<(String, std::net::SocketAddr)> {
     let hostport = ["http://", "ws://"]
         .iter()

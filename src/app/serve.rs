@@ -14,11 +14,12 @@ use crate::services::redact;
 use crate::token::{Signer, KEY_ENV};
 
 /// Runs one server until Ctrl-C or SIGTERM. `database_url` and `redis_url` None: ephemeral
-/// services are started for it.
+/// services are started for it, listening on `share` too when given.
 pub async fn command(
     config: ServeConfig,
     database_url: Option<String>,
     redis_url: Option<String>,
+    share: Option<std::net::IpAddr>,
 ) -> anyhow::Result<()> {
     crate::procs::raise_nofile_limit();
     let (poll, _, _) = config.role.apis();
@@ -35,9 +36,16 @@ pub async fn command(
             crate::token::OPERATOR_ENV
         )));
     }
+    if share.is_some_and(|a| a.is_loopback() || a.is_unspecified()) {
+        return Err(input(format!(
+            "--share-services with --bind {}: the services would be reachable from no other host than with loopback alone; give --bind the address the other hosts reach (e.g. 10.0.0.5)",
+            config.bind
+        )));
+    }
     let server = ServerConfig::new(&config, signer, test_poll_delay()?);
     // Arguments are checked first: bad input is refused before anything starts.
-    let services = crate::services::Services::start(database_url, redis_url).await?;
+    let host = share.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+    let services = crate::services::Services::start_on(database_url, redis_url, None, host).await?;
     if let Some(file) = services.save_urls()? {
         // On stderr: stdout carries the one line `run` reads. The passwords stay in a file
         // only this user can read.

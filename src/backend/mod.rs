@@ -298,12 +298,20 @@ async fn healthz() -> ([(axum::http::HeaderName, &'static str); 1], &'static str
     )
 }
 
+/// `GET /clock`: this host's time, `{"unix_us": N}` (µs since the Unix epoch), for a swarm
+/// shard on another host to measure its clock's offset (`swarm --shard`): answered
+/// without the operator token, like /healthz, and touching nothing behind the server.
+async fn clock() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "unix_us": crate::now_us() }))
+}
+
 /// The router for a set of roles, sharing one state.
 pub fn app(state: AppState, poll: bool, ingest: bool, push: bool) -> Router {
     let mut router = Router::new()
         .route("/stats", get(stats))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz));
+        .route("/healthz", get(healthz))
+        .route("/clock", get(clock));
     let mut notifications = axum::routing::MethodRouter::new();
     if poll {
         notifications = notifications.get(poll::handler);

@@ -10,6 +10,7 @@
 //! - [`shards`]: a run's users split over several swarm processes, merged exactly;
 //! - [`servers`], [`snapshot`], [`sampler`], [`usage`], [`machine`]: processes and readings.
 
+pub mod clock;
 pub mod demo;
 mod faults;
 mod limits;

@@ -234,7 +234,16 @@ impl<'a> ModeRun<'a> {
         let api = Arc::new(plan.api());
         let after = match (&res.pool, part.after) {
             (_, Some(after)) => after,
-            (Some(pool), None) => db::max_notification_id(pool).await?,
+            (Some(pool), None) => {
+                // Another shard seeds the history (the first, on another host perhaps): the
+                // newest id is read just before the common start, once it is there.
+                if part.index > 0 {
+                    let lead = tokio::time::Instant::now() + Duration::from_millis(500);
+                    tokio::time::sleep_until(part.base().max(lead) - Duration::from_millis(500))
+                        .await;
+                }
+                db::max_notification_id(pool).await?
+            }
             (None, None) => 0,
         };
         let stop = CancellationToken::new();

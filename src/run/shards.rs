@@ -230,6 +230,7 @@ impl Children {
                 run_id: self.run_id.clone(),
                 index: 0,
                 count: k,
+                clock: None,
             },
             scenario,
             SystemTime::now(),

@@ -4,7 +4,7 @@
 mod cgroup;
 mod private;
 
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,13 +41,25 @@ impl Services {
         redis_url: Option<String>,
         db_cpu_limit: Option<f64>,
     ) -> anyhow::Result<Self> {
+        Self::start_on(database_url, redis_url, db_cpu_limit, LOOPBACK).await
+    }
+
+    /// As [`Services::start`], the ephemeral instances listening on `host` too (besides
+    /// loopback), each with its password per run, their URLs naming `host`: for swarm
+    /// shards on other hosts of a test network (`serve --share-services`).
+    pub async fn start_on(
+        database_url: Option<String>,
+        redis_url: Option<String>,
+        db_cpu_limit: Option<f64>,
+        host: IpAddr,
+    ) -> anyhow::Result<Self> {
         let (database_url, postgres) = match database_url {
             Some(url) => {
                 check_postgres(&url).await?;
                 (url, None)
             }
             None => {
-                let pg = EphemeralPostgres::start(db_cpu_limit).await?;
+                let pg = EphemeralPostgres::start_on(db_cpu_limit, host).await?;
                 (pg.url.clone(), Some(pg))
             }
         };
@@ -57,7 +69,7 @@ impl Services {
                 (url, None)
             }
             None => {
-                let r = EphemeralRedis::start().await?;
+                let r = EphemeralRedis::start_on(host).await?;
                 (r.url.clone(), Some(r))
             }
         };
@@ -184,6 +196,25 @@ async fn check_redis(url: &str) -> anyhow::Result<()> {
     }
 }
 
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// The addresses an ephemeral service listens on: loopback, and its URL's host when that
+/// is another address.
+fn listen_addresses(url: &str) -> Vec<String> {
+    let host = url
+        .rsplit_once('@')
+        .map_or(url, |(_, rest)| rest)
+        .rsplit_once(':')
+        .map_or("", |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let mut all = vec!["127.0.0.1".to_string()];
+    if !host.is_empty() && host != "127.0.0.1" {
+        all.push(host.to_string());
+    }
+    all
+}
+
 /// A free TCP port on 127.0.0.1 (the OS picks; we release it for the server to bind).
 pub fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0")
@@ -271,6 +302,12 @@ impl Drop for EphemeralPostgres {
 
 impl EphemeralPostgres {
     pub async fn start(cpu_limit: Option<f64>) -> anyhow::Result<Self> {
+        Self::start_on(cpu_limit, LOOPBACK).await
+    }
+
+    /// Listening on `host` too when it is not loopback (password authentication from any
+    /// address), its URL naming `host`.
+    pub async fn start_on(cpu_limit: Option<f64>, host: IpAddr) -> anyhow::Result<Self> {
         // The budget first: a machine that cannot give one refuses before initdb.
         let budget = cpu_limit.map(CpuBudget::create).transpose()?;
         let dirs = postgres_bin_dirs();
@@ -336,7 +373,15 @@ impl EphemeralPostgres {
         if let Some((uid, gid)) = identity {
             chown(&log, uid, gid)?;
         }
-        let url = format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres");
+        if !host.is_loopback() {
+            // initdb allows loopback only; the per-run password guards every address.
+            let mut hba = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("pg_hba.conf"))?;
+            std::io::Write::write_all(&mut hba, b"host all all all scram-sha-256\n")?;
+        }
+        let at = std::net::SocketAddr::new(host, port);
+        let url = format!("postgres://postgres:{password}@{at}/postgres");
         let pg = EphemeralPostgres {
             child: Self::spawn(&postgres, dir.path(), &url, stat_statements, identity).await?,
             budget,
@@ -391,8 +436,11 @@ impl EphemeralPostgres {
         let log_file = std::fs::OpenOptions::new().append(true).open(&log)?;
         let mut cmd = Command::new(postgres);
         cmd.arg("-D").arg(&data).arg("-p").arg(port.to_string());
+        cmd.arg("-c").arg(format!(
+            "listen_addresses={}",
+            listen_addresses(url).join(",")
+        ));
         for setting in [
-            "listen_addresses=127.0.0.1",
             "unix_socket_directories=",
             "fsync=off",
             "synchronous_commit=off",
@@ -455,6 +503,11 @@ pub struct EphemeralRedis {
 
 impl EphemeralRedis {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(LOOPBACK).await
+    }
+
+    /// Listening on `host` too when it is not loopback, its URL naming `host`.
+    pub async fn start_on(host: IpAddr) -> anyhow::Result<Self> {
         let dir = ephemeral_dir("redis", "Redis", false)?;
         let port = free_port()?;
         // A password per run, in a config file only we can read: on redis-server's command
@@ -464,7 +517,10 @@ impl EphemeralRedis {
             &dir.path().join("redis.conf"),
             &format!("requirepass {password}\n"),
         )?;
-        let url = format!("redis://:{password}@127.0.0.1:{port}/");
+        let url = format!(
+            "redis://:{password}@{}/",
+            std::net::SocketAddr::new(host, port)
+        );
         let child = Self::spawn(port, dir.path(), &url).await?;
         Ok(EphemeralRedis {
             url,
@@ -523,7 +579,9 @@ impl EphemeralRedis {
         cmd.arg(dir.join("redis.conf"))
             .arg("--port")
             .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--bind")
+            .args(listen_addresses(url))
+            .args(["--save", "", "--appendonly", "no"])
             .args(["--protected-mode", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(dir)
@@ -567,7 +625,7 @@ impl EphemeralRedis {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{listen_addresses, redact};
 
     #[test]
     fn redact_hides_passwords_only() {
@@ -577,5 +635,17 @@ mod tests {
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+        assert_eq!(
+            listen_addresses("redis://:pw@127.0.0.1:6379/"),
+            ["127.0.0.1"]
+        );
+        assert_eq!(
+            listen_addresses("postgres://postgres:pw@10.0.0.1:5432/postgres"),
+            ["127.0.0.1", "10.0.0.1"]
+        );
+        assert_eq!(
+            listen_addresses("redis://:p@[fd00::1]:6379/"),
+            ["127.0.0.1", "fd00::1"]
+        );
     }
 }

@@ -574,6 +574,39 @@ fn serve_beyond_loopback_needs_an_operator_token() {
     );
 }
 
+/// Shared services need an address other hosts reach; replicas need a name that resolves.
+#[test]
+fn shared_services_and_replicas_are_refused_where_they_cannot_work() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args(["serve", "--role", "all", "--share-services"])
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--share-services with --bind 127.0.0.1"),
+        "{err}"
+    );
+    let (code, err) = pollpush(&[
+        "swarm",
+        "scenarios/ci.toml",
+        "--push-url",
+        "http://127.0.0.1:9",
+        "--push-replicas",
+        "no-such-host.invalid:8081",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--push-replicas no-such-host.invalid:8081"),
+        "{err}"
+    );
+    let (code, err) = pollpush(&["swarm", "scenarios/ci.toml", "--push-replicas", "gw:8081"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--push-url"), "{err}");
+}
+
 #[test]
 fn compare_list_prints_every_figure_with_its_direction_and_limit() {
     let reference = concat!(env!("CARGO_MANIFEST_DIR"), "/results/reference");

@@ -6,6 +6,7 @@ mod common;
 mod demo;
 mod deploy;
 mod gate;
+mod hosts;
 mod layers;
 mod measure;
 mod model;

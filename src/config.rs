@@ -80,7 +80,15 @@ impl Choice for Transport {
 pub enum Fanout {
     Broadcast,
     PerUser,
+    Sharded,
     None,
+}
+
+impl Fanout {
+    /// A channel per user, subscribed for the users an instance holds.
+    pub fn per_user_channels(self) -> bool {
+        matches!(self, Fanout::PerUser | Fanout::Sharded)
+    }
 }
 
 impl Choice for Fanout {
@@ -95,6 +103,13 @@ impl Choice for Fanout {
             Fanout::PerUser,
             "per-user",
             "A channel per user: an instance subscribes only for the users it holds",
+        ),
+        (
+            Fanout::Sharded,
+            "sharded",
+            "A channel per user on a Redis Cluster (7.0 or later), with SPUBLISH and SSUBSCRIBE: \
+             each message goes only to the shard that owns its channel, so the messages spread \
+             over the cluster's masters",
         ),
         (
             Fanout::None,

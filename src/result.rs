@@ -252,6 +252,9 @@ pub struct ModeResult {
     pub db_activity: Option<DbActivity>,
     /// Redis's counters over the window (pub/sub channels: as it closed).
     pub redis: Option<RedisReading>,
+    /// Each master's counters over the window, when Redis is a cluster (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redis_nodes: Vec<RedisReading>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Client connections open when the window started.
@@ -329,6 +332,7 @@ impl RunResult {
                     memory: Memory::default(),
                     db_activity: None,
                     redis: None,
+                    redis_nodes: Vec::new(),
                     bytes_in: 0,
                     bytes_out: 0,
                     connections: 0,

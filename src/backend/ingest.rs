@@ -54,7 +54,7 @@ pub async fn handler(
         (Fanout::None, _) => super::push::route(&state, msg.as_bytes(), None),
         (fanout, Some(redis)) => {
             let channel = match fanout {
-                Fanout::PerUser => user_channel(body.user_id),
+                Fanout::PerUser | Fanout::Sharded => user_channel(body.user_id),
                 _ => CHANNEL.to_string(),
             };
             let msg = super::publisher::Message {

@@ -20,6 +20,17 @@ struct State {
     last_attempt: Option<Instant>,
 }
 
+/// A multiplexed connection whose commands wait as long as the caller lets them: the
+/// callers time out themselves (redis-rs would cut every response at 500 ms by default).
+async fn open(client: &redis::Client) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(None)
+        .set_response_timeout(None);
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
 /// A multiplexed Redis connection that is dropped on any error or timeout and opened
 /// again on the next use (at most one attempt per `RETRY`), so nothing waits on a dead one.
 pub struct Link {
@@ -30,7 +41,7 @@ pub struct Link {
 impl Link {
     /// Connects once, so that a wrong URL fails at start-up.
     pub async fn connect(client: redis::Client) -> anyhow::Result<Self> {
-        let conn = tokio::time::timeout(TIMEOUT * 5, client.get_multiplexed_async_connection())
+        let conn = tokio::time::timeout(TIMEOUT * 5, open(&client))
             .await
             .map_err(|_| anyhow::anyhow!("Redis did not answer within 5 s"))??;
         Ok(Link {
@@ -77,7 +88,7 @@ impl Link {
             }
             st.last_attempt = Some(Instant::now());
         }
-        let conn = tokio::time::timeout(TIMEOUT, self.client.get_multiplexed_async_connection())
+        let conn = tokio::time::timeout(TIMEOUT, open(&self.client))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to Redis timed out"))??;
         self.state.lock().conn = Some(conn.clone());

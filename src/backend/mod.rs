@@ -3,6 +3,7 @@
 //! [`AppState`]; [`serve`] runs them.
 
 pub(crate) mod cache;
+pub mod cluster;
 pub mod db;
 pub(crate) mod ingest;
 pub(crate) mod link;

@@ -25,12 +25,19 @@ use super::link::{Link, RETRY};
 const PENDING_MAX: usize = 100_000;
 
 pub struct Publisher {
-    link: Link,
+    to: To,
     /// Messages whose publish failed, oldest first.
     pending: Mutex<VecDeque<Message>>,
     wake: Notify,
     /// Cached polling: each message also raises its user's latest id in Redis.
     keep_latest: bool,
+}
+
+/// Where messages go: one Redis (PUBLISH), or a Redis Cluster (SPUBLISH, to the shard that
+/// owns the channel).
+enum To {
+    One(Box<Link>),
+    Cluster(redis::cluster_async::ClusterConnection),
 }
 
 /// One notification on its way to Redis.
@@ -58,10 +65,21 @@ impl Publisher {
     /// message also raises its user's latest id (cached polling).
     pub async fn connect(client: redis::Client, keep_latest: bool) -> anyhow::Result<Self> {
         Ok(Publisher {
-            link: Link::connect(client).await?,
+            to: To::One(Box::new(Link::connect(client).await?)),
             pending: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
             keep_latest,
+        })
+    }
+
+    /// Publishes with SPUBLISH on the Redis Cluster that `url` is a node of
+    /// (`--fanout sharded`).
+    pub async fn connect_sharded(url: &str) -> anyhow::Result<Self> {
+        Ok(Publisher {
+            to: To::Cluster(super::cluster::connect(url, None).await?),
+            pending: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            keep_latest: false,
         })
     }
 
@@ -113,25 +131,40 @@ impl Publisher {
     /// changes nothing); how many subscribers got it.
     async fn try_publish(&self, msg: &Message) -> anyhow::Result<i64> {
         let keep_latest = self.keep_latest;
-        self.link
-            .run(|mut conn| async move {
-                if keep_latest {
-                    let (user, id) = msg.latest;
-                    let (n,): (i64,) = redis::pipe()
-                        .cmd("ZADD")
-                        .arg(super::cache::LATEST)
-                        .arg("GT")
-                        .arg(id)
-                        .arg(user)
-                        .ignore()
-                        .publish(&msg.channel, &msg.text)
-                        .query_async(&mut conn)
-                        .await?;
-                    Ok(n)
-                } else {
-                    conn.publish::<_, _, i64>(&msg.channel, &msg.text).await
-                }
-            })
-            .await
+        let link = match &self.to {
+            To::One(link) => link,
+            To::Cluster(conn) => {
+                let mut conn = conn.clone();
+                let mut cmd = redis::cmd("SPUBLISH");
+                cmd.arg(&msg.channel).arg(&msg.text);
+                let spublish = cmd.query_async::<i64>(&mut conn);
+                return match tokio::time::timeout(super::link::TIMEOUT, spublish).await {
+                    Ok(r) => Ok(r?),
+                    Err(_) => Err(anyhow::anyhow!(
+                        "the Redis Cluster did not answer within {:?}",
+                        super::link::TIMEOUT
+                    )),
+                };
+            }
+        };
+        link.run(|mut conn| async move {
+            if keep_latest {
+                let (user, id) = msg.latest;
+                let (n,): (i64,) = redis::pipe()
+                    .cmd("ZADD")
+                    .arg(super::cache::LATEST)
+                    .arg("GT")
+                    .arg(id)
+                    .arg(user)
+                    .ignore()
+                    .publish(&msg.channel, &msg.text)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(n)
+            } else {
+                conn.publish::<_, _, i64>(&msg.channel, &msg.text).await
+            }
+        })
+        .await
     }
 }

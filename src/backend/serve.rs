@@ -93,10 +93,21 @@ pub async fn serve(
         ));
     }
     let mut republisher = None;
+    let sharded = config.push_config.fanout == Fanout::Sharded;
+    if sharded {
+        if cached || config.long_poll {
+            return Err(input(
+                "--fanout sharded publishes with SPUBLISH on a Redis Cluster; --poll-backend redis-cache and --long-poll need one Redis: use --fanout broadcast or per-user with them",
+            ));
+        }
+        super::cluster::check(redis_url).await?;
+    }
     if config.ingest && uses_redis {
-        let publisher = std::sync::Arc::new(
-            super::publisher::Publisher::connect(client.clone(), cached).await?,
-        );
+        let publisher = std::sync::Arc::new(if sharded {
+            super::publisher::Publisher::connect_sharded(redis_url).await?
+        } else {
+            super::publisher::Publisher::connect(client.clone(), cached).await?
+        });
         state.redis = Some(publisher.clone());
         let stats = state.stats.clone();
         republisher = Some(tokio::spawn(async move {
@@ -124,12 +135,16 @@ pub async fn serve(
     if config.push && uses_redis {
         let (tx, rx) = oneshot::channel();
         let ops = state.registry.subscription_requests();
-        subscriber = Some(tokio::spawn(push::fanout::subscriber(
-            client,
-            state.clone(),
-            ops,
-            tx,
-        )));
+        subscriber = Some(if sharded {
+            tokio::spawn(push::fanout::sharded_subscriber(
+                redis_url.to_string(),
+                state.clone(),
+                ops,
+                tx,
+            ))
+        } else {
+            tokio::spawn(push::fanout::subscriber(client, state.clone(), ops, tx))
+        });
         tokio::time::timeout(Duration::from_secs(10), rx)
             .await
             .map_err(|_| {

@@ -25,6 +25,30 @@ fn per_min(count: u64, secs: f64) -> Option<f64> {
     (secs > 0.0).then(|| round(count as f64 * 60.0 / secs, 1))
 }
 
+/// A cluster's masters one by one (null for one Redis): how the messages and the work
+/// spread over the shards.
+fn redis_nodes(nodes: &[crate::metrics::redis_info::RedisReading], secs: f64) -> Value {
+    if nodes.is_empty() {
+        return Value::Null;
+    }
+    let total: u64 = nodes.iter().map(|n| n.publishes).sum();
+    Value::Array(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                json!({
+                    "node": i,
+                    "publishes_total": n.publishes,
+                    "publishes_share": if total > 0 { json!(round(n.publishes as f64 / total as f64, 3)) } else { Value::Null },
+                    "commands_per_s": per_s(n.commands, secs),
+                    "cpu_cores": cores(Some(n.cpu_s), secs),
+                })
+            })
+            .collect(),
+    )
+}
+
 fn per_s(count: u64, secs: f64) -> Option<f64> {
     (secs > 0.0).then(|| round(count as f64 / secs, 1))
 }
@@ -268,13 +292,16 @@ fn mode(m: &ModeResult, plan: &Plan) -> Value {
             Some(r) => json!({
                 "commands_total": r.commands,
                 "commands_per_s": per_s(r.commands, secs),
+                "publishes_total": r.publishes,
+                "nodes": redis_nodes(&m.redis_nodes, secs),
                 "net_in_bytes_per_s": per_s(r.net_in_bytes, secs),
                 "net_out_bytes_per_s": per_s(r.net_out_bytes, secs),
                 "pubsub_channels": r.pubsub_channels,
                 "cpu_cores": cores(Some(r.cpu_s), secs),
             }),
             None => json!({
-                "commands_total": null, "commands_per_s": null, "net_in_bytes_per_s": null,
+                "commands_total": null, "commands_per_s": null, "publishes_total": null,
+                "nodes": null, "net_in_bytes_per_s": null,
                 "net_out_bytes_per_s": null, "pubsub_channels": null, "cpu_cores": null,
             }),
         },
@@ -517,6 +544,7 @@ pub fn build(r: &RunResult) -> Value {
             "push_slow_events_per_s": r.plan.push.slow_events_per_s,
             "swarm_processes": r.plan.shard_count(),
             "db_cpu_limit": r.plan.db_cpu_limit,
+            "redis_masters": r.plan.redis_masters,
         },
         "machine": {
             "cores": m.cores,

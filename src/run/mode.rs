@@ -630,6 +630,14 @@ impl<'a> ModeRun<'a> {
                 (Some(a), Some(b)) => b.since(&a),
                 _ => None,
             },
+            // Each master's own: unknown (none) when a node restarted within the window.
+            redis_nodes: s1
+                .redis_nodes
+                .iter()
+                .zip(&s0.redis_nodes)
+                .map(|(b, a)| b.since(a))
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default(),
             bytes_in: s1.bytes.0 - s0.bytes.0,
             bytes_out: s1.bytes.1 - s0.bytes.1,
             connections: w.connections,

@@ -49,6 +49,15 @@ impl Resources {
         let services = match remote {
             // Another deployment's services: read, never started or faulted.
             Some(_) => Services::given(opts.database_url.clone(), opts.redis_url.clone()).await?,
+            // A Redis Cluster on loopback (`redis.masters`; sharded pub/sub needs one).
+            None if plan.redis_masters > 1 && opts.redis_url.is_none() => {
+                Services::start_cluster(
+                    opts.database_url.clone(),
+                    plan.db_cpu_limit,
+                    plan.redis_masters as usize,
+                )
+                .await?
+            }
             None => {
                 Services::start_with(
                     opts.database_url.clone(),
@@ -75,13 +84,18 @@ impl Resources {
         };
         let redis = match services.redis_url.as_str() {
             "" => None,
-            url => RedisCounter::connect(url)
-                .await
-                .map_err(|e| {
-                    opts.observer
-                        .warn(&format!("cannot read Redis INFO: {e:#}"))
-                })
-                .ok(),
+            // A cluster's masters each, the first one's URL first.
+            url => RedisCounter::connect_all(
+                &std::iter::once(url.to_string())
+                    .chain(services.cluster.iter().map(|n| n.url.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .map_err(|e| {
+                opts.observer
+                    .warn(&format!("cannot read Redis INFO: {e:#}"))
+            })
+            .ok(),
         };
         let machine = read_machine(pool.as_ref(), &services).await;
         let emit_redis = emit_redis(plan, &services).await?;
@@ -156,9 +170,11 @@ async fn emit_redis(
         })?;
     let conn = async {
         let client = redis::Client::open(url.as_str())?;
+        // The workload times its publishes itself: no cut at redis-rs's default 500 ms.
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
         tokio::time::timeout(
             Duration::from_secs(5),
-            client.get_multiplexed_async_connection(),
+            client.get_multiplexed_async_connection_with_config(&config),
         )
         .await
         .map_err(|_| anyhow::anyhow!("no answer within 5 s"))?

@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub reported_rss_mb: Vec<Option<f64>>,
     pub bytes: (u64, u64),
     pub redis: Option<RedisReading>,
+    /// Each node's reading, when Redis is a cluster (empty otherwise).
+    pub redis_nodes: Vec<RedisReading>,
 }
 
 pub async fn snapshot(
@@ -59,10 +61,12 @@ pub async fn snapshot(
     }
     let reported_rss_mb = reported.iter().map(|f| f.rss_mb).collect();
     let db = counter.read().await?;
-    let redis = match redis.as_mut() {
-        Some(r) => r.read().await.ok(),
+    let nodes = match redis.as_mut() {
+        Some(r) => r.read_each().await.ok(),
         None => None,
     };
+    let redis = nodes.as_deref().map(RedisReading::sum);
+    let redis_nodes = nodes.filter(|n| n.len() > 1).unwrap_or_default();
     let (servers, ingest) = tokio::try_join!(
         futures_util::future::try_join_all(servers.iter().map(|s| s.total_stats())),
         ingest.total_stats()
@@ -79,5 +83,6 @@ pub async fn snapshot(
         reported_rss_mb,
         bytes,
         redis,
+        redis_nodes,
     })
 }

@@ -243,6 +243,8 @@ pub struct Plan {
     pub capacity: CapacityPlan,
     /// `db.cpu_limit`: cores the ephemeral Postgres may use; None: no limit.
     pub db_cpu_limit: Option<f64>,
+    /// `redis.masters`: 1 (one Redis), or an ephemeral Redis Cluster of this many masters.
+    pub redis_masters: u32,
 }
 
 /// How `pollpush capacity` raises the users, and the objectives a step must meet.
@@ -421,6 +423,9 @@ impl Plan {
             },
             db: super::raw::RawDb {
                 cpu_limit: self.db_cpu_limit,
+            },
+            redis: super::raw::RawRedis {
+                masters: (self.redis_masters != 1).then_some(self.redis_masters),
             },
             checks: (!self.checks.is_empty()).then(|| {
                 self.checks

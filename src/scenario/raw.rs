@@ -31,6 +31,8 @@ pub struct RawScenario {
     pub swarm: RawSwarm,
     #[serde(default)]
     pub db: RawDb,
+    #[serde(default)]
+    pub redis: RawRedis,
     /// Pass/fail gates evaluated at the end of a run: `"push.latency_ms.p99" = "< 50"`.
     pub checks: Option<toml::Table>,
     /// Per-figure regression thresholds in percent for `compare`: `"push.latency_ms.p99" = 30`.
@@ -59,6 +61,13 @@ pub struct RawAlternative {
     pub about: Option<String>,
     /// Keys set for this alternative, as `--set` would: `{ "poll.backend" = "redis-cache" }`.
     pub set: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    /// Masters of the ephemeral Redis: 1, or a Redis Cluster of 3 to 16.
+    pub masters: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

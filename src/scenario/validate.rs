@@ -122,6 +122,7 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
             ));
         }
     }
+    let redis_masters = validate_redis(&raw, push.fanout, ctx)?;
     Ok(Plan {
         name,
         description: raw.description.unwrap_or_default(),
@@ -150,7 +151,26 @@ pub fn validate(raw: RawScenario, ctx: &Ctx<'_>) -> anyhow::Result<Plan> {
         target,
         capacity,
         db_cpu_limit,
+        redis_masters,
     })
+}
+
+/// `redis.masters`: one Redis, or a cluster of 3 to 16 masters; a sharded fan-out needs a
+/// cluster (3 masters unless told).
+fn validate_redis(raw: &RawScenario, fanout: Fanout, ctx: &Ctx<'_>) -> anyhow::Result<u32> {
+    let sharded = fanout == Fanout::Sharded;
+    match raw.redis.masters {
+        None => Ok(if sharded { 3 } else { 1 }),
+        Some(1) if sharded => Err(ctx.err(
+            "redis.masters",
+            "push.fanout = \"sharded\" publishes with SPUBLISH on a Redis Cluster: give 3 or more masters (or leave the key out: 3)",
+        )),
+        Some(n) if n == 1 || (3..=16).contains(&n) => Ok(n),
+        Some(n) => Err(ctx.err(
+            "redis.masters",
+            format!("{n}: give 1 (one Redis) or 3 to 16 (a Redis Cluster: redis-cli creates one from 3 masters)"),
+        )),
+    }
 }
 
 /// `[capacity]`: every value in range, defaults filled in.
@@ -264,6 +284,12 @@ fn validate_long_poll(
             if wait < Duration::from_secs(1) || wait > Duration::from_secs(300) {
                 return Err(ctx.err("poll.wait", "must be between 1s and 5m"));
             }
+            if fanout == Fanout::Sharded {
+                return Err(ctx.err(
+                    "poll.long",
+                    "held polls wake through one Redis's PUBLISH, and push.fanout = \"sharded\" publishes with SPUBLISH on a cluster: use \"broadcast\" or \"per-user\" with long polling",
+                ));
+            }
             if fanout == Fanout::None && raw.target.is_none() {
                 return Err(ctx.err(
                     "poll.long",
@@ -305,6 +331,12 @@ fn validate_poll_kind(
             return Err(ctx.err(
                 "poll.backend",
                 "\"redis-cache\" is how pollpush's own poll API caches; a [target] caches (or not) on its own side: remove this key",
+            ));
+        }
+        if fanout == Fanout::Sharded {
+            return Err(ctx.err(
+                "poll.backend",
+                "\"redis-cache\" keeps every user's latest id in one Redis sorted set, and push.fanout = \"sharded\" runs on a cluster: use \"broadcast\" or \"per-user\" with it",
             ));
         }
         if fanout == Fanout::None {

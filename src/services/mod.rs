@@ -2,6 +2,7 @@
 //! the local binaries on free loopback ports and torn down when [`Services`] is dropped.
 
 mod cgroup;
+pub mod cluster;
 mod private;
 
 use std::net::{IpAddr, TcpListener};
@@ -22,10 +23,29 @@ pub struct Services {
     pub database_url: String,
     pub redis_url: String,
     pub postgres: Option<EphemeralPostgres>,
+    /// The ephemeral Redis; of an ephemeral cluster, its first master (the one faults act
+    /// on), `redis_url` naming it.
     pub redis: Option<EphemeralRedis>,
+    /// An ephemeral cluster's other masters.
+    pub cluster: Vec<EphemeralRedis>,
 }
 
 impl Services {
+    /// As [`Services::start_with`], with an ephemeral Redis Cluster of `masters` masters
+    /// (for `push.fanout = "sharded"`) instead of one Redis.
+    pub async fn start_cluster(
+        database_url: Option<String>,
+        db_cpu_limit: Option<f64>,
+        masters: usize,
+    ) -> anyhow::Result<Self> {
+        let cluster = cluster::EphemeralCluster::start(masters).await?;
+        let mut s = Self::start_with(database_url, Some(cluster.url.clone()), db_cpu_limit).await?;
+        let mut nodes = cluster.nodes.into_iter();
+        s.redis = nodes.next();
+        s.cluster = nodes.collect();
+        Ok(s)
+    }
+
     /// URLs when given (checked within a few seconds), otherwise ephemeral instances.
     pub async fn start(
         database_url: Option<String>,
@@ -78,6 +98,7 @@ impl Services {
             redis_url,
             postgres,
             redis,
+            cluster: Vec::new(),
         })
     }
 
@@ -98,6 +119,7 @@ impl Services {
             redis_url: redis_url.unwrap_or_default(),
             postgres: None,
             redis: None,
+            cluster: Vec::new(),
         })
     }
 
@@ -132,7 +154,11 @@ impl Services {
     }
 
     pub fn redis_pid(&self) -> Option<u32> {
-        self.redis.as_ref().map(|r| r.child.pid())
+        // A cluster is several processes: its CPU comes from each master's INFO instead.
+        self.redis
+            .as_ref()
+            .filter(|_| self.cluster.is_empty())
+            .map(|r| r.child.pid())
     }
 }
 
@@ -498,6 +524,9 @@ pub struct EphemeralRedis {
     pub url: String,
     pub port: u16,
     pub child: OwnedChild,
+    /// A node of a Redis Cluster (`cluster-enabled yes`, its identity in nodes.conf): the
+    /// port of its cluster bus.
+    bus: Option<u16>,
     _dir: tempfile::TempDir,
 }
 
@@ -508,24 +537,36 @@ impl EphemeralRedis {
 
     /// Listening on `host` too when it is not loopback, its URL naming `host`.
     pub async fn start_on(host: IpAddr) -> anyhow::Result<Self> {
+        Self::start_node(host, &random_secret(), false).await
+    }
+
+    /// A Redis with `password`; with `cluster`, a cluster node not yet in a cluster.
+    pub(crate) async fn start_node(
+        host: IpAddr,
+        password: &str,
+        cluster: bool,
+    ) -> anyhow::Result<Self> {
         let dir = ephemeral_dir("redis", "Redis", false)?;
         let port = free_port()?;
         // A password per run, in a config file only we can read: on redis-server's command
-        // line any local user would see it.
-        let password = random_secret();
+        // line any local user would see it. Cluster nodes use it with each other too.
         write_private(
             &dir.path().join("redis.conf"),
-            &format!("requirepass {password}\n"),
+            &format!("requirepass {password}\nmasterauth {password}\n"),
         )?;
         let url = format!(
             "redis://:{password}@{}/",
             std::net::SocketAddr::new(host, port)
         );
-        let child = Self::spawn(port, dir.path(), &url).await?;
+        // The bus port is chosen too: port + 10000, Redis's default, may be taken or past
+        // 65535.
+        let bus = if cluster { Some(free_port()?) } else { None };
+        let child = Self::spawn(port, dir.path(), &url, bus).await?;
         Ok(EphemeralRedis {
             url,
             port,
             child,
+            bus,
             _dir: dir,
         })
     }
@@ -535,7 +576,7 @@ impl EphemeralRedis {
     pub async fn restart(&mut self, down: Duration) -> anyhow::Result<()> {
         self.child.stop();
         tokio::time::sleep(down).await;
-        self.child = Self::spawn(self.port, self._dir.path(), &self.url).await?;
+        self.child = Self::spawn(self.port, self._dir.path(), &self.url, self.bus).await?;
         Ok(())
     }
 
@@ -546,7 +587,7 @@ impl EphemeralRedis {
 
     /// Starts Redis again on its port after [`EphemeralRedis::kill`].
     pub async fn revive(&mut self) -> anyhow::Result<()> {
-        self.child = Self::spawn(self.port, self._dir.path(), &self.url).await?;
+        self.child = Self::spawn(self.port, self._dir.path(), &self.url, self.bus).await?;
         Ok(())
     }
 
@@ -568,7 +609,12 @@ impl EphemeralRedis {
     }
 
     /// Starts redis-server on `port` and waits until it answers PING.
-    async fn spawn(port: u16, dir: &Path, url: &str) -> anyhow::Result<OwnedChild> {
+    async fn spawn(
+        port: u16,
+        dir: &Path,
+        url: &str,
+        bus: Option<u16>,
+    ) -> anyhow::Result<OwnedChild> {
         let Some(bin) = find_binary("redis-server", &[]) else {
             return Err(environment(format!(
                 "Redis: no REDIS_URL given and no redis-server found on PATH; {NO_SERVICE_HELP}"
@@ -582,8 +628,20 @@ impl EphemeralRedis {
             .arg("--bind")
             .args(listen_addresses(url))
             .args(["--save", "", "--appendonly", "no"])
-            .args(["--protected-mode", "no", "--daemonize", "no"])
-            .arg("--dir")
+            .args(["--protected-mode", "no", "--daemonize", "no"]);
+        if let Some(bus) = bus {
+            // Its identity and the cluster's layout survive a restart in nodes.conf.
+            cmd.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
+            .args(["--cluster-node-timeout", "2000"])
+            .arg("--cluster-port")
+            .arg(bus.to_string());
+        }
+        cmd.arg("--dir")
             .arg(dir)
             .arg("--logfile")
             .arg(&log)

@@ -52,6 +52,19 @@ fn bad_overrides_and_missing_files_exit_2() {
     let (code, err) = pollpush(&["run", "--set", "push.instancez=2"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("instancez"), "{err}");
+    // A Redis Cluster has 3 masters or more; sharded pub/sub needs one.
+    let (code, err) = pollpush(&["run", "--set", "redis.masters=2"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("redis.masters") && err.contains("3 to 16"), "{err}");
+    let (code, err) = pollpush(&[
+        "run",
+        "--set",
+        "push.fanout=\"sharded\"",
+        "--set",
+        "redis.masters=1",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("redis.masters") && err.contains("SPUBLISH"), "{err}");
     let (code, err) = pollpush(&["run", "/no/such/scenario.toml"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("cannot read scenario file"), "{err}");

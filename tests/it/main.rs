@@ -2,6 +2,7 @@
 
 mod backend;
 mod cli;
+mod cluster;
 mod common;
 mod demo;
 mod deploy;

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::PubSubSink;
+use redis::cluster_async::ClusterConnection;
+use redis::{PushInfo, PushKind};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{route, RecentMessages, SubOp, RECENT_MESSAGES};
@@ -40,7 +42,8 @@ pub async fn subscriber(
     let mut recent = RecentMessages::new(RECENT_MESSAGES);
     loop {
         match connect(&client, fanout).await {
-            Ok((mut sink, mut stream)) => {
+            Ok((sink, mut stream)) => {
+                let subs = Subs::One(sink);
                 tracing::debug!("redis subscriber connected");
                 backoff = Duration::from_millis(100);
                 if let Some(r) = ready.take() {
@@ -65,7 +68,7 @@ pub async fn subscriber(
                                     Err(_) => break,
                                 }
                             }
-                            if let Err(err) = apply(&mut sink, &mut subscribed, batch, &state).await {
+                            if let Err(err) = apply(&subs, &mut subscribed, batch, &state).await {
                                 tracing::warn!(cause = %err, "redis subscribe failed");
                                 break;
                             }
@@ -89,7 +92,7 @@ async fn connect(
 ) -> redis::RedisResult<(PubSubSink, redis::aio::PubSubStream)> {
     let pubsub = tokio::time::timeout(Duration::from_secs(5), client.get_async_pubsub())
         .await
-        .map_err(|_| redis::RedisError::from((redis::ErrorKind::IoError, "connect timed out")))??;
+        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
     let (mut sink, stream) = pubsub.split();
     if fanout == Fanout::Broadcast {
         sink.subscribe(CHANNEL).await?;
@@ -97,10 +100,106 @@ async fn connect(
     Ok((sink, stream))
 }
 
+/// What subscribes a user's channel: a pub/sub connection to one Redis, or the cluster
+/// connection (SSUBSCRIBE, sent to the shard that owns the channel).
+enum Subs {
+    One(PubSubSink),
+    Cluster(ClusterConnection),
+}
+
+impl Subs {
+    /// (Un)subscribes `user`'s channel; answers with what it did.
+    fn set(
+        &self,
+        user: i64,
+        on: bool,
+    ) -> impl std::future::Future<Output = redis::RedisResult<(i64, bool)>> {
+        let channel = user_channel(user);
+        let mut subs = match self {
+            Subs::One(sink) => Subs::One(sink.clone()),
+            Subs::Cluster(conn) => Subs::Cluster(conn.clone()),
+        };
+        async move {
+            match (&mut subs, on) {
+                (Subs::One(sink), true) => sink.subscribe(channel).await,
+                (Subs::One(sink), false) => sink.unsubscribe(channel).await,
+                (Subs::Cluster(conn), true) => conn.ssubscribe(channel).await,
+                (Subs::Cluster(conn), false) => conn.sunsubscribe(channel).await,
+            }
+            .map(|()| (user, on))
+        }
+    }
+}
+
+/// `sharded`: users' channels on a Redis Cluster. Runs like [`subscriber`]; messages come
+/// as RESP3 pushes, and a dropped node connection (redis-rs resubscribes by itself, but
+/// cannot know what was published meanwhile) closes every socket, as a lost subscription
+/// does.
+pub async fn sharded_subscriber(
+    url: String,
+    state: AppState,
+    mut ops: mpsc::Receiver<SubOp>,
+    ready: oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_millis(100);
+    let mut recent = RecentMessages::new(RECENT_MESSAGES);
+    loop {
+        let (tx, mut pushes) = mpsc::unbounded_channel();
+        match crate::backend::cluster::connect(&url, Some(tx)).await {
+            Ok(conn) => {
+                tracing::debug!("redis cluster subscriber connected");
+                backoff = Duration::from_millis(100);
+                if let Some(r) = ready.take() {
+                    let _ = r.send(());
+                }
+                let subs = Subs::Cluster(conn);
+                let mut subscribed = HashSet::new();
+                loop {
+                    tokio::select! {
+                        push = pushes.recv() => match push {
+                            Some(PushInfo { kind: PushKind::SMessage, data, .. }) => {
+                                if let Some(redis::Value::BulkString(payload)) = data.get(1) {
+                                    bump(&state.stats.redis_received);
+                                    route(&state, payload, Some(&mut recent));
+                                }
+                            }
+                            Some(PushInfo { kind: PushKind::Disconnection, .. }) | None => break,
+                            Some(_) => {}
+                        },
+                        op = ops.recv() => {
+                            let Some(op) = op else { return };
+                            let mut batch = vec![op];
+                            while batch.len() < BATCH {
+                                match ops.try_recv() {
+                                    Ok(op) => batch.push(op),
+                                    Err(_) => break,
+                                }
+                            }
+                            if let Err(err) = apply(&subs, &mut subscribed, batch, &state).await {
+                                tracing::warn!(cause = %err, "redis cluster subscribe failed");
+                                break;
+                            }
+                        }
+                    }
+                }
+                tracing::warn!(
+                    "a redis cluster connection dropped; closing sockets so clients catch up"
+                );
+                bump(&state.stats.redis_resets);
+                state.registry.close_all();
+            }
+            Err(err) => tracing::warn!(cause = %err, "redis cluster connection failed"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
 /// Brings the subscriptions in line with a batch of requests, then answers them. One
 /// channel per command: redis-rs matches one reply to one request.
 async fn apply(
-    sink: &mut PubSubSink,
+    subs: &Subs,
     subscribed: &mut HashSet<i64>,
     batch: Vec<SubOp>,
     state: &AppState,
@@ -124,16 +223,7 @@ async fn apply(
         if on == subscribed.contains(&user) {
             continue;
         }
-        let mut sink = sink.clone();
-        commands.push(async move {
-            let channel = user_channel(user);
-            if on {
-                sink.subscribe(channel).await
-            } else {
-                sink.unsubscribe(channel).await
-            }
-            .map(|()| (user, on))
-        });
+        commands.push(subs.set(user, on));
     }
     let n = commands.len() as u64;
     let results = futures_util::future::join_all(commands).await;

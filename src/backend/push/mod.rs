@@ -123,7 +123,7 @@ impl Registry {
                 self.request(SubOp::Ready(ack_tx));
                 Some(ack_rx)
             }
-            Fanout::PerUser => {
+            Fanout::PerUser | Fanout::Sharded => {
                 self.request(SubOp::Want(user, ack_tx));
                 Some(ack_rx)
             }
@@ -148,7 +148,7 @@ impl Registry {
     }
 
     fn released(&self, user: i64) {
-        if self.config.fanout == Fanout::PerUser {
+        if self.config.fanout.per_user_channels() {
             self.request(SubOp::Unwant(user));
         }
     }

@@ -540,12 +540,27 @@ impl EphemeralRedis {
         Self::start_node(host, &random_secret(), false).await
     }
 
-    /// A Redis with `password`; with `cluster`, a cluster node not yet in a cluster.
+    /// A Redis with `password`; with `cluster`, a cluster node not yet in a cluster. A port
+    /// picked free may be taken before Redis binds it (by another process's outgoing
+    /// connection): a start that fails for it is tried again on new ports.
     pub(crate) async fn start_node(
         host: IpAddr,
         password: &str,
         cluster: bool,
     ) -> anyhow::Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(host, password, cluster).await {
+                Err(e) if attempt < 4 && format!("{e:#}").contains("Address already in use") => {
+                    tracing::debug!(attempt, "a Redis port was taken before Redis bound it");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(host: IpAddr, password: &str, cluster: bool) -> anyhow::Result<Self> {
         let dir = ephemeral_dir("redis", "Redis", false)?;
         let port = free_port()?;
         // A password per run, in a config file only we can read: on redis-server's command

@@ -55,7 +55,10 @@ fn bad_overrides_and_missing_files_exit_2() {
     // A Redis Cluster has 3 masters or more; sharded pub/sub needs one.
     let (code, err) = pollpush(&["run", "--set", "redis.masters=2"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("redis.masters") && err.contains("3 to 16"), "{err}");
+    assert!(
+        err.contains("redis.masters") && err.contains("3 to 16"),
+        "{err}"
+    );
     let (code, err) = pollpush(&[
         "run",
         "--set",
@@ -64,7 +67,10 @@ fn bad_overrides_and_missing_files_exit_2() {
         "redis.masters=1",
     ]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("redis.masters") && err.contains("SPUBLISH"), "{err}");
+    assert!(
+        err.contains("redis.masters") && err.contains("SPUBLISH"),
+        "{err}"
+    );
     let (code, err) = pollpush(&["run", "/no/such/scenario.toml"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("cannot read scenario file"), "{err}");

@@ -135,16 +135,17 @@ pub async fn serve(
     if config.push && uses_redis {
         let (tx, rx) = oneshot::channel();
         let ops = state.registry.subscription_requests();
-        subscriber = Some(if sharded {
-            tokio::spawn(push::fanout::sharded_subscriber(
-                redis_url.to_string(),
-                state.clone(),
-                ops,
-                tx,
-            ))
+        let upstream = if sharded {
+            push::fanout::Upstream::Cluster(redis_url.to_string())
         } else {
-            tokio::spawn(push::fanout::subscriber(client, state.clone(), ops, tx))
-        });
+            push::fanout::Upstream::One(client)
+        };
+        subscriber = Some(tokio::spawn(push::fanout::subscriber(
+            upstream,
+            state.clone(),
+            ops,
+            tx,
+        )));
         tokio::time::timeout(Duration::from_secs(10), rx)
             .await
             .map_err(|_| {

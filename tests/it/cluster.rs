@@ -3,13 +3,7 @@
 //! sharded run delivers everything and its messages spread over the masters; a killed
 //! master is survived with catch-up; a Redis that is not a cluster is refused.
 
-use std::path::Path;
-
-use crate::common::{run_binary, HEAVY};
-
-fn summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
+use crate::common::{run_binary, summary, HEAVY};
 
 const SHARDED: &str = "name = \"it-sharded\"\nduration = \"6s\"\nwarmup = \"1s\"\n\
 modes = [\"push\"]\n[users]\ncount = 400\n[push]\ninstances = 2\nfanout = \"sharded\"\n\

@@ -329,3 +329,16 @@ pub fn socketio_fixture() -> Option<std::path::PathBuf> {
     assert!(npm.success(), "npm ci in {}", fixture.display());
     Some(fixture)
 }
+
+/// A result folder's summary.json.
+pub fn summary(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+/// The number at a JSON pointer (`/modes/poll/latency_ms/mean`); panics naming it when it
+/// is missing or not a number.
+pub fn number(v: &serde_json::Value, pointer: &str) -> f64 {
+    v.pointer(pointer)
+        .and_then(|x| x.as_f64())
+        .unwrap_or_else(|| panic!("{pointer} in {v}"))
+}

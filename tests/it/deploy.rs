@@ -980,7 +980,14 @@ type Svc = (u16, u16, bool, BTreeMap<String, String>, String);
 fn check_k8s(files: &[(String, String)]) -> Problems {
     let mut p = Problems::default();
     let k = K8s::load(files, &mut p);
-    // Services: name -> (port, targetPort, headless, selector).
+    let services = k8s_services(&k);
+    let serving = check_deployments(&k, &services, &mut p);
+    check_jobs(&k, &services, &serving, &mut p);
+    p
+}
+
+/// Services: name -> (port, targetPort, headless, selector, file).
+fn k8s_services(k: &K8s) -> BTreeMap<String, Svc> {
     let mut services: BTreeMap<String, Svc> = BTreeMap::new();
     for (file, name, d) in k.of_kind("Service") {
         let port = port_numbers(get(d, &["spec", "ports"]), "port")
@@ -1002,7 +1009,16 @@ fn check_k8s(files: &[(String, String)]) -> Problems {
             .unwrap_or_default();
         services.insert(name.into(), (port, target, headless, selector, file.into()));
     }
-    // Deployments: what each serves, and the Services in front of it.
+    services
+}
+
+/// Deployments: each pollpush container's command and ports, the Services in front of it;
+/// returns what each Service serves (its role and port).
+fn check_deployments(
+    k: &K8s,
+    services: &BTreeMap<String, Svc>,
+    p: &mut Problems,
+) -> BTreeMap<String, (Role, u16)> {
     let mut serving: BTreeMap<String, (Role, u16)> = BTreeMap::new(); // service name -> role, port
     for (file, name, d) in k.of_kind("Deployment") {
         let key = format!("Deployment {name}");
@@ -1056,7 +1072,7 @@ fn check_k8s(files: &[(String, String)]) -> Problems {
                     "leave command to the image's ENTRYPOINT and give args",
                 );
             }
-            let env = container_env(&k, c, file, &ckey, 0, &mut p);
+            let env = container_env(k, c, file, &ckey, 0, p);
             let argv: Vec<String> = c
                 .get("args")
                 .and_then(Value::as_sequence)
@@ -1068,7 +1084,7 @@ fn check_k8s(files: &[(String, String)]) -> Problems {
             match parse_cli(&argv) {
                 Err(e) => p.add(file, &ckey, e),
                 Ok(Command::Serve(a)) => {
-                    let port = check_serve(&mut p, file, &ckey, &a).unwrap_or(0);
+                    let port = check_serve(p, file, &ckey, &a).unwrap_or(0);
                     if !cport.contains(&port) {
                         p.add(
                             file,
@@ -1122,7 +1138,16 @@ fn check_k8s(files: &[(String, String)]) -> Problems {
             }
         }
     }
-    // The swarm Job and the merge Job.
+    serving
+}
+
+/// The swarm's Indexed Job and the merge Job.
+fn check_jobs(
+    k: &K8s,
+    services: &BTreeMap<String, Svc>,
+    serving: &BTreeMap<String, (Role, u16)>,
+    p: &mut Problems,
+) {
     let mut swarm_outs: Option<(Vec<PathBuf>, String)> = None;
     let mut jobs: Vec<(&str, &str, &Value)> = k.of_kind("Job").collect();
     // The shards first: the merge is checked against the folders they write.
@@ -1207,7 +1232,7 @@ fn check_k8s(files: &[(String, String)]) -> Problems {
                 vec![0]
             };
             for index in runs {
-                let env = container_env(&k, c, file, &ckey, index, &mut p);
+                let env = container_env(k, c, file, &ckey, index, p);
                 let argv: Vec<String> = c
                     .get("args")
                     .and_then(Value::as_sequence)
@@ -1223,8 +1248,8 @@ fn check_k8s(files: &[(String, String)]) -> Problems {
                     }
                     Ok(Command::Swarm(a)) => {
                         if index == 0 {
-                            check_scenario(&mut p, file, &ckey, &a);
-                            check_k8s_swarm(&mut p, file, &ckey, &a, &services, &serving);
+                            check_scenario(p, file, &ckey, &a);
+                            check_k8s_swarm(p, file, &ckey, &a, services, serving);
                         }
                         match (indexed, a.shard) {
                             (true, Some((i, n))) if i == index && n == completions => {}
@@ -1292,7 +1317,6 @@ fn check_k8s(files: &[(String, String)]) -> Problems {
     }) {
         p.add("deploy/k8s", "Job", "no merge Job");
     }
-    p
 }
 
 fn check_k8s_swarm(

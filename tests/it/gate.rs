@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{socketio_fixture, HEAVY};
+use crate::common::{socketio_fixture, summary, HEAVY};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -72,10 +72,6 @@ fn run_gate(out: &Path, key: &str, args: &[&str], env: &[(&str, String)]) -> (i3
         String::from_utf8_lossy(&run.stderr)
     );
     (run.status.code().unwrap_or(-1), text)
-}
-
-fn summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{run_binary, tool_missing, HEAVY};
+use crate::common::{number as f, run_binary, summary, tool_missing, HEAVY};
 
 const SCENARIO: &str =
     "name = \"it-hosts\"\nduration = \"8s\"\nwarmup = \"1s\"\nmodes = [\"poll\", \"push\"]\n\
@@ -125,16 +125,6 @@ impl Drop for Hosts {
         }
         let _ = ip(&["netns", "del", &self.switch()]);
     }
-}
-
-fn summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-fn f(v: &serde_json::Value, path: &str) -> f64 {
-    v.pointer(path)
-        .and_then(|x| x.as_f64())
-        .unwrap_or_else(|| panic!("{path} in {v}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

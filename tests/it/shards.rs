@@ -4,21 +4,11 @@
 
 use std::path::Path;
 
-use crate::common::{run_binary, HEAVY};
+use crate::common::{number as f, run_binary, summary, HEAVY};
 
 const SCENARIO: &str =
     "name = \"it-shards\"\nduration = \"6s\"\nwarmup = \"1s\"\nmodes = [\"poll\", \"push\"]\n\
 [users]\ncount = 1200\n[poll]\ninterval = \"2s\"\n[workload]\nevents_per_s = 40\n";
-
-fn summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-fn f(v: &serde_json::Value, path: &str) -> f64 {
-    v.pointer(path)
-        .and_then(|x| x.as_f64())
-        .unwrap_or_else(|| panic!("{path} in {v}"))
-}
 
 fn merge(args: &[&Path], out: &Path) -> (Option<i32>, String) {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))

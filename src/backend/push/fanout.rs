@@ -6,6 +6,8 @@
 //! - `per-user`: subscribed to `user:<id>` for exactly the users it holds. Requests from the
 //!   registry are taken in batches (all that queued up while the last batch was in flight),
 //!   netted (a connect and a disconnect of the same user cancel out), and sent pipelined.
+//! - `sharded`: the same channels on a Redis Cluster, with SSUBSCRIBE (each goes to the
+//!   master that owns the channel's slot); messages come as RESP3 pushes.
 //!
 //! When the connection drops, the subscriber reconnects with backoff and resubscribes. It
 //! cannot know what was published in between, so it closes every socket first: clients
@@ -27,10 +29,17 @@ use crate::config::Fanout;
 /// Requests taken in one batch at most.
 const BATCH: usize = 10_000;
 
+/// Where the gateway's Redis side connects: one Redis (broadcast, per-user), or a Redis
+/// Cluster (sharded), given by the URL of one of its nodes.
+pub enum Upstream {
+    One(redis::Client),
+    Cluster(String),
+}
+
 /// Runs until the registry goes away. `ready` fires once the first connection is
-/// subscribed (broadcast) or open (per-user).
+/// subscribed (broadcast) or open (per-user, sharded).
 pub async fn subscriber(
-    client: redis::Client,
+    upstream: Upstream,
     state: AppState,
     mut ops: mpsc::Receiver<SubOp>,
     ready: oneshot::Sender<()>,
@@ -41,9 +50,8 @@ pub async fn subscriber(
     // Kept across reconnects: a retried publish may come after the subscription is back.
     let mut recent = RecentMessages::new(RECENT_MESSAGES);
     loop {
-        match connect(&client, fanout).await {
-            Ok((sink, mut stream)) => {
-                let subs = Subs::One(sink);
+        match connect(&upstream, fanout).await {
+            Ok((subs, mut messages)) => {
                 tracing::debug!("redis subscriber connected");
                 backoff = Duration::from_millis(100);
                 if let Some(r) = ready.take() {
@@ -52,10 +60,10 @@ pub async fn subscriber(
                 let mut subscribed = HashSet::new();
                 loop {
                     tokio::select! {
-                        msg = stream.next() => match msg {
-                            Some(msg) => {
+                        msg = messages.next() => match msg {
+                            Some(payload) => {
                                 bump(&state.stats.redis_received);
-                                route(&state, msg.get_payload_bytes(), Some(&mut recent));
+                                route(&state, payload.bytes(), Some(&mut recent));
                             }
                             None => break,
                         },
@@ -86,18 +94,73 @@ pub async fn subscriber(
     }
 }
 
-async fn connect(
-    client: &redis::Client,
-    fanout: Fanout,
-) -> redis::RedisResult<(PubSubSink, redis::aio::PubSubStream)> {
-    let pubsub = tokio::time::timeout(Duration::from_secs(5), client.get_async_pubsub())
-        .await
-        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
-    let (mut sink, stream) = pubsub.split();
-    if fanout == Fanout::Broadcast {
-        sink.subscribe(CHANNEL).await?;
+/// The messages of one connection: a pub/sub stream, or a cluster connection's RESP3
+/// pushes. None once the connection is lost: for a cluster, when any node's connection
+/// dropped (redis-rs resubscribes by itself, but what was published meanwhile is gone).
+enum Messages {
+    One(redis::aio::PubSubStream),
+    Cluster(mpsc::UnboundedReceiver<PushInfo>),
+}
+
+/// One message's payload, as it came (no copy on the way to the router).
+enum Payload {
+    Msg(redis::Msg),
+    Push(Vec<u8>),
+}
+
+impl Payload {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Payload::Msg(m) => m.get_payload_bytes(),
+            Payload::Push(p) => p,
+        }
     }
-    Ok((sink, stream))
+}
+
+impl Messages {
+    async fn next(&mut self) -> Option<Payload> {
+        match self {
+            Messages::One(stream) => stream.next().await.map(Payload::Msg),
+            Messages::Cluster(pushes) => loop {
+                match pushes.recv().await? {
+                    PushInfo {
+                        kind: PushKind::SMessage,
+                        mut data,
+                        ..
+                    } if data.len() > 1 => {
+                        if let redis::Value::BulkString(payload) = data.swap_remove(1) {
+                            return Some(Payload::Push(payload));
+                        }
+                    }
+                    PushInfo {
+                        kind: PushKind::Disconnection,
+                        ..
+                    } => return None,
+                    _ => {}
+                }
+            },
+        }
+    }
+}
+
+async fn connect(upstream: &Upstream, fanout: Fanout) -> anyhow::Result<(Subs, Messages)> {
+    match upstream {
+        Upstream::One(client) => {
+            let pubsub = tokio::time::timeout(Duration::from_secs(5), client.get_async_pubsub())
+                .await
+                .map_err(|_| anyhow::anyhow!("connect timed out"))??;
+            let (mut sink, stream) = pubsub.split();
+            if fanout == Fanout::Broadcast {
+                sink.subscribe(CHANNEL).await?;
+            }
+            Ok((Subs::One(sink), Messages::One(stream)))
+        }
+        Upstream::Cluster(url) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let conn = crate::backend::cluster::connect(url, Some(tx)).await?;
+            Ok((Subs::Cluster(conn), Messages::Cluster(rx)))
+        }
+    }
 }
 
 /// What subscribes a user's channel: a pub/sub connection to one Redis, or the cluster
@@ -128,71 +191,6 @@ impl Subs {
             }
             .map(|()| (user, on))
         }
-    }
-}
-
-/// `sharded`: users' channels on a Redis Cluster. Runs like [`subscriber`]; messages come
-/// as RESP3 pushes, and a dropped node connection (redis-rs resubscribes by itself, but
-/// cannot know what was published meanwhile) closes every socket, as a lost subscription
-/// does.
-pub async fn sharded_subscriber(
-    url: String,
-    state: AppState,
-    mut ops: mpsc::Receiver<SubOp>,
-    ready: oneshot::Sender<()>,
-) {
-    let mut ready = Some(ready);
-    let mut backoff = Duration::from_millis(100);
-    let mut recent = RecentMessages::new(RECENT_MESSAGES);
-    loop {
-        let (tx, mut pushes) = mpsc::unbounded_channel();
-        match crate::backend::cluster::connect(&url, Some(tx)).await {
-            Ok(conn) => {
-                tracing::debug!("redis cluster subscriber connected");
-                backoff = Duration::from_millis(100);
-                if let Some(r) = ready.take() {
-                    let _ = r.send(());
-                }
-                let subs = Subs::Cluster(conn);
-                let mut subscribed = HashSet::new();
-                loop {
-                    tokio::select! {
-                        push = pushes.recv() => match push {
-                            Some(PushInfo { kind: PushKind::SMessage, data, .. }) => {
-                                if let Some(redis::Value::BulkString(payload)) = data.get(1) {
-                                    bump(&state.stats.redis_received);
-                                    route(&state, payload, Some(&mut recent));
-                                }
-                            }
-                            Some(PushInfo { kind: PushKind::Disconnection, .. }) | None => break,
-                            Some(_) => {}
-                        },
-                        op = ops.recv() => {
-                            let Some(op) = op else { return };
-                            let mut batch = vec![op];
-                            while batch.len() < BATCH {
-                                match ops.try_recv() {
-                                    Ok(op) => batch.push(op),
-                                    Err(_) => break,
-                                }
-                            }
-                            if let Err(err) = apply(&subs, &mut subscribed, batch, &state).await {
-                                tracing::warn!(cause = %err, "redis cluster subscribe failed");
-                                break;
-                            }
-                        }
-                    }
-                }
-                tracing::warn!(
-                    "a redis cluster connection dropped; closing sockets so clients catch up"
-                );
-                bump(&state.stats.redis_resets);
-                state.registry.close_all();
-            }
-            Err(err) => tracing::warn!(cause = %err, "redis cluster connection failed"),
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
 

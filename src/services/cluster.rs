@@ -58,7 +58,7 @@ impl EphemeralCluster {
     }
 
     /// Waits until every node says `cluster_state:ok`.
-    pub async fn wait_ok(&self, within: Duration) -> anyhow::Result<()> {
+    async fn wait_ok(&self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
             let mut all = true;
@@ -76,18 +76,10 @@ impl EphemeralCluster {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-
-    /// How many SPUBLISH commands each node took, in node order (INFO commandstats).
-    pub async fn spublish_per_node(&self) -> Vec<u64> {
-        let mut out = Vec::new();
-        for n in &self.nodes {
-            out.push(command_calls(&n.url, "spublish").await.unwrap_or(0));
-        }
-        out
-    }
 }
 
-async fn info(url: &str, section: &str) -> Option<String> {
+/// `cluster_state` from the node's CLUSTER INFO; None when it does not answer.
+async fn cluster_state(url: &str) -> Option<String> {
     let client = redis::Client::open(url).ok()?;
     let mut conn = tokio::time::timeout(
         Duration::from_secs(1),
@@ -96,35 +88,12 @@ async fn info(url: &str, section: &str) -> Option<String> {
     .await
     .ok()?
     .ok()?;
-    redis::cmd(if section == "cluster" {
-        "CLUSTER"
-    } else {
-        "INFO"
-    })
-    .arg(if section == "cluster" {
-        "INFO"
-    } else {
-        section
-    })
-    .query_async::<String>(&mut conn)
-    .await
-    .ok()
-}
-
-async fn cluster_state(url: &str) -> Option<String> {
-    let text = info(url, "cluster").await?;
+    let text: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("cluster_state:"))
         .map(|v| v.trim().to_string())
-}
-
-/// Calls of `command` on one node, from INFO commandstats.
-pub async fn command_calls(url: &str, command: &str) -> Option<u64> {
-    let text = info(url, "commandstats").await?;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(&format!("cmdstat_{command}:")))?;
-    line.split([':', ','])
-        .find_map(|kv| kv.strip_prefix("calls="))
-        .and_then(|v| v.parse().ok())
 }

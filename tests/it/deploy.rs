@@ -634,17 +634,9 @@ fn check_compose(compose_text: &str, nginx_text: &str) -> Problems {
                 );
             }
         };
-        if let Some(u) = &a.poll_url {
-            check("--poll-url", u, &[Role::Poll, Role::All], false);
-        }
-        if let Some(u) = &a.ingest_url {
-            check("--ingest-url", u, &[Role::Ingest, Role::All], false);
-        }
-        for u in &a.push_url {
-            check("--push-url", u, &[Role::Push, Role::All], true);
-        }
-        if let Some(r) = &a.push_replicas {
-            check("--push-replicas", r, &[Role::Push, Role::All], false);
+        // Only the clients' --push-url may name the balancer.
+        for (flag, url, roles) in swarm_targets(a) {
+            check(flag, url, roles, flag == "--push-url");
         }
         if let (Some(m), Some(u)) = (&a.poll_metrics, &a.poll_url) {
             if *m != format!("{}/metrics", u.trim_end_matches('/')) {
@@ -1319,6 +1311,23 @@ fn check_jobs(
     }
 }
 
+/// The servers a swarm command names: (flag, URL or HOST:PORT, the roles that may serve it).
+fn swarm_targets(a: &SwarmArgs) -> Vec<(&'static str, &str, &'static [Role])> {
+    const POLL: &[Role] = &[Role::Poll, Role::All];
+    const INGEST: &[Role] = &[Role::Ingest, Role::All];
+    const PUSH: &[Role] = &[Role::Push, Role::All];
+    let mut out = Vec::new();
+    out.extend(a.poll_url.as_deref().map(|u| ("--poll-url", u, POLL)));
+    out.extend(a.ingest_url.as_deref().map(|u| ("--ingest-url", u, INGEST)));
+    out.extend(a.push_url.iter().map(|u| ("--push-url", u.as_str(), PUSH)));
+    out.extend(
+        a.push_replicas
+            .as_deref()
+            .map(|u| ("--push-replicas", u, PUSH)),
+    );
+    out
+}
+
 fn check_k8s_swarm(
     p: &mut Problems,
     file: &str,
@@ -1338,17 +1347,14 @@ fn check_k8s_swarm(
             p.add(file, key, format!("{flag} {url}: no Service of that name and port in front of a server of that role"));
         }
     };
-    if let Some(u) = &a.poll_url {
-        check("--poll-url", u, &[Role::Poll, Role::All], None);
-    }
-    if let Some(u) = &a.ingest_url {
-        check("--ingest-url", u, &[Role::Ingest, Role::All], None);
-    }
-    for u in &a.push_url {
-        check("--push-url", u, &[Role::Push, Role::All], None);
-    }
-    if let Some(r) = &a.push_replicas {
-        check("--push-replicas", r, &[Role::Push, Role::All], Some(true));
+    // The replicas' name must be a headless Service, one address per pod.
+    for (flag, url, roles) in swarm_targets(a) {
+        check(
+            flag,
+            url,
+            roles,
+            (flag == "--push-replicas").then_some(true),
+        );
     }
     if a.shard.is_some() && a.start_at.is_none() {
         p.add(

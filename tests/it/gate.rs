@@ -186,22 +186,33 @@ async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() 
         ("REPEATS", "1".to_string()),
         ("DATABASE_URL", services.database_url.clone()),
         ("REDIS_URL", redis.clone()),
-        // A debug build of the poll API beside other tests: its response p99 moved from
-        // 14.5 to 27.2 ms between two single runs of the same build. The tails get room.
-        // So do Postgres's own statements per minute of the window: when the saturated
-        // debug server falls behind during one run, fewer of its queries land inside the
-        // window (the same build: 111,063 against 124,145, its response mean 187 against
-        // 26 ms, in CI). Every other figure keeps its default limit.
+        // The mechanics are under test here (pid measurement, both modes), not the
+        // limits' false-alarm rate (measured apart: results/gate-sensitivity). A debug
+        // build of the poll API beside other tests is noisy in time: between single runs
+        // of the same build its response p99 moved from 14.5 to 27.2 ms, then from 7.6 to
+        // 71.9 ms with the mean 2.2 against 6.2 ms (CI); when the saturated server fell
+        // behind, fewer of its queries landed inside the window (111,063 against 124,145
+        // statements a minute). So the load is half of ci.toml's (500 users: the
+        // debug server well below saturation), and response times, latency tails and
+        // Postgres's per-minute count get room. Counts, bytes, losses and CPU keep their
+        // default limits.
         (
             "COMPARE_ARGS",
-            "--max-regression *.response_ms.p99=300 --max-regression *.latency_ms.p99=300 \
+            "--max-regression *.response_ms.*=1000 --max-regression *.latency_ms.p99=300 \
              --max-regression poll.db.queries_per_min=30"
                 .to_string(),
         ),
     ];
     let (code, text) = tokio::task::spawn_blocking({
         let (out, key) = (out.clone(), key.clone());
-        move || run_gate(&out, &key, &["scenarios/ci.toml"], &env)
+        move || {
+            run_gate(
+                &out,
+                &key,
+                &["scenarios/ci.toml", "--set", "users.count=500"],
+                &env,
+            )
+        }
     })
     .await
     .unwrap();

@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::backend::db;
+use crate::backend::pipeline::Pipeline;
 use crate::backend::serve::{serve, ServerConfig};
 use crate::config::{PollAuth, ServeConfig};
 use crate::error::{environment, input};
@@ -42,7 +43,7 @@ pub async fn command(
             config.bind
         )));
     }
-    let server = ServerConfig::new(&config, signer, test_poll_delay()?);
+    let mut server = ServerConfig::new(&config, signer, test_poll_delay()?);
     // Arguments are checked first: bad input is refused before anything starts.
     let host = share.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
     let services = crate::services::Services::start_on(database_url, redis_url, None, host).await?;
@@ -60,6 +61,7 @@ pub async fn command(
     let pool = db::connect(&services.database_url, config.pool_size)
         .await
         .map_err(|e| environment(format!("cannot open the database pool: {e:#}")))?;
+    server.pipeline = pipeline(&services.database_url, config.pool_size);
     let listener = TcpListener::bind((config.bind, config.port))
         .await
         .map_err(|e| environment(format!("cannot bind {}:{}: {e}", config.bind, config.port)))?;
@@ -84,6 +86,19 @@ pub async fn command(
         announce
     );
     served
+}
+
+/// The poll's pipelining connections: one per core, at most `pool_size`. None (the pool
+/// then serves polls, with a warning) when tokio-postgres cannot read the URL.
+fn pipeline(url: &str, pool_size: u32) -> Option<std::sync::Arc<Pipeline>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match Pipeline::new(url, cores.min(pool_size as usize)) {
+        Ok(p) => Some(std::sync::Arc::new(p)),
+        Err(err) => {
+            tracing::warn!(cause = %err, "polls go through the pool: the database URL is not one the pipeline can use");
+            None
+        }
+    }
 }
 
 /// The test-only knob `POLLPUSH_TEST_POLL_DELAY_MS`: milliseconds added to every poll.

@@ -47,14 +47,19 @@ pub async fn connect(url: &str, size: u32) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
+/// The session lookup of [`user_for_token`] (and of the poll's pipeline).
+pub const USER_FOR_TOKEN: &str =
+    "SELECT user_id FROM sessions WHERE token_sha256 = $1 AND expires_at > now()";
+
+/// The read of [`notifications_after`] (and of the poll's pipeline).
+pub const NOTIFICATIONS_AFTER: &str = "SELECT id, payload::text FROM notifications WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3";
+
 /// The user a bearer token belongs to, if the session exists and has not expired.
 pub async fn user_for_token(pool: &PgPool, token: &str) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT user_id FROM sessions WHERE token_sha256 = $1 AND expires_at > now()",
-    )
-    .bind(crate::token::hash(token))
-    .fetch_optional(pool)
-    .await
+    sqlx::query_scalar(USER_FOR_TOKEN)
+        .bind(crate::token::hash(token))
+        .fetch_optional(pool)
+        .await
 }
 
 /// The user of a live session and the seconds it has left, for caching it no longer.
@@ -84,14 +89,12 @@ pub async fn notifications_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, payload::text FROM notifications WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-    )
-    .bind(user_id)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as(NOTIFICATIONS_AFTER)
+        .bind(user_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
 }
 
 /// Stores a notification; returns its id.

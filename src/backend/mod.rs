@@ -8,6 +8,7 @@ pub mod db;
 pub(crate) mod ingest;
 pub(crate) mod link;
 pub(crate) mod longpoll;
+pub mod pipeline;
 pub(crate) mod poll;
 pub(crate) mod prometheus;
 pub(crate) mod publisher;
@@ -151,6 +152,8 @@ pub struct AppState {
     pub cache: Option<Arc<cache::PollCache>>,
     /// Polls answer with an ETag and honour If-None-Match (`--conditional`).
     pub conditional: bool,
+    /// The poll's statements over pipelining connections (`serve`); None: through `pool`.
+    pub pipeline: Option<Arc<pipeline::Pipeline>>,
 }
 
 impl AppState {
@@ -170,6 +173,7 @@ impl AppState {
             operator: None,
             cache: None,
             conditional: false,
+            pipeline: None,
         }
     }
 
@@ -204,7 +208,11 @@ impl AppState {
             return Err(AppError::Unauthorized);
         }
         bump(&self.stats.db_queries);
-        match db::user_for_token(&self.pool, token).await? {
+        let user = match &self.pipeline {
+            Some(pipeline) => pipeline.user_for_token(token).await?,
+            None => db::user_for_token(&self.pool, token).await?,
+        };
+        match user {
             Some(user) => Ok(user),
             None => Err(AppError::Unauthorized),
         }
@@ -239,6 +247,8 @@ pub enum AppError {
     Unavailable(&'static str),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    #[error("database error")]
+    Pipeline(#[from] pipeline::PipelineError),
 }
 
 impl IntoResponse for AppError {
@@ -250,6 +260,10 @@ impl IntoResponse for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(err) => {
+                tracing::warn!(cause = %err, "database error");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AppError::Pipeline(err) => {
                 tracing::warn!(cause = %err, "database error");
                 StatusCode::SERVICE_UNAVAILABLE
             }

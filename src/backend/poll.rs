@@ -197,7 +197,14 @@ async fn cached(
 
 async fn query(state: &AppState, user: i64, after: i64) -> Result<Vec<Item>, AppError> {
     bump(&state.stats.db_queries);
-    let rows = db::notifications_after(&state.pool, user, after.max(0), PAGE).await?;
+    let rows = match &state.pipeline {
+        Some(pipeline) => {
+            pipeline
+                .notifications_after(user, after.max(0), PAGE)
+                .await?
+        }
+        None => db::notifications_after(&state.pool, user, after.max(0), PAGE).await?,
+    };
     rows.into_iter()
         .map(|(id, payload)| {
             let payload = RawValue::from_string(payload)

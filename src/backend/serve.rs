@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub conditional: bool,
     /// `--http2`: h2c beside HTTP/1.1.
     pub http2: bool,
+    /// The poll's statements over pipelining connections; None: through the pool.
+    pub pipeline: Option<std::sync::Arc<super::pipeline::Pipeline>>,
 }
 
 impl ServerConfig {
@@ -60,6 +62,7 @@ impl ServerConfig {
             poll_backend: config.poll_backend,
             conditional: config.conditional,
             http2: config.http2,
+            pipeline: None,
         }
     }
 }
@@ -79,6 +82,7 @@ pub async fn serve(
     state.signer = config.signer;
     state.operator = config.operator.map(std::sync::Arc::from);
     state.conditional = config.conditional;
+    state.pipeline = config.pipeline;
     let client = redis::Client::open(redis_url)?;
     let uses_redis = config.push_config.fanout != Fanout::None;
     let cached = config.poll_backend == PollBackend::RedisCache;

@@ -504,6 +504,7 @@ async fn signed_tokens_poll_without_a_lookup_and_cannot_be_forged() {
         poll_backend: pollpush::config::PollBackend::Db,
         conditional: false,
         http2: false,
+        pipeline: None,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let base = format!("http://{addr}");
@@ -561,6 +562,7 @@ async fn slow_loris_clients_are_cut_off_and_others_are_served() {
         poll_backend: pollpush::config::PollBackend::Db,
         conditional: false,
         http2: false,
+        pipeline: None,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let started = tokio::time::Instant::now();
@@ -734,6 +736,7 @@ async fn an_operator_token_guards_ingest_stats_and_metrics() {
         poll_backend: pollpush::config::PollBackend::Db,
         conditional: false,
         http2: false,
+        pipeline: None,
     };
     let (addr, _stop) = crate::common::instance_with(&s.services, &s.pool, config).await;
     let base = format!("http://{addr}");

@@ -98,6 +98,11 @@ pub async fn instance(
             poll_backend: pollpush::config::PollBackend::Db,
             conditional: false,
             http2: false,
+            // As `serve` runs: the poll's statements over pipelining connections.
+            pipeline: Some(std::sync::Arc::new(
+                pollpush::backend::pipeline::Pipeline::new(&services.database_url, 2)
+                    .expect("the ephemeral database's URL"),
+            )),
         },
     )
     .await

@@ -32,6 +32,7 @@ fn config(backend: PollBackend, conditional: bool, http2: bool) -> ServerConfig 
         poll_backend: backend,
         conditional,
         http2,
+        pipeline: None,
     }
 }
 

@@ -1,2 +1,4 @@
 \set uid random(1, 10000)
-SELECT id, payload::text FROM notifications WHERE user_id = :uid AND id > 0 ORDER BY id LIMIT 100;
+\set after 1000000000
+\set page 100
+SELECT id, payload::text FROM notifications WHERE user_id = :uid AND id > :after ORDER BY id LIMIT :page;

@@ -23,9 +23,11 @@ set -euo pipefail
 USERS=${USERS:-10000}
 RATES=${RATES:-"10 1000 5000"}
 DURATION=${DURATION:-20s}
-HOLD_RATES=${HOLD_RATES-"2500 5000 7500 10000 15000 20000 30000 40000"}
-# Extra flags for our gateway, e.g. GATEWAY_ARGS="--workers 1" (one thread, as Node.js runs).
-GATEWAY_ARGS=${GATEWAY_ARGS:-}
+HOLD_RATES=${HOLD_RATES-"2500 5000 7500 10000 15000 20000 25000 30000 40000"}
+# Flags for our gateway. By default it runs as the reference does: one thread (Node.js's
+# event loop; `--workers 1`) and a ping every 25 s (Socket.IO's pingInterval; our default
+# is 20 s). GATEWAY_ARGS="" runs it with its own defaults (one thread per core).
+GATEWAY_ARGS=${GATEWAY_ARGS-"--workers 1 --ping-interval 25s"}
 HOLD_DURATION=${HOLD_DURATION:-10s}
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/results/side-by-side-$(date -u +%Y%m%d-%H%M%S)}
@@ -234,8 +236,8 @@ text = "\n".join(
     + hold
     + ["", "CPU and RSS of each server process from /proc over the window (`pollpush swarm --push-pid`); "
            "RSS per connection is the growth from the idle server. Command: "
-           + (f"`GATEWAY_ARGS=\"{gateway_args}\" benches/side-by-side.sh`" if gateway_args else "`benches/side-by-side.sh`")
-           + "."])
+           + f"`benches/side-by-side.sh`; our gateway ran as `pollpush serve --role push --fanout broadcast {gateway_args}`."
+           .replace(" `.", "`.")])
 open(f"{out}/side-by-side.md", "w").write(text + "\n")
 print(text)
 EOF

@@ -503,7 +503,8 @@ pub struct ServeArgs {
     pub poll_auth: PollAuth,
 
     /// Database connections in this process's pool (default: two per core, at least 4
-    /// and at most 64; more only queue inside a Postgres on the same cores).
+    /// and at most 64; more only queue inside a Postgres on the same cores). Polls go over
+    /// one more pipelining connection per core (at most this many).
     #[arg(long, default_value_t = crate::config::default_pool_size())]
     pub pool_size: u32,
 

@@ -577,8 +577,11 @@ async fn connection(mut socket: WebSocket, mut session: Session) {
     let mut code = None;
     loop {
         // Each branch is cancel-safe: a frame half-read stays in the socket's buffer, and a
-        // frame is taken from the queue only when it is returned.
+        // frame is taken from the queue only when it is returned. Polled in this order
+        // (`biased`: no random draw per wakeup): what the client sent, then frames, then
+        // the ping grid.
         let msg = tokio::select! {
+            biased;
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {
@@ -602,7 +605,10 @@ async fn connection(mut socket: WebSocket, mut session: Session) {
                 Message::Ping(Default::default())
             }
         };
+        // The write first: it almost always completes at once, and then neither its timer
+        // nor the kill signal's waiter is ever registered.
         let sent = tokio::select! {
+            biased;
             r = tokio::time::timeout(ping_interval, socket.send(msg)) => matches!(r, Ok(Ok(()))),
             _ = kill.cancelled() => false,
         };

@@ -251,6 +251,12 @@ pub enum AppError {
     Pipeline(#[from] pipeline::PipelineError),
 }
 
+/// A database error answers 503; its cause is logged, never sent.
+fn database_error(cause: &dyn std::fmt::Display) -> StatusCode {
+    tracing::warn!(cause = %cause, "database error");
+    StatusCode::SERVICE_UNAVAILABLE
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -259,14 +265,8 @@ impl IntoResponse for AppError {
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Database(err) => {
-                tracing::warn!(cause = %err, "database error");
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            AppError::Pipeline(err) => {
-                tracing::warn!(cause = %err, "database error");
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            AppError::Database(err) => database_error(err),
+            AppError::Pipeline(err) => database_error(err),
         };
         (
             status,

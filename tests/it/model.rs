@@ -120,7 +120,9 @@ async fn the_model_reads_a_fresh_sweep() {
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     let m = read_json(&runs.join("model").join("model.json"));
     assert_eq!(m["max_users_measured"], json!(400.0));
-    assert_eq!(m["interval_s"], json!(1.0));
+    // Measured (users over polls per second, rounded): 0.999 in one CI run.
+    let interval = m["interval_s"].as_f64().unwrap();
+    assert!((interval - 1.0).abs() < 0.02, "{interval}");
     for mode in m["modes"].as_array().unwrap() {
         assert_eq!(mode["runs"], json!(3), "{mode}");
         for key in ["db_cores", "server_cores", "bytes_per_s", "server_rss_mb"] {

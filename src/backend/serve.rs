@@ -226,7 +226,13 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                    // Every write goes out at once: a frame is never held back for the
+                    // client's ACK of the previous one (Nagle), which a client that only
+                    // reads may delay by up to 40 ms.
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        stream
+                    }
                     Err(e) => {
                         // Out of descriptors, most likely: wait for some to close.
                         tracing::warn!("accept failed: {e}");

@@ -23,7 +23,7 @@ set -euo pipefail
 USERS=${USERS:-10000}
 RATES=${RATES:-"10 1000 5000"}
 DURATION=${DURATION:-20s}
-HOLD_RATES=${HOLD_RATES-"2500 5000 7500 10000 15000 20000 25000 30000 40000"}
+HOLD_RATES=${HOLD_RATES-"2500 5000 7500 10000 15000 20000 25000 30000 40000 50000 60000 80000 100000"}
 # Flags for our gateway. By default it runs as the reference does: one thread (Node.js's
 # event loop; `--workers 1`) and a ping every 25 s (Socket.IO's pingInterval; our default
 # is 20 s). GATEWAY_ARGS="" runs it with its own defaults (one thread per core).
@@ -173,8 +173,8 @@ hold_rates = [int(r) for r in sys.argv[5].split()]
 gateway_args = sys.argv[6]
 rates = sys.argv[7:]
 idle = {"pollpush": gw_idle, "node": node_idle}
-rows = ["| notifications/s | server | cores | CPU per notification (µs) | RSS per connection (KB) | p50 (ms) | p99 (ms) | delivered | lost |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+rows = ["| notifications/s | server | cores | CPU per notification (µs) | of which in the kernel (µs) | RSS per connection (KB) | p50 (ms) | p99 (ms) | delivered | lost |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 ratios = []
 for rate in rates:
     got = {}
@@ -182,23 +182,25 @@ for rate in rates:
         try:
             s = json.load(open(f"{out}/{server}-{rate}/summary.json"))
         except OSError:
-            rows.append(f"| {rate} | {server} | run failed | | | | | | |")
+            rows.append(f"| {rate} | {server} | run failed | | | | | | | |")
             continue
         m = s["modes"]["push"]
         inst = m["instances"][0]
-        cores, rss = inst.get("cpu_cores"), inst.get("rss_mb")
+        cores, rss, sys_cores = inst.get("cpu_cores"), inst.get("rss_mb"), inst.get("cpu_system_cores")
         delivered = m["events"]["delivered"]
         per_s = delivered / m["duration_s"]
         us = cores * 1e6 / per_s if cores is not None and per_s > 0 else None
+        sys_us = sys_cores * 1e6 / per_s if sys_cores is not None and per_s > 0 else None
         kb = (rss * 1024 - idle[server]) / users if rss is not None else None
-        got[server] = (cores, us, kb)
+        got[server] = (cores, us, kb, sys_us)
         f = lambda v, d: "-" if v is None else f"{v:,.{d}f}"
-        rows.append(f"| {rate} | {server} | {f(cores, 3)} | {f(us, 1)} | {f(kb, 1)} | "
+        rows.append(f"| {rate} | {server} | {f(cores, 3)} | {f(us, 1)} | {f(sys_us, 1)} | {f(kb, 1)} | "
                     f"{f(m['latency_ms']['p50'], 2)} | {f(m['latency_ms']['p99'], 2)} | "
                     f"{delivered:,} | {m['events']['lost']:,} |")
     if len(got) == 2 and None not in got["pollpush"] + got["node"]:
-        ratios.append(f"| {rate} | {got['pollpush'][0] / got['node'][0]:.2f} | "
-                      f"{got['pollpush'][2] / got['node'][2]:.2f} |")
+        (c, us, kb, ks), (nc, nus, nkb, nks) = got["pollpush"], got["node"]
+        ratios.append(f"| {rate} | {c / nc:.2f} | {(us - ks) / (nus - nks):.2f} | {ks / nks:.2f} | "
+                      f"{kb / nkb:.2f} |")
 # The largest rate each server held, and why the next one failed.
 hold_rows, largest = [], {}
 for server in ["pollpush", "node"]:
@@ -211,14 +213,16 @@ for server in ["pollpush", "node"]:
             break
         w, p99, lost = m["workload"], m["latency_ms"]["p99"], m["events"]["lost"]
         swarm = m["cpu"]["swarm_cores"]
+        used = (f"the server used {m['instances'][0]['cpu_cores']:.2f} cores, the swarm {swarm:.2f}, "
+                f"Redis {m['cpu']['redis_cores']:.2f}")
         if w["emitted_per_s"] < 0.95 * w["events_per_s_target"]:
             why = (f"{rate:,}/s: the emitter sent only {w['emitted_per_s']:,.0f}/s "
-                   f"(the swarm used {swarm:.2f} cores): the load generator's limit, not the server's")
+                   f"({used}): the load generator's limit, not the server's")
             break
         if p99 is None or p99 > 50 or lost:
-            why = f"{rate:,}/s: p99 {p99} ms, {lost:,} lost (the swarm used {swarm:.2f} cores)"
+            why = f"{rate:,}/s: p99 {p99} ms, {lost:,} lost ({used})"
             break
-        best, why = rate, "held every rate tried"
+        best, why = rate, f"held every rate tried (at {rate:,}/s {used})"
     largest[server] = best
     hold_rows.append(f"| {server} | {'-' if best is None else f'{best:,}'} | {why} |")
 hold = []
@@ -232,9 +236,12 @@ text = "\n".join(
     [f"# pollpush's gateway against Node.js + Socket.IO: {users:,} clients, the same swarm and load", ""]
     + rows
     + ["", "pollpush / Node.js, measured in this run:", "",
-       "| notifications/s | CPU | RSS per connection |", "|---:|---:|---:|"] + ratios
+       "| notifications/s | CPU | of which in user space | in the kernel | RSS per connection |",
+       "|---:|---:|---:|---:|---:|"] + ratios
     + hold
     + ["", "CPU and RSS of each server process from /proc over the window (`pollpush swarm --push-pid`); "
+           "the kernel's part is its system time (its syscalls, and on loopback the TCP receive "
+           "work the kernel does on the sender's time); "
            "RSS per connection is the growth from the idle server. Command: "
            + f"`benches/side-by-side.sh`; our gateway ran as `pollpush serve --role push --fanout broadcast {gateway_args}`."
            .replace(" `.", "`.")])

@@ -135,6 +135,9 @@ pub struct ProcStat {
     pub ppid: u32,
     /// User + system CPU seconds of the process itself (all its threads).
     pub cpu_s: f64,
+    /// Of which in the kernel (system time: its syscalls, and the network stack's work
+    /// done on its behalf).
+    pub system_s: f64,
     /// CPU seconds of its children that have exited and been reaped.
     pub reaped_children_cpu_s: f64,
 }
@@ -153,6 +156,7 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     Some(ProcStat {
         ppid: f.get(1)?.parse().ok()?,
         cpu_s: (num(11)? + num(12)?) / tck,
+        system_s: num(12)? / tck,
         reaped_children_cpu_s: (num(13)? + num(14)?) / tck,
     })
 }
@@ -221,6 +225,11 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     proc_stat(pid).map(|s| s.cpu_s)
 }
 
+/// Of those, the seconds spent in the kernel.
+pub fn system_cpu_seconds(pid: u32) -> Option<f64> {
+    proc_stat(pid).map(|s| s.system_s)
+}
+
 /// Resident set size in MiB.
 pub fn rss_mb(pid: u32) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -250,6 +259,7 @@ mod tests {
         assert_eq!(st.ppid, 42);
         let tck = clock_ticks();
         assert!((st.cpu_s - 300.0 / tck).abs() < 1e-9);
+        assert!((st.system_s - 50.0 / tck).abs() < 1e-9);
         assert!((st.reaped_children_cpu_s - 15.0 / tck).abs() < 1e-9);
     }
 

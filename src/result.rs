@@ -21,6 +21,10 @@ pub struct CpuSeconds {
     pub server: Option<f64>,
     /// Each server process of the mode (gateway instances), in index order.
     pub instances: Vec<Option<f64>>,
+    /// Of each instance's, the part in the kernel (from /proc: None for a server that
+    /// reports its CPU through /metrics).
+    #[serde(default)]
+    pub instances_system: Vec<Option<f64>>,
     pub ingest: Option<f64>,
     pub db: Option<f64>,
     pub redis: Option<f64>,
@@ -41,9 +45,16 @@ impl CpuSeconds {
             .enumerate()
             .map(|(i, &b)| delta(earlier.instances.get(i).copied().flatten(), b))
             .collect();
+        let instances_system = self
+            .instances_system
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| delta(earlier.instances_system.get(i).copied().flatten(), b))
+            .collect();
         CpuSeconds {
             server: known_sum(&instances),
             instances,
+            instances_system,
             ingest: delta(earlier.ingest, self.ingest),
             db: delta(earlier.db, self.db),
             redis: delta(earlier.redis, self.redis),
@@ -211,6 +222,9 @@ pub struct InstanceResult {
     /// Client connections it held when the window opened.
     pub connections: i64,
     pub cpu_s: Option<f64>,
+    /// Of `cpu_s`, the seconds in the kernel (None where only the total is known).
+    #[serde(default)]
+    pub cpu_system_s: Option<f64>,
     pub rss_mb: Option<f64>,
 }
 
@@ -347,6 +361,7 @@ impl RunResult {
                                 stats: StatsSnapshot::default(),
                                 connections: 0,
                                 cpu_s: None,
+                                cpu_system_s: None,
                                 rss_mb: None,
                             })
                             .collect(),

@@ -109,8 +109,8 @@ pub struct SwarmArgs {
     pub poll_pid: Option<u32>,
 
     /// The process ids of the push instances on this machine, in the order of
-    /// --push-url (repeat it, or separate with commas): their CPU and memory are then
-    /// measured (otherwise null).
+    /// --push-url (repeat it, or separate with commas): their CPU (and its part in the
+    /// kernel) and memory are then measured (otherwise null).
     #[arg(long, value_name = "PID", value_delimiter = ',')]
     pub push_pid: Vec<u32>,
 

@@ -154,7 +154,10 @@ fn unknown_server_counters(v: &mut Value) {
         .into_iter()
         .flatten()
     {
-        null_all(Some(i), &["index", "cpu_cores", "rss_mb"]);
+        null_all(
+            Some(i),
+            &["index", "cpu_cores", "cpu_system_cores", "rss_mb"],
+        );
     }
     if let Some(db) = v.get_mut("db").and_then(Value::as_object_mut) {
         for k in ["backend_queries_total", "backend_queries_per_min"] {
@@ -483,6 +486,7 @@ fn instance(i: &InstanceResult, secs: f64, published: u64) -> Value {
         "catch_up_frames": s.catch_up_frames,
         "subscribe_commands": s.subscribe_commands,
         "cpu_cores": cores(i.cpu_s, secs),
+        "cpu_system_cores": cores(i.cpu_system_s, secs),
         "rss_mb": i.rss_mb.map(|x| round(x, 1)),
     })
 }

@@ -604,6 +604,7 @@ impl<'a> ModeRun<'a> {
                         .unwrap_or_default(),
                     connections: s0.servers[index].connections,
                     cpu_s: cpu.instances.get(index).copied().flatten(),
+                    cpu_system_s: cpu.instances_system.get(index).copied().flatten(),
                     rss_mb: w.rss.get(index).copied().flatten(),
                 })
                 .collect(),
@@ -756,6 +757,7 @@ mod tests {
         CpuSeconds {
             server: Some(others),
             instances: vec![Some(others)],
+            instances_system: vec![],
             ingest: None,
             db: Some(0.0),
             redis: None,

@@ -42,6 +42,11 @@ impl CpuSeconds {
         CpuSeconds {
             server: crate::result::known_sum(&instances),
             instances,
+            instances_system: p
+                .servers
+                .iter()
+                .map(|pid| pid.and_then(procs::system_cpu_seconds))
+                .collect(),
             ingest: p.ingest.and_then(procs::cpu_seconds),
             db: p.postgres.and_then(procs::tree_cpu_seconds),
             redis: p.redis.and_then(procs::cpu_seconds),

@@ -59,6 +59,11 @@ async fn four_instances_broadcast_receive_everything_per_user_only_their_share()
             assert_eq!(i["connections"], 100, "round-robin: {i}");
             let (received, discarded) = (f(i, "received_share"), f(i, "discarded_ratio"));
             assert!(f(i, "cpu_cores") > 0.0 && f(i, "rss_mb") > 0.0, "{i}");
+            // Its time in the kernel is read with it, and is a part of it.
+            assert!(
+                (0.0..=f(i, "cpu_cores")).contains(&f(i, "cpu_system_cores")),
+                "{i}"
+            );
             match fanout {
                 "broadcast" => {
                     assert!(

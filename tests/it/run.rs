@@ -532,6 +532,10 @@ async fn swarm_drives_a_server_started_elsewhere() {
                 f(i, "cpu_cores") > 0.0 && f(i, "rss_mb") > 10.0,
                 "push: the named process is measured: {i}"
             );
+            assert!(
+                (0.0..=f(i, "cpu_cores")).contains(&f(i, "cpu_system_cores")),
+                "push: and its time in the kernel: {i}"
+            );
             // The ingest API is this same process (`serve --role all`): counted once, in
             // the instance, so the servers' CPU is the instance's.
             assert_eq!(f(&m["cpu"], "ingest_cores"), 0.0, "{}", m["cpu"]);

@@ -10,8 +10,9 @@
 #   USERS=2000 RATES="10 1000" DURATION=10s benches/side-by-side.sh
 #
 # Then the largest rate each server holds: rates from HOLD_RATES, lowest first, in
-# HOLD_DURATION windows, until one breaks (p99 over 50 ms, anything lost, or the emitter
-# falling more than 5 % behind, which names the emitter, not the server, as the limit).
+# HOLD_DURATION windows, until one breaks twice running (p99 over 50 ms, anything lost, or
+# the emitter falling more than 5 % behind, which names the emitter, not the server, as the
+# limit).
 # HOLD_RATES="" skips it.
 #
 # Needs: cargo, node and npm (the fixture's packages are installed on first use), and the
@@ -139,16 +140,17 @@ for rate in $RATES; do
     done
 done
 
-# One run at the largest-rate search's pace; exit 0 when the server held it.
+# One run at the largest-rate search's pace ($3: "" for the first try, "-again" for the
+# second); exit 0 when the server held it.
 held() {
-    local server=$1 rate=$2 url pid
+    local server=$1 rate=$2 run=hold-$1-$2$3 url pid
     if [ "$server" = pollpush ]; then url=$gw_url pid=$gw_pid; else url=$node_url pid=$node_pid; fi
-    echo "side-by-side: can $server hold $rate notifications/s?" >&2
-    "$bin" swarm "$out/$server.toml" --quiet --out "$out/hold-$server-$rate" \
+    echo "side-by-side: can $server hold $rate notifications/s?${3:+ (again)}" >&2
+    "$bin" swarm "$out/$server.toml" --quiet --out "$out/$run" \
         --push-url "$url" --push-pid "$pid" --redis-url "$REDIS_URL" \
         --set "workload.events_per_s=$rate" --set "duration=$HOLD_DURATION" \
-        >"$out/hold-$server-$rate.log" 2>&1 || true
-    python3 - "$out/hold-$server-$rate/summary.json" <<'EOF'
+        >"$out/$run.log" 2>&1 || true
+    python3 - "$out/$run/summary.json" <<'EOF'
 import json, sys
 try:
     m = json.load(open(sys.argv[1]))["modes"]["push"]
@@ -162,7 +164,9 @@ EOF
 }
 for server in pollpush node; do
     for rate in $HOLD_RATES; do
-        held "$server" "$rate" || break
+        # A rate is broken when it fails twice running: on a shared machine one stall of
+        # 100 ms in a 10 s window is 1 % of the notifications, and p99 goes with it.
+        held "$server" "$rate" "" || held "$server" "$rate" -again || break
     done
 done
 
@@ -201,33 +205,41 @@ for rate in rates:
         (c, us, kb, ks), (nc, nus, nkb, nks) = got["pollpush"], got["node"]
         ratios.append(f"| {rate} | {c / nc:.2f} | {(us - ks) / (nus - nks):.2f} | {ks / nks:.2f} | "
                       f"{kb / nkb:.2f} |")
-# The largest rate each server held, and why the next one failed.
+# The largest rate each server held, and why the next one failed (both of its tries).
+def judge(run):
+    """(None, the CPU it used) when the run held its rate; else (why not, None)."""
+    try:
+        m = json.load(open(f"{out}/{run}/summary.json"))["modes"]["push"]
+    except OSError:
+        return f"the run did not finish (see {run}.log)", None
+    w, p99, lost = m["workload"], m["latency_ms"]["p99"], m["events"]["lost"]
+    used = (f"the server used {m['instances'][0]['cpu_cores']:.2f} cores, the swarm "
+            f"{m['cpu']['swarm_cores']:.2f}, Redis {m['cpu']['redis_cores']:.2f}")
+    if w["emitted_per_s"] < 0.95 * w["events_per_s_target"]:
+        return (f"the emitter sent only {w['emitted_per_s']:,.0f}/s ({used}): the load "
+                "generator's limit, not the server's"), None
+    if p99 is None or p99 > 50 or lost:
+        return f"p99 {p99} ms, {lost:,} lost ({used})", None
+    return None, used
 hold_rows, largest = [], {}
 for server in ["pollpush", "node"]:
     best, why = None, "not tried"
     for rate in hold_rates:
-        try:
-            m = json.load(open(f"{out}/hold-{server}-{rate}/summary.json"))["modes"]["push"]
-        except OSError:
-            why = f"{rate:,}/s: the run did not finish (see hold-{server}-{rate}.log)"
-            break
-        w, p99, lost = m["workload"], m["latency_ms"]["p99"], m["events"]["lost"]
-        swarm = m["cpu"]["swarm_cores"]
-        used = (f"the server used {m['instances'][0]['cpu_cores']:.2f} cores, the swarm {swarm:.2f}, "
-                f"Redis {m['cpu']['redis_cores']:.2f}")
-        if w["emitted_per_s"] < 0.95 * w["events_per_s_target"]:
-            why = (f"{rate:,}/s: the emitter sent only {w['emitted_per_s']:,.0f}/s "
-                   f"({used}): the load generator's limit, not the server's")
-            break
-        if p99 is None or p99 > 50 or lost:
-            why = f"{rate:,}/s: p99 {p99} ms, {lost:,} lost ({used})"
-            break
-        best, why = rate, f"held every rate tried (at {rate:,}/s {used})"
+        first, info = judge(f"hold-{server}-{rate}")
+        if first is None:
+            best, why = rate, f"held every rate tried (at {rate:,}/s {info})"
+            continue
+        again, info2 = judge(f"hold-{server}-{rate}-again")
+        if again is None:
+            best, why = rate, f"held every rate tried (at {rate:,}/s, at the second try, {info2})"
+            continue
+        why = f"{rate:,}/s: {first}; again: {again}"
+        break
     largest[server] = best
     hold_rows.append(f"| {server} | {'-' if best is None else f'{best:,}'} | {why} |")
 hold = []
 if hold_rates:
-    hold = ["", f"Largest rate held ({users:,} clients; p99 <= 50 ms, nothing lost, the emitter on schedule):", "",
+    hold = ["", f"Largest rate held ({users:,} clients; p99 <= 50 ms, nothing lost, the emitter on schedule; a rate is broken when two tries fail):", "",
             "| server | largest rate held (notifications/s) | the next rate |", "|---|---:|---|"] + hold_rows
     if largest.get("pollpush") and largest.get("node"):
         hold += ["", f"pollpush / Node.js, largest rate held: {largest['pollpush'] / largest['node']:.2f}"

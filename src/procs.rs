@@ -225,11 +225,6 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     proc_stat(pid).map(|s| s.cpu_s)
 }
 
-/// Of those, the seconds spent in the kernel.
-pub fn system_cpu_seconds(pid: u32) -> Option<f64> {
-    proc_stat(pid).map(|s| s.system_s)
-}
-
 /// Resident set size in MiB.
 pub fn rss_mb(pid: u32) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

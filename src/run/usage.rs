@@ -34,19 +34,18 @@ pub struct Pids {
 impl CpuSeconds {
     /// CPU seconds used so far by each component.
     pub fn read(p: &Pids) -> Self {
-        let instances: Vec<Option<f64>> = p
+        // One reading per server for its total and its kernel part, so that the part is
+        // never from a later instant than the whole.
+        let stats: Vec<Option<procs::ProcStat>> = p
             .servers
             .iter()
-            .map(|pid| pid.and_then(procs::cpu_seconds))
+            .map(|pid| pid.and_then(procs::proc_stat))
             .collect();
+        let instances: Vec<Option<f64>> = stats.iter().map(|s| s.map(|s| s.cpu_s)).collect();
         CpuSeconds {
             server: crate::result::known_sum(&instances),
             instances,
-            instances_system: p
-                .servers
-                .iter()
-                .map(|pid| pid.and_then(procs::system_cpu_seconds))
-                .collect(),
+            instances_system: stats.iter().map(|s| s.map(|s| s.system_s)).collect(),
             ingest: p.ingest.and_then(procs::cpu_seconds),
             db: p.postgres.and_then(procs::tree_cpu_seconds),
             redis: p.redis.and_then(procs::cpu_seconds),

@@ -203,8 +203,8 @@ for rate in rates:
                     f"{delivered:,} | {m['events']['lost']:,} |")
     if len(got) == 2 and None not in got["pollpush"] + got["node"]:
         (c, us, kb, ks), (nc, nus, nkb, nks) = got["pollpush"], got["node"]
-        ratios.append(f"| {rate} | {c / nc:.2f} | {(us - ks) / (nus - nks):.2f} | {ks / nks:.2f} | "
-                      f"{kb / nkb:.2f} |")
+        r = lambda a, b: f"{a / b:.2f}" if b > 0 else "-"
+        ratios.append(f"| {rate} | {r(c, nc)} | {r(us - ks, nus - nks)} | {r(ks, nks)} | {r(kb, nkb)} |")
 # The largest rate each server held, and why the next one failed (both of its tries).
 def judge(run):
     """(None, the CPU it used) when the run held its rate; else (why not, None)."""

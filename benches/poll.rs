@@ -2,8 +2,9 @@
 //! what the API adds to the SQL (routing, the token check, JSON) is the difference of the
 //! two, measured in one process. The handler reads over the pipelining connection, as
 //! `serve` does; the query alone is measured both ways, over it and through the sqlx pool
-//! (whose every release costs a second round trip). Starts an ephemeral Postgres (and Redis) from the local
-//! binaries, as `run` does; without them it says so and measures nothing.
+//! (whose every release costs a second round trip). Starts an ephemeral Postgres (and
+//! Redis) from the local binaries, as `run` does; without them it says so and measures
+//! nothing.
 //! Run with `cargo bench --bench poll`.
 
 use axum::body::Body;

@@ -39,22 +39,18 @@ impl CpuSeconds {
 
     /// CPU seconds used between `earlier` and this reading.
     pub fn since(&self, earlier: &CpuSeconds) -> CpuSeconds {
-        let instances: Vec<Option<f64>> = self
-            .instances
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| delta(earlier.instances.get(i).copied().flatten(), b))
-            .collect();
-        let instances_system = self
-            .instances_system
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| delta(earlier.instances_system.get(i).copied().flatten(), b))
-            .collect();
+        // Each instance's change, index by index.
+        let deltas = |now: &[Option<f64>], then: &[Option<f64>]| -> Vec<Option<f64>> {
+            now.iter()
+                .enumerate()
+                .map(|(i, &b)| delta(then.get(i).copied().flatten(), b))
+                .collect()
+        };
+        let instances = deltas(&self.instances, &earlier.instances);
         CpuSeconds {
             server: known_sum(&instances),
             instances,
-            instances_system,
+            instances_system: deltas(&self.instances_system, &earlier.instances_system),
             ingest: delta(earlier.ingest, self.ingest),
             db: delta(earlier.db, self.db),
             redis: delta(earlier.redis, self.redis),

@@ -190,11 +190,11 @@ async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() 
         // limits' false-alarm rate (measured apart: results/gate-sensitivity). A debug
         // build of the poll API beside other tests is noisy in time: between single runs
         // of the same build its response p99 moved from 14.5 to 27.2 ms, then from 7.6 to
-        // 71.9 ms with the mean 2.2 against 6.2 ms (CI), and push latency's mean 3.1 against 4.5 ms; when the saturated server fell
-        // behind, fewer of its queries landed inside the window (111,063 against 124,145
-        // statements a minute). So the load is half of ci.toml's (500 users: the
-        // debug server well below saturation), and response times, latency tails and
-        // Postgres's per-minute count get room. Counts, bytes, losses and CPU keep their
+        // 71.9 ms with the mean 2.2 against 6.2 ms (CI), and push latency's mean from 3.1
+        // to 4.5 ms; when the saturated server fell behind, fewer of its queries landed
+        // inside the window (111,063 against 124,145 statements a minute). So the load is
+        // half of ci.toml's (500 users: the debug server well below saturation), and
+        // response times, latency tails and Postgres's per-minute count get room. Counts, bytes, losses and CPU keep their
         // default limits.
         (
             "COMPARE_ARGS",

@@ -194,8 +194,8 @@ async fn the_gate_passes_an_unchanged_service_and_fails_a_slower_or_lossy_one() 
         // to 4.5 ms; when the saturated server fell behind, fewer of its queries landed
         // inside the window (111,063 against 124,145 statements a minute). So the load is
         // half of ci.toml's (500 users: the debug server well below saturation), and
-        // response times, latency tails and Postgres's per-minute count get room. Counts, bytes, losses and CPU keep their
-        // default limits.
+        // response times, latency tails and Postgres's per-minute count get room. Counts,
+        // bytes, losses and CPU keep their default limits.
         (
             "COMPARE_ARGS",
             "--max-regression *.response_ms.*=1000 --max-regression *.latency_ms.*=500 \

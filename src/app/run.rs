@@ -441,8 +441,15 @@ pub fn merge_command(args: MergeArgs) -> anyhow::Result<()> {
 
 /// Prints the scenario's checks; an error (exit 1) when one failed.
 fn judge_checks(summary: &serde_json::Value) -> anyhow::Result<()> {
-    let checks: Vec<CheckResult> =
-        serde_json::from_value(summary["checks"].clone()).unwrap_or_default();
+    // No checks is a pass; checks that cannot be read are never one.
+    let checks: Vec<CheckResult> = match &summary["checks"] {
+        serde_json::Value::Null => Vec::new(),
+        v => serde_json::from_value(v.clone()).map_err(|e| {
+            crate::error::UserError::CheckFailed(format!(
+                "the summary's checks cannot be read ({e}), so none counts as passed"
+            ))
+        })?,
+    };
     let failed = failures(&checks);
     if !checks.is_empty() {
         println!(

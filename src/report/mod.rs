@@ -128,15 +128,21 @@ fn mark_repeats(merged: &mut Value, each: &[Value]) {
     );
 }
 
-/// Each mode's latency histogram over all repeats.
+/// Each mode's latency histogram over all repeats. The sum grows to whatever range a
+/// repeat brings (a histogram read back from another build's .hlog may reach further
+/// than ours), so no repeat's values are ever left out of it.
 fn merged_latency(results: &[RunResult]) -> Vec<(Mode, Histogram<u64>)> {
     let mut out: Vec<(Mode, Histogram<u64>)> = Vec::new();
     for m in results.iter().flat_map(|r| &r.modes) {
         match out.iter_mut().find(|(mode, _)| *mode == m.mode) {
-            Some((_, h)) => {
-                let _ = h.add(&m.outcome.latency);
+            Some((_, h)) => h
+                .add(&m.outcome.latency)
+                .expect("an auto-resizing histogram takes any other histogram"),
+            None => {
+                let mut h = m.outcome.latency.clone();
+                h.auto(true);
+                out.push((m.mode, h));
             }
-            None => out.push((m.mode, m.outcome.latency.clone())),
         }
     }
     out

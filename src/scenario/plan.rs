@@ -464,6 +464,8 @@ impl Plan {
                 }
             }),
         };
-        toml::to_string_pretty(&raw).unwrap_or_default()
+        // Plain data whose tables follow its values: serializing it cannot fail, and an
+        // empty scenario.toml would lose what ran, so a failure is a bug to hear of.
+        toml::to_string_pretty(&raw).expect("a resolved scenario serializes as TOML")
     }
 }

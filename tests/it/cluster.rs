@@ -3,7 +3,7 @@
 //! sharded run delivers everything and its messages spread over the masters; a killed
 //! master is survived with catch-up; a Redis that is not a cluster is refused.
 
-use crate::common::{run_binary, summary, HEAVY};
+use crate::common::{run_binary, summary};
 
 const SHARDED: &str = "name = \"it-sharded\"\nduration = \"6s\"\nwarmup = \"1s\"\n\
 modes = [\"push\"]\n[users]\ncount = 400\n[push]\ninstances = 2\nfanout = \"sharded\"\n\
@@ -16,7 +16,6 @@ catch_up = true\nreconnect = \"jitter\"\nreconnect_base = \"300ms\"\nreconnect_m
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sharded_fanout_spreads_over_the_masters_and_survives_a_killed_one() {
-    let _heavy = HEAVY.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("sharded.toml");
     std::fs::write(&plain, SHARDED).unwrap();
@@ -72,7 +71,6 @@ async fn a_sharded_fanout_spreads_over_the_masters_and_survives_a_killed_one() {
 /// `serve --fanout sharded` on a Redis that is not a cluster is refused before it serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_is_not_a_cluster_is_refused_for_sharded_fanout() {
-    let _heavy = HEAVY.lock().await;
     let redis = pollpush::services::EphemeralRedis::start().await.unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
         .args(["serve", "--role", "push", "--fanout", "sharded"])

@@ -16,8 +16,6 @@ use pollpush::services::Services;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// Every test that starts services or measures timing holds this, so on a 2-core machine a
-/// latency assertion never shares the CPU with another test's initdb.
 /// A tool a test needs is missing. Under CI (`CI` set, as `.ci/run` runs, which installs
 /// every tool first) or with `require_var` set, that is a failure. On a developer's
 /// machine the test is skipped, and says so on the terminal itself: the test harness
@@ -35,16 +33,13 @@ pub fn tool_missing(what: &str, install: &str, require_var: &str) {
     );
 }
 
-pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 pub struct TestServer {
     pub addr: SocketAddr,
     pub tokens: Vec<String>,
     pub pool: sqlx::PgPool,
     _stop: oneshot::Sender<()>,
-    // The server stops before Postgres and Redis do, and only then may another test start.
+    // Dropped after the server stops: Postgres and Redis outlive it.
     pub services: Services,
-    _heavy: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// Ephemeral services, `users` seeded users, and one server with every role on port 0.
@@ -54,7 +49,6 @@ pub async fn server(users: u64) -> TestServer {
 
 /// Like [`server`], with a given push configuration.
 pub async fn server_with(users: u64, push: PushConfig) -> TestServer {
-    let heavy = HEAVY.lock().await;
     let services = Services::start(None, None)
         .await
         .expect("ephemeral Postgres and Redis start");
@@ -65,7 +59,6 @@ pub async fn server_with(users: u64, push: PushConfig) -> TestServer {
     let (addr, stop) = instance(&services, &pool, push, true).await;
     TestServer {
         addr,
-        _heavy: heavy,
         tokens,
         pool,
         _stop: stop,
@@ -326,12 +319,25 @@ pub fn socketio_fixture() -> Option<std::path::PathBuf> {
         return None;
     }
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/socketio");
-    let npm = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--silent"])
-        .current_dir(&fixture)
-        .status()
-        .unwrap();
-    assert!(npm.success(), "npm ci in {}", fixture.display());
+    // Several tests use the fixture at once (threads here, processes under nextest), and
+    // `npm ci` empties node_modules first: one installs, under a lock on a file, and only
+    // when the installed tree is not the lock file's (npm records it in
+    // node_modules/.package-lock.json).
+    let lock = std::fs::File::create(fixture.join(".install-lock")).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function owns; released when `lock` is dropped.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let installed = modified(&fixture.join("node_modules/.package-lock.json"));
+    if installed.is_none() || installed < modified(&fixture.join("package-lock.json")) {
+        let npm = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&fixture)
+            .status()
+            .unwrap();
+        assert!(npm.success(), "npm ci in {}", fixture.display());
+    }
+    drop(lock);
     Some(fixture)
 }
 

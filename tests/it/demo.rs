@@ -9,7 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Killed, HEAVY};
+use crate::common::Killed;
 
 /// Starts the demo; returns it (killed when dropped), the page's URL and its stdout lines.
 fn start_demo(out: &std::path::Path) -> (Killed, String, std::sync::mpsc::Receiver<String>) {
@@ -127,7 +127,6 @@ const POLL_DB: &str = "(() => { const h = demo.history.poll.slice(-3); return h.
 
 #[tokio::test]
 async fn the_demo_page_updates_live_and_its_controls_change_the_run() {
-    let _heavy = HEAVY.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
     let (mut demo, url, lines) = start_demo(&out);

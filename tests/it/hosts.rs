@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{number as f, run_binary, summary, tool_missing, HEAVY};
+use crate::common::{number as f, run_binary, summary, tool_missing};
 
 const SCENARIO: &str =
     "name = \"it-hosts\"\nduration = \"8s\"\nwarmup = \"1s\"\nmodes = [\"poll\", \"push\"]\n\
@@ -129,7 +129,6 @@ impl Drop for Hosts {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_on_hosts_of_their_own_agree_with_one_run_and_state_their_clocks() {
-    let _heavy = HEAVY.lock().await;
     let hosts = match Hosts::create(3) {
         Ok(h) => h,
         Err(e) => {
@@ -308,8 +307,10 @@ async fn shards_on_hosts_of_their_own_agree_with_one_run_and_state_their_clocks(
         }
         let mean = f(s, "/modes/poll/latency_ms/mean");
         assert!((700.0..1300.0).contains(&mean), "{what}: poll mean {mean}");
-        // The faked clock moved both ends of its shard's latencies: no effect.
-        assert!(f(s, "/modes/push/latency_ms/p99") < 50.0, "{what}");
+        // The faked clock moved both ends of its shard's latencies: no effect. Had it
+        // entered them, that shard's deliveries would be 1.5 s off; the p99 is a few ms
+        // (3.3 to 4.0 measured), so a second is an order of magnitude and no race.
+        assert!(f(s, "/modes/push/latency_ms/p99") < 1_000.0, "{what}");
         assert_eq!(s["modes"]["push"]["connections"], 600, "{what}");
     }
     let near = |path: &str, tolerance: f64| {

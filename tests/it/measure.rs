@@ -8,11 +8,8 @@ use pollpush::metrics::db::DbCounter;
 use pollpush::metrics::redis_info::RedisCounter;
 use pollpush::services::Services;
 
-use crate::common::HEAVY;
-
 #[tokio::test]
 async fn readings_count_the_work_done_and_never_themselves() {
-    let _heavy = HEAVY.lock().await;
     let services = Services::start(None, None).await.expect("services start");
     let pool = db::connect(&services.database_url, 2).await.expect("pool");
     db::seed_users(&pool, 10, &pollpush::token::Signer::random())

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::common::{run_binary, HEAVY};
+use crate::common::run_binary;
 
 fn pollpush(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
@@ -105,7 +105,6 @@ fn the_model_predicts_runs_it_was_not_fitted_on_within_15_percent() {
 /// short).
 #[tokio::test]
 async fn the_model_reads_a_fresh_sweep() {
-    let _heavy = HEAVY.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("cal.toml");
     std::fs::write(

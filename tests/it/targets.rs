@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{serve_process, HEAVY};
+use crate::common::serve_process;
 
 /// `pollpush swarm SCENARIO ARGS... --quiet --out OUT`: (exit code, stderr, summary.json
 /// if written, seconds taken).
@@ -67,7 +67,6 @@ async fn a_target_that_is_not_there_is_an_error_at_once() {
 
 #[tokio::test]
 async fn targets_that_refuse_garble_or_never_deliver_are_reported() {
-    let _heavy = HEAVY.lock().await;
     let services = pollpush::services::Services::start(None, None)
         .await
         .unwrap();
@@ -175,7 +174,6 @@ fn all_delivered(summary: Option<serde_json::Value>) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_target_table_speaks_other_auth_emit_and_event_conventions() {
-    let _heavy = HEAVY.lock().await;
     let services = pollpush::services::Services::start(None, None)
         .await
         .unwrap();

@@ -68,5 +68,50 @@ fn fan_out(c: &mut Criterion) {
 
 const NOTIFICATION: &str = r#"{"id":123456,"user_id":4242,"payload":{"event":987654,"emit_us":1700000000000000,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#;
 
-criterion_group!(benches, dispatch, fan_out);
+/// Dispatch while another thread connects and disconnects other users, as a gateway's
+/// cores do under a reconnect storm: with one lock for the whole registry every dispatch
+/// may wait for a registration; with the registry split by user it waits only for one of
+/// its own shard. The churning thread runs for as long as the measurement does.
+fn contended(c: &mut Criterion) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let config = PushConfig {
+        fanout: Fanout::None,
+        ..PushConfig::default()
+    };
+    let registry = Arc::new(Registry::new(config, Arc::new(Stats::default())));
+    let mut queues: Vec<_> = (1..=10_000).map(|u| registry.register(u)).collect();
+    let frame = Frame {
+        id: 1,
+        text: Utf8Bytes::from(NOTIFICATION.to_string()),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = std::thread::spawn({
+        let (registry, stop) = (registry.clone(), stop.clone());
+        move || {
+            let mut user = 20_000;
+            while !stop.load(Ordering::Relaxed) {
+                let r = registry.register(user);
+                registry.unregister(user, r.id);
+                user = if user == 29_999 { 20_000 } else { user + 1 };
+            }
+        }
+    });
+    let mut user = 0usize;
+    c.bench_function(
+        "registry dispatch to 1 of 10,000 users while another thread connects and disconnects",
+        |b| {
+            b.iter(|| {
+                user = (user + 7) % 10_000;
+                let n = registry.dispatch(black_box(user as i64 + 1), &frame);
+                let _ = queues[user].queue.try_recv();
+                n
+            })
+        },
+    );
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+    queues.clear();
+}
+
+criterion_group!(benches, dispatch, fan_out, contended);
 criterion_main!(benches);

@@ -57,10 +57,19 @@ const SUBSCRIPTION_QUEUE: usize = 100_000;
 /// (about 1.3 KB per idle socket).
 type Socket = (u64, flume::Sender<Frame>, CancellationToken);
 
+/// Locks the registry is split over, by user: a connection arriving, one leaving and a
+/// frame being routed take the lock of their user's shard only, so the cores of a
+/// multi-thread gateway seldom wait for each other (Centrifuge splits its hub 64 ways for
+/// the same reason).
+const SHARDS: usize = 64;
+
+type Users = HashMap<i64, Vec<Socket>>;
+
 /// Which sockets of this instance belong to which user.
 pub struct Registry {
     next_id: AtomicU64,
-    users: Mutex<HashMap<i64, Vec<Socket>>>,
+    /// Users by `user mod SHARDS`; every operation on one user takes one shard's lock.
+    shards: Box<[Mutex<Users>]>,
     config: PushConfig,
     stats: Arc<Stats>,
     /// Requests to the Redis subscriber; None with `fanout = none` (no Redis).
@@ -71,7 +80,7 @@ impl Registry {
     pub fn new(config: PushConfig, stats: Arc<Stats>) -> Self {
         Registry {
             next_id: AtomicU64::new(0),
-            users: Mutex::new(HashMap::new()),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             config,
             stats,
             subs: Mutex::new(None),
@@ -97,14 +106,21 @@ impl Registry {
         }
     }
 
+    /// The shard that holds `user`'s sockets.
+    fn shard(&self, user: i64) -> &Mutex<Users> {
+        &self.shards[user.rem_euclid(SHARDS as i64) as usize]
+    }
+
     /// Frames waiting in the send queues: in all of them, and in the fullest.
     pub fn queued_frames(&self) -> (u64, u64) {
-        let users = self.users.lock();
-        users
-            .values()
-            .flatten()
-            .map(|(_, tx, _)| tx.len() as u64)
-            .fold((0, 0), |(sum, max), q| (sum + q, max.max(q)))
+        self.shards.iter().fold((0, 0), |acc, shard| {
+            shard
+                .lock()
+                .values()
+                .flatten()
+                .map(|(_, tx, _)| tx.len() as u64)
+                .fold(acc, |(sum, max), q| (sum + q, max.max(q)))
+        })
     }
 
     /// Adds a socket of `user`: its id, the receiving end of its send queue, and a signal
@@ -114,9 +130,10 @@ impl Registry {
         let (tx, rx) = flume::bounded(self.config.send_queue);
         let (ack_tx, ack_rx) = oneshot::channel();
         let kill = CancellationToken::new();
-        let mut users = self.users.lock();
+        let mut users = self.shard(user).lock();
         users.entry(user).or_default().push((id, tx, kill.clone()));
-        // Under the lock, so that requests reach the subscriber in registry order.
+        // Under the user's lock, so that this user's requests reach the subscriber in
+        // registry order (a Want never overtakes the Unwant of the socket before it).
         let ready = match self.config.fanout {
             Fanout::None => None,
             Fanout::Broadcast => {
@@ -137,7 +154,7 @@ impl Registry {
     }
 
     pub fn unregister(&self, user: i64, id: u64) {
-        let mut users = self.users.lock();
+        let mut users = self.shard(user).lock();
         if let Some(conns) = users.get_mut(&user) {
             conns.retain(|(cid, _, _)| *cid != id);
             if conns.is_empty() {
@@ -157,7 +174,7 @@ impl Registry {
     /// A full queue closes its socket (`slow_policy = disconnect`) or loses the frame
     /// (`drop`); either way the other sockets are not held up.
     pub fn dispatch(&self, user: i64, frame: &Frame) -> usize {
-        let mut users = self.users.lock();
+        let mut users = self.shard(user).lock();
         let Some(conns) = users.get_mut(&user) else {
             return 0;
         };
@@ -192,9 +209,10 @@ impl Registry {
     /// Closes every socket: after the Redis subscription was lost this instance cannot
     /// know what it missed, so its clients reconnect and catch up from Postgres.
     pub fn close_all(&self) {
-        let mut users = self.users.lock();
-        for (user, _) in users.drain() {
-            self.released(user);
+        for shard in self.shards.iter() {
+            for (user, _) in shard.lock().drain() {
+                self.released(user);
+            }
         }
     }
 }

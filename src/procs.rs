@@ -48,6 +48,12 @@ impl OwnedChild {
         self.child.try_wait().ok().flatten()
     }
 
+    /// [`OwnedChild::stop`] for async code: the same signal and grace, waited for without
+    /// blocking a runtime thread (a fault fired inside a measurement window).
+    pub async fn stop_in_place(&mut self) {
+        self.stop_async(self.stop_signal).await
+    }
+
     /// Like [`OwnedChild::stop`] with another signal, waiting without blocking a thread.
     pub async fn stop_async(&mut self, signal: i32) {
         if self.exited().is_some() {
@@ -93,6 +99,35 @@ impl Drop for OwnedChild {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Files a process keeps for what is not a client's socket: its database and Redis
+/// connections, logs, /proc readings.
+const OTHER_FILES: u64 = 2_000;
+
+/// Sockets one process of ours may hold on this machine: the open-files limit it can raise
+/// itself to (RLIMIT_NOFILE's hard limit; 20,000 on the machine the README's figures come
+/// from, so 18,000), less room for its other files. Read from the machine each time, never
+/// carried as one machine's constant; Linux's own ceiling (fs.nr_open, 2^20 by default)
+/// stands in for an unlimited one.
+pub fn file_budget() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a plain libc call on a stack struct.
+    let hard = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } {
+        0 => lim.rlim_max,
+        _ => lim.rlim_cur,
+    };
+    hard.min(1 << 20).saturating_sub(OTHER_FILES)
+}
+
+/// Users one swarm process takes, and connections one gateway instance holds, when the
+/// scenario does not say: eight ninths of [`file_budget`] (16,000 of 18,000), leaving
+/// room for reconnects that overlap the sockets they replace.
+pub fn users_per_process() -> u64 {
+    (file_budget() / 9 * 8).max(1)
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.

@@ -162,8 +162,10 @@ pub struct SwarmArgs {
     #[arg(long, value_name = "MS", requires = "shard")]
     pub start_at: Option<u64>,
 
-    /// Notifications up to this id existed before the run (set by `run` for its shards).
-    #[arg(long, value_name = "ID", requires = "shard", hide = true)]
+    /// Notifications up to this id existed before the run: the newest id of the seeded
+    /// history, for a shard that cannot read it from the database (`run` sets it for its
+    /// own shards; docs/commands.md, "Large runs").
+    #[arg(long, value_name = "ID", requires = "shard")]
     pub after: Option<i64>,
 
     /// The mode's first event number before the shard's offset (set by `run`).

@@ -41,6 +41,9 @@ pub async fn command(args: DemoArgs) -> anyhow::Result<()> {
         )));
     }
     let plan = crate::scenario::load(args.scenario.as_deref(), &args.set)?;
+    // The lanes sign their users' tokens with POLLPUSH_TOKEN_KEY when set: a bad one is
+    // refused here, never replaced by a random key unsaid.
+    crate::token::Signer::from_env()?;
     let interval = super::cli::duration_flag("--interval", &args.interval, "500ms", "5s")?;
     let knobs = Knobs {
         users: args.users,
@@ -50,7 +53,7 @@ pub async fn command(args: DemoArgs) -> anyhow::Result<()> {
         fanout: args.fanout.clone(),
     };
     // Both lanes' clients live in this one process.
-    let budget = crate::scenario::FILE_BUDGET;
+    let budget = crate::procs::file_budget();
     if 2 * args.max_users > budget {
         return Err(input(format!(
             "--max-users {}: both lanes' clients live in this process, {} sockets; it may hold {budget} here: use --max-users {} or fewer",

@@ -329,7 +329,7 @@ async fn command_with(
         progress.note(&format!(
             "push: {} users need {to} gateway instances (at most {} connections each): push.instances raised from {from}",
             plan.users,
-            crate::scenario::USERS_PER_SHARD
+            crate::procs::users_per_process()
         ));
     }
     progress.note(&format!(

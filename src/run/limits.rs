@@ -3,18 +3,19 @@
 
 use crate::config::Mode;
 use crate::error::input;
-use crate::scenario::{Plan, FILE_BUDGET, MAX_INSTANCES, USERS_PER_SHARD};
+use crate::procs::{file_budget, users_per_process};
+use crate::scenario::{Plan, MAX_INSTANCES};
 
 /// The gateway instances a run of its own servers needs so that none holds more than its
-/// file budget (one per 16,000 users, as many as the plan has at least); None when the
-/// plan's are enough, or it has no push mode.
+/// file budget (one per [`users_per_process`] users, as many as the plan has at least);
+/// None when the plan's are enough, or it has no push mode.
 pub fn instances_needed(plan: &Plan) -> Option<u64> {
     let have = plan.push.instances as u64;
     let need = plan
         .users
-        .div_ceil(USERS_PER_SHARD)
+        .div_ceil(users_per_process())
         .clamp(have, MAX_INSTANCES);
-    (plan.modes.contains(&Mode::Push) && plan.users.div_ceil(have) > FILE_BUDGET && need > have)
+    (plan.modes.contains(&Mode::Push) && plan.users.div_ceil(have) > file_budget() && need > have)
         .then_some(need)
 }
 
@@ -26,29 +27,30 @@ pub fn check_resources(plan: &Plan, own: bool) -> anyhow::Result<()> {
     let users = plan.users;
     let k = plan.shard_count();
     let per_shard = users.div_ceil(k);
-    if per_shard > FILE_BUDGET {
+    let budget = file_budget();
+    if per_shard > budget {
         return Err(input(format!(
-            "swarm.shards = {k} gives one swarm process {per_shard} users; a process may hold {FILE_BUDGET} sockets here (the open-files limit, less room for its other files): set swarm.shards to {} or more, or remove the key",
-            users.div_ceil(FILE_BUDGET)
+            "swarm.shards = {k} gives one swarm process {per_shard} users; a process may hold {budget} sockets here (the open-files limit, less room for its other files): set swarm.shards to {} or more, or remove the key",
+            users.div_ceil(budget)
         )));
     }
-    if own && plan.modes.contains(&Mode::Poll) && users > FILE_BUDGET {
+    if own && plan.modes.contains(&Mode::Poll) && users > budget {
         return Err(input(format!(
-            "mode poll with {users} users: the poll API is one process and every poller keeps a connection to it, {users} sockets; a process may hold {FILE_BUDGET} here: use at most {FILE_BUDGET} users with mode poll, or run push alone (--modes push)"
+            "mode poll with {users} users: the poll API is one process and every poller keeps a connection to it, {users} sockets; a process may hold {budget} here: use at most {budget} users with mode poll, or run push alone (--modes push)"
         )));
     }
     let instances = plan.push.instances as u64;
-    if own && plan.modes.contains(&Mode::Push) && users.div_ceil(instances) > FILE_BUDGET {
-        let need = users.div_ceil(FILE_BUDGET);
+    if own && plan.modes.contains(&Mode::Push) && users.div_ceil(instances) > budget {
+        let need = users.div_ceil(budget);
         let fix = match need <= MAX_INSTANCES {
             true => format!("set push.instances to {need} or more"),
             false => format!(
                 "a run may start {MAX_INSTANCES} instances, {} users on one machine: use fewer users",
-                MAX_INSTANCES * FILE_BUDGET
+                MAX_INSTANCES * budget
             ),
         };
         return Err(input(format!(
-            "mode push with {users} users over push.instances = {instances}: {} connections per gateway instance; a process may hold {FILE_BUDGET} here: {fix}",
+            "mode push with {users} users over push.instances = {instances}: {} connections per gateway instance; a process may hold {budget} here: {fix}",
             users.div_ceil(instances)
         )));
     }
@@ -71,7 +73,7 @@ pub fn check_resources(plan: &Plan, own: bool) -> anyhow::Result<()> {
             return Err(input(format!(
                 "the fault {} acts on one run's clients and services; a run split over {k} swarm processes (swarm.shards, or more than {} users) takes no faults yet: remove [[faults]], or use fewer users",
                 f.action.name(),
-                crate::scenario::USERS_PER_SHARD
+                users_per_process()
             )));
         }
         // Shard 0 has users 1..=N/K, and the slow ones are the first users.

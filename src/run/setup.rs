@@ -98,6 +98,8 @@ pub fn check_request(
     postgres_given: bool,
     redis_given: bool,
 ) -> anyhow::Result<()> {
+    // A key that is set is used, or refused: never replaced by a random one unsaid.
+    crate::token::Signer::from_env()?;
     let socketio = plan.modes.contains(&Mode::Push) && plan.push.transport == Transport::SocketIo;
     if socketio && remote.is_none() {
         return Err(input(
@@ -145,7 +147,6 @@ pub fn check_request(
                 fmt_duration(f.at)
             )));
         }
-        crate::token::Signer::from_env()?;
     }
     if plan.db_cpu_limit.is_some() && (remote.is_some() || postgres_given) {
         return Err(input(

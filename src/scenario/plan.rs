@@ -16,13 +16,6 @@ use crate::config::{
 /// when the run starts (`run::check_resources`), with the arithmetic.
 pub const MAX_USERS: u64 = 1_000_000;
 
-/// Sockets one process may hold: RLIMIT_NOFILE's hard limit here is 20,000, less room for
-/// its other files (database and Redis connections, logs, /proc readings).
-pub const FILE_BUDGET: u64 = 18_000;
-
-/// Users one swarm process takes when the scenario does not say (`swarm.shards`).
-pub const USERS_PER_SHARD: u64 = 16_000;
-
 /// Swarm processes a run may split its users over.
 pub const MAX_SHARDS: u64 = 64;
 
@@ -313,10 +306,11 @@ impl Plan {
             .unwrap_or_else(|| Target::pollpush(self.push.transport))
     }
 
-    /// Swarm processes this plan's users are split over.
+    /// Swarm processes this plan's users are split over: `swarm.shards`, or as many as
+    /// this machine's open-files limit asks ([`crate::procs::users_per_process`]).
     pub fn shard_count(&self) -> u64 {
         self.shards
-            .unwrap_or_else(|| self.users.div_ceil(USERS_PER_SHARD))
+            .unwrap_or_else(|| self.users.div_ceil(crate::procs::users_per_process()))
             .max(1)
     }
 

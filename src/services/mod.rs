@@ -589,15 +589,15 @@ impl EphemeralRedis {
     /// Kills Redis (SIGKILL: every connection drops, every subscription is gone), waits
     /// `down`, and starts a fresh one on the same port.
     pub async fn restart(&mut self, down: Duration) -> anyhow::Result<()> {
-        self.child.stop();
+        self.child.stop_in_place().await;
         tokio::time::sleep(down).await;
         self.child = Self::spawn(self.port, self._dir.path(), &self.url, self.bus).await?;
         Ok(())
     }
 
     /// Kills Redis (SIGKILL), to be started again by [`EphemeralRedis::revive`].
-    pub fn kill(&mut self) {
-        self.child.stop();
+    pub async fn kill(&mut self) {
+        self.child.stop_in_place().await;
     }
 
     /// Starts Redis again on its port after [`EphemeralRedis::kill`].

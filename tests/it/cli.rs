@@ -675,18 +675,26 @@ fn compare_list_prints_every_figure_with_its_direction_and_limit() {
 
 #[test]
 fn a_run_this_machine_cannot_hold_is_refused_at_the_start_with_the_arithmetic() {
+    // A process's socket budget is read from the machine (18,000 where the open-files
+    // limit is 20,000): this test asks for more than it, whatever it is.
+    let budget = pollpush::procs::file_budget();
     // One poll API process would hold every poller's connection.
-    let (code, err) = pollpush(&["run", "--users", "30000"]);
+    let users = (budget + 12_000).to_string();
+    let (code, err) = pollpush(&["run", "--users", &users]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("mode poll with 30000 users") && err.contains("18000"),
+        err.contains(&format!("mode poll with {users} users"))
+            && err.contains(&format!("may hold {budget} here")),
         "{err}"
     );
-    // `run` adds gateway instances, up to 16 of 18,000 connections each; past that, no.
-    let (code, err) = pollpush(&["run", "--users", "300000", "--modes", "push"]);
+    // `run` adds gateway instances, up to 16 of `budget` connections each; past that, no.
+    let users = 16 * budget + 12_000;
+    let (code, err) = pollpush(&["run", "--users", &users.to_string(), "--modes", "push"]);
     assert_eq!(code, Some(2), "{err}");
+    let per_instance = users.div_ceil(16);
     assert!(
-        err.contains("18750 connections per gateway instance") && err.contains("288000"),
+        err.contains(&format!("{per_instance} connections per gateway instance"))
+            && err.contains(&(16 * budget).to_string()),
         "{err}"
     );
     // `swarm` drives the instances it is given: 30,000 clients to one address would need
@@ -702,11 +710,12 @@ fn a_run_this_machine_cannot_hold_is_refused_at_the_start_with_the_arithmetic() 
     ]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("would need as many ephemeral ports"), "{err}");
-    // Shards asked for that would each hold too many clients.
+    // Shards asked for that would each hold too many clients (the budget and 2,000 more).
+    let users = 2 * budget + 4_000;
     let (code, err) = pollpush(&[
         "run",
         "--users",
-        "40000",
+        &users.to_string(),
         "--modes",
         "push",
         "--set",
@@ -716,8 +725,11 @@ fn a_run_this_machine_cannot_hold_is_refused_at_the_start_with_the_arithmetic() 
     ]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("gives one swarm process 20000 users")
-            && err.contains("swarm.shards to 3 or more"),
+        err.contains(&format!("gives one swarm process {} users", budget + 2_000))
+            && err.contains(&format!(
+                "swarm.shards to {} or more",
+                users.div_ceil(budget)
+            )),
         "{err}"
     );
     // A sharded run takes no faults yet.
@@ -794,4 +806,35 @@ fn capacity_and_swarm_refuse_alternatives_with_what_to_run_instead() {
         err.contains("[[alternatives]]") && err.contains("pollpush run"),
         "{err}"
     );
+}
+
+#[test]
+fn a_token_key_that_is_not_a_key_is_refused_never_replaced() {
+    // run, swarm and demo sign their users' tokens with POLLPUSH_TOKEN_KEY when it is set;
+    // one that is not 64 hex digits is bad input before anything starts, not a random key.
+    for args in [
+        vec!["run", "--users", "10"],
+        vec![
+            "swarm",
+            "--push-url",
+            "http://127.0.0.1:9",
+            "--modes",
+            "push",
+        ],
+        vec!["demo", "--duration", "1s"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
+            .args(&args)
+            .env("POLLPUSH_TOKEN_KEY", "not-a-key")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("POLLPUSH_TOKEN_KEY must be 64 hex digits"),
+            "{args:?}: {err}"
+        );
+    }
 }

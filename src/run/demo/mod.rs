@@ -341,7 +341,7 @@ impl Controller {
             }
             Action::KillRedis => match self.push.res.services.redis.as_mut() {
                 Some(r) => {
-                    r.kill();
+                    r.kill().await;
                     self.redis_back = Some(Instant::now() + Duration::from_secs(3));
                     Ok("push: Redis killed (SIGKILL); back in 3 s".to_string())
                 }

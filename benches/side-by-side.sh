@@ -30,37 +30,11 @@ HOLD_RATES=${HOLD_RATES-"2500 5000 7500 10000 15000 20000 25000 30000 40000 5000
 # is 20 s). GATEWAY_ARGS="" runs it with its own defaults (one thread per core).
 GATEWAY_ARGS=${GATEWAY_ARGS-"--workers 1 --ping-interval 25s"}
 HOLD_DURATION=${HOLD_DURATION:-10s}
-root=$(cd "$(dirname "$0")/.." && pwd)
+bench=side-by-side
+# shellcheck source=benches/node-fixture.sh
+. "$(dirname "$0")/node-fixture.sh"
 out=${OUT:-$root/results/side-by-side-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
-command -v node >/dev/null && command -v npm >/dev/null || {
-    echo "side-by-side: node and npm are needed for the reference server" >&2
-    exit 2
-}
-
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin=$root/target/release/pollpush
-fixture=$root/tests/fixtures/socketio
-[ -d "$fixture/node_modules" ] || (cd "$fixture" && npm ci --silent --no-audit --no-fund)
-
-POLLPUSH_TOKEN_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export POLLPUSH_TOKEN_KEY
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
-trap cleanup EXIT
-
-# Waits for a line starting with $2 in file $1 and prints the rest of it.
-ready() {
-    for _ in $(seq 1 300); do
-        if line=$(grep -m1 "^$2" "$1" 2>/dev/null); then
-            echo "${line#"$2"}"
-            return
-        fi
-        sleep 0.1
-    done
-    echo "side-by-side: no '$2' in $1" >&2
-    exit 1
-}
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # Our gateway, one instance on the shared channel; it starts the ephemeral Postgres and

@@ -18,33 +18,10 @@ USERS=${USERS:-300}
 RATE=${RATE:-100}
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-5}
-root=$(cd "$(dirname "$0")/.." && pwd)
+bench=socketio-client
+# shellcheck source=benches/node-fixture.sh
+. "$(dirname "$0")/node-fixture.sh"
 out=${OUT:-$(mktemp -d)}
-command -v node >/dev/null && command -v npm >/dev/null || {
-    echo "socketio-client: node and npm are needed for the server and the client" >&2
-    exit 2
-}
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin=$root/target/release/pollpush
-fixture=$root/tests/fixtures/socketio
-[ -d "$fixture/node_modules" ] || (cd "$fixture" && npm ci --silent --no-audit --no-fund)
-
-POLLPUSH_TOKEN_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export POLLPUSH_TOKEN_KEY
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
-trap cleanup EXIT
-ready() {
-    for _ in $(seq 1 300); do
-        if line=$(grep -m1 "^$2" "$1" 2>/dev/null); then
-            echo "${line#"$2"}"
-            return
-        fi
-        sleep 0.1
-    done
-    echo "socketio-client: no '$2' in $1" >&2
-    exit 1
-}
 
 # An ingest server only for its ephemeral Redis (its URL is written to a private file).
 "$bin" serve --role ingest --port 0 >"$out/ingest.out" 2>"$out/ingest.err" &
@@ -64,9 +41,10 @@ echo "|---:|---:|---:|---:|"
 for round in $(seq 1 "$ROUNDS"); do
     "$bin" swarm "$root/scenarios/socketio.toml" --quiet --out "$out/swarm-$round" \
         --push-url "$url" --redis-url "$REDIS_URL" --set "users.count=$USERS" \
-        --set "workload.events_per_s=$RATE" --set "duration=${DURATION}s" >/dev/null
+        --set "workload.events_per_s=$RATE" --set "duration=${DURATION}s" \
+        >"$out/swarm-$round.log" 2>&1
     (cd "$fixture" && URL=$url USERS=$USERS EVENTS_PER_S=$RATE DURATION_S=$DURATION \
-        node client.js) >"$out/client-$round.json"
+        node client.js) >"$out/client-$round.json" 2>"$out/client-$round.err"
     python3 - "$out/swarm-$round/summary.json" "$out/client-$round.json" "$round" <<'PY'
 import json, sys
 swarm = json.load(open(sys.argv[1]))["modes"]["push"]["latency_ms"]["p50"]

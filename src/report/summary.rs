@@ -1,4 +1,5 @@
-//! `summary.json`: stable key names (DESIGN §4). Unknown is `null`, never a made-up 0.
+//! `summary.json`: stable key names (the contract in docs/results.md). Unknown is `null`,
+//! never a made-up 0.
 
 use std::time::SystemTime;
 
@@ -468,7 +469,7 @@ fn quantile_ms(h: &Histogram<u64>, q: f64) -> Value {
     }
 }
 
-/// One gateway instance: DESIGN §4's `modes.push.instances[i]`.
+/// One gateway instance: `modes.push.instances[i]` (docs/results.md).
 fn instance(i: &InstanceResult, secs: f64, published: u64) -> Value {
     let s = &i.stats;
     json!({

@@ -1,4 +1,4 @@
-//! The library's layering, checked from its `crate::` and `super::` paths (DESIGN §7): a
+//! The library's layering, checked from its `crate::` and `super::` paths (README, Layout): a
 //! module imports only from layers below its own, no two files import each other (round
 //! about or directly), and nothing below `app/` knows the command line. A folder's
 //! `mod.rs` holds what its files share, so a file may use its own folder's `mod.rs`.

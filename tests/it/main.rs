@@ -14,6 +14,7 @@ mod model;
 mod poll_kinds;
 mod push;
 mod push_runs;
+mod readme;
 mod run;
 mod shards;
 mod socketio;

@@ -1,0 +1,289 @@
+//! The README's figures against the committed results they were quoted from: a figure
+//! changed in README.md, or a result re-run without the README following, fails here. The
+//! headline table is rendered by the same code as `pollpush run` prints it; every other
+//! quoted figure is formatted from its result's summary as the README writes it, and the
+//! sentence must be found with it (line breaks read as spaces).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// README.md with every run of white space one space, so a wrapped sentence matches.
+fn readme() -> String {
+    let text = std::fs::read_to_string(root().join("README.md")).unwrap();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn result(rel: &str) -> Value {
+    let path = root().join(rel);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The number at a JSON pointer of a result; panics naming it.
+fn at(v: &Value, pointer: &str) -> f64 {
+    v.pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{pointer} is not a number in the result"))
+}
+
+/// `x` with `decimals` decimals (a half rounded away from zero, as people round) and
+/// thousands grouped by commas, as the README writes.
+fn n(x: f64, decimals: usize) -> String {
+    let scale = 10f64.powi(decimals as i32);
+    let text = format!("{:.*}", decimals, (x.abs() * scale).round() / scale);
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if x < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        "-"
+    } else {
+        ""
+    };
+    match frac {
+        "" => format!("{sign}{grouped}"),
+        f => format!("{sign}{grouped}.{f}"),
+    }
+}
+
+/// Asserts that README.md says `quote` (white space as one space), naming the result.
+fn says(readme: &str, quote: &str, from: &str) {
+    let quote = quote.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        readme.contains(&quote),
+        "README.md does not say {quote:?}, which is what {from} measured: change the README \
+         to the result, or re-run the command beside it and commit its result"
+    );
+}
+
+#[test]
+fn numbers_are_written_as_the_readme_writes_them() {
+    assert_eq!(n(241_295.4, 0), "241,295");
+    assert_eq!(n(2556.14, 1), "2,556.1");
+    assert_eq!(n(0.2494, 3), "0.249");
+    assert_eq!(n(999.6, 0), "1,000");
+    assert_eq!(n(12.0, 0), "12");
+    assert_eq!(n(1524.5, 0), "1,525");
+}
+
+/// The README's first table keeps some of the rows `pollpush run` prints for the
+/// reference run (the whole table is in results/reference/report.md): each row it keeps
+/// is that run's row, character for character, in the table's order.
+#[test]
+fn the_headline_table_is_the_reference_runs_own() {
+    let summary = result("results/reference/summary.json");
+    let table = pollpush::report::table::render(&summary);
+    let rendered: Vec<&str> = table.lines().map(str::trim_end).collect();
+    let text = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let block = text
+        .split("```\n")
+        .nth(1)
+        .expect("README.md opens with the headline table in a code block");
+    let mut from = 0;
+    let mut rows = 0;
+    for line in block.lines().map(str::trim_end) {
+        let found = rendered[from..].iter().position(|r| *r == line);
+        let Some(i) = found else {
+            panic!(
+                "README.md's headline row {line:?} is not results/reference's (or is out of \
+                 order); that run renders as:\n{table}"
+            );
+        };
+        from += i + 1;
+        rows += 1;
+    }
+    assert!(rows > 10, "{rows} rows in README.md's headline table");
+}
+
+#[test]
+fn the_fair_table_is_results_fair() {
+    let readme = readme();
+    let fair = result("results/fair/summary.json");
+    let runs = fair["sweep"]["runs"].as_array().unwrap();
+    let rows = [
+        ("plain polling", "plain"),
+        ("cached (Redis latest id)", "cached"),
+        ("conditional (ETag, 304)", "conditional"),
+        ("conditional + cached", "conditional-cached"),
+        ("HTTP/2 (h2c)", "http2"),
+        ("long polling (held 25 s)", "long-poll"),
+        ("SSE push", "sse"),
+        ("WebSocket push", "websocket"),
+    ];
+    for (label, name) in rows {
+        let run = runs
+            .iter()
+            .find(|r| r["value"] == name)
+            .unwrap_or_else(|| panic!("results/fair has no {name}"));
+        let m = run["modes"].as_object().unwrap().values().next().unwrap();
+        let periodic = !matches!(name, "long-poll" | "sse" | "websocket");
+        let queries = match periodic {
+            true => format!(
+                "{} ({})",
+                n(at(m, "/db/queries_per_min"), 0),
+                n(at(m, "/predicted/db_queries_per_min"), 0)
+            ),
+            false => n(at(m, "/db/queries_per_min"), 0),
+        };
+        let d = if periodic { 0 } else { 1 };
+        let header = match m.pointer("/bandwidth/header_bytes_per_poll") {
+            Some(Value::Number(h)) => n(h.as_f64().unwrap(), 0),
+            _ => "-".to_string(),
+        };
+        // CPU of the system under test, as the fair report ranks by it: the servers,
+        // Postgres and Redis (the load generator, the swarm, apart).
+        let system =
+            at(m, "/cpu/server_cores") + at(m, "/cpu/db_cores") + at(m, "/cpu/redis_cores");
+        let row = format!(
+            "| {label} | {queries} | {} / {} | {} | {header} | {} |",
+            n(at(m, "/latency_ms/p50"), d),
+            n(at(m, "/latency_ms/p99"), d),
+            n(at(m, "/bandwidth/bytes_per_user_per_min"), 0),
+            n(system, 3),
+        );
+        says(&readme, &row, "results/fair");
+    }
+}
+
+#[test]
+fn the_capacity_table_and_the_large_runs_are_their_results() {
+    let readme = readme();
+    let cap = result("results/capacity/summary.json");
+    let poll = &cap["capacity"]["modes"]["poll"];
+    let push = &cap["capacity"]["modes"]["push"];
+    let step = |mode: &Value, users: f64| -> Value {
+        mode["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["users"].as_f64() == Some(users))
+            .cloned()
+            .unwrap_or_else(|| panic!("no step at {users} users"))
+    };
+    let held = at(poll, "/held_users");
+    let broke = at(poll, "/broke_at_users");
+    let (h, b) = (step(poll, held), step(poll, broke));
+    says(
+        &readme,
+        &format!(
+            "| poll (every 1 s) | {} users ({} polls/s, schedule lateness p99 {} ms) | {} | polls left late: lateness p99 {} ms",
+            n(held, 0),
+            n(at(&h, "/requests_per_min") / 60.0, 0),
+            n(at(&h, "/lateness_p99_ms"), 1),
+            n(broke, 0),
+            n(at(&b, "/lateness_p99_ms"), 0),
+        ),
+        "results/capacity",
+    );
+    says(
+        &readme,
+        &format!(
+            "with every core busy ({} of 2); Postgres {} |",
+            n(at(&b, "/cpu_total_cores"), 2),
+            n(at(&b, "/cpu_cores/Postgres"), 2),
+        ),
+        "results/capacity",
+    );
+    let top = at(push, "/held_users");
+    let p = step(push, top);
+    let system =
+        at(&p, "/cpu_cores/servers") + at(&p, "/cpu_cores/Postgres") + at(&p, "/cpu_cores/Redis");
+    says(
+        &readme,
+        &format!(
+            "| push (WebSocket) | {} users, the search's maximum: p99 {} ms, {} of {} lost | none found | | servers + Postgres + Redis {} cores at {} |",
+            n(top, 0),
+            n(at(&p, "/latency_ms/p99"), 1),
+            n(at(&p, "/lost"), 0),
+            n(at(&p, "/latency_ms/count"), 0),
+            n(system, 2),
+            n(top, 0),
+        ),
+        "results/capacity",
+    );
+
+    let small = result("results/small-db/summary.json");
+    let (sp, sq) = (&small["modes"]["poll"], &small["modes"]["push"]);
+    says(
+        &readme,
+        &format!(
+            "kept Postgres at **{} % of its budget** ({} cores; {} queries/min)",
+            n(100.0 * at(sp, "/cpu/db_budget_share"), 1),
+            n(at(sp, "/cpu/db_cores"), 3),
+            n(at(sp, "/db/queries_per_min"), 0),
+        ),
+        "results/small-db",
+    );
+    says(
+        &readme,
+        &format!(
+            "to {} / {} ms; push used **{} %** of it ({} queries/min)",
+            n(at(sp, "/http/response_ms/p50"), 1),
+            n(at(sp, "/http/response_ms/p99"), 0),
+            n(100.0 * at(sq, "/cpu/db_budget_share"), 1),
+            n(at(sq, "/db/queries_per_min"), 0),
+        ),
+        "results/small-db",
+    );
+
+    let big = result("results/push-100k/summary.json");
+    let m = &big["modes"]["push"];
+    says(
+        &readme,
+        &format!(
+            "{} of {} notifications delivered once, p50 {} ms, p99 {} ms; gateways {} cores and {} MiB RSS together",
+            n(at(m, "/events/delivered"), 0),
+            n(at(m, "/events/sent"), 0),
+            n(at(m, "/latency_ms/p50"), 1),
+            n(at(m, "/latency_ms/p99"), 1),
+            n(at(m, "/cpu/server_cores"), 2),
+            n(at(m, "/memory/server_rss_mb"), 0),
+        ),
+        "results/push-100k",
+    );
+    says(
+        &readme,
+        &format!(
+            "100,000 WebSocket clients held on these 2 cores with p99 {} ms",
+            n(at(m, "/latency_ms/p99"), 1),
+        ),
+        "results/push-100k",
+    );
+    says(
+        &readme,
+        &format!(
+            "swarm {} cores and {} MiB",
+            n(at(m, "/cpu/swarm_cores"), 2),
+            n(at(m, "/memory/swarm_rss_mb"), 0),
+        ),
+        "results/push-100k",
+    );
+    assert_eq!(at(m, "/events/lost"), 0.0, "the README says none was lost");
+}
+
+/// Every committed result the README links to exists, so a quoted figure can be traced.
+#[test]
+fn every_result_the_readme_links_to_is_committed() {
+    let text = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut seen = 0;
+    for part in text.split("](results/").skip(1) {
+        let link = part.split(')').next().unwrap();
+        let path = Path::new("results").join(link);
+        assert!(
+            root().join(&path).exists(),
+            "{} is linked but absent",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen > 5, "{seen} links to results/");
+}

@@ -44,6 +44,9 @@ pub async fn command(args: DemoArgs) -> anyhow::Result<()> {
     // The lanes sign their users' tokens with POLLPUSH_TOKEN_KEY when set: a bad one is
     // refused here, never replaced by a random key unsaid.
     crate::token::Signer::from_env()?;
+    if let Some(why) = demo::plan_refusal(&plan) {
+        return Err(input(why));
+    }
     let interval = super::cli::duration_flag("--interval", &args.interval, "500ms", "5s")?;
     let knobs = Knobs {
         users: args.users,

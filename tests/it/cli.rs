@@ -564,6 +564,18 @@ fn demo_refuses_bad_knobs_and_a_public_page_it_was_not_told_to_open() {
             "notifications per user per minute",
         ),
         (&["demo", "--fanout", "none"][..], "fan-out"),
+        // What `run` honours and the demo's lanes do not is refused, never ignored.
+        (&["demo", "--set", "poll.long=true"][..], "poll.long"),
+        (
+            &[
+                "demo",
+                "--set",
+                "poll.conditional=true",
+                "--set",
+                "poll.http=\"h2\"",
+            ][..],
+            "poll.conditional, poll.http",
+        ),
     ] {
         let start = std::time::Instant::now();
         let (code, err) = pollpush(args);

@@ -23,6 +23,28 @@ use crate::result::Sample;
 use crate::scenario::Plan;
 use lane::Lane;
 
+/// The scenario keys `run` honours and the demo's lanes do not (they poll periodically,
+/// over HTTP/1.1, for whole answers): named with what to do instead, never ignored.
+pub fn plan_refusal(plan: &Plan) -> Option<String> {
+    let unsupported: Vec<&str> = [
+        (plan.poll_long.is_some(), "poll.long"),
+        (plan.poll_conditional, "poll.conditional"),
+        (
+            plan.poll_http != crate::config::PollHttp::default(),
+            "poll.http",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(set, key)| set.then_some(key))
+    .collect();
+    (!unsupported.is_empty()).then(|| {
+        format!(
+            "the scenario sets {}, which the demo's lanes do not do yet (they poll periodically over HTTP/1.1): remove it, or measure it with `pollpush run` (scenarios/fair.toml runs every kind of poll)",
+            unsupported.join(", ")
+        )
+    })
+}
+
 /// What the room can change while the demo runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Knobs {

@@ -111,16 +111,18 @@ const OTHER_FILES: u64 = 2_000;
 /// carried as one machine's constant; Linux's own ceiling (fs.nr_open, 2^20 by default)
 /// stands in for an unlimited one.
 pub fn file_budget() -> u64 {
+    let hard = nofile_limit().map_or(0, |lim| lim.rlim_max);
+    hard.min(1 << 20).saturating_sub(OTHER_FILES)
+}
+
+/// This process's RLIMIT_NOFILE, soft and hard; None when it cannot be read.
+fn nofile_limit() -> Option<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: a plain libc call on a stack struct.
-    let hard = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } {
-        0 => lim.rlim_max,
-        _ => lim.rlim_cur,
-    };
-    hard.min(1 << 20).saturating_sub(OTHER_FILES)
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim)
 }
 
 /// Users one swarm process takes, and connections one gateway instance holds, when the
@@ -132,23 +134,17 @@ pub fn users_per_process() -> u64 {
 
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.
 pub fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let Some(lim) = nofile_limit() else {
+        return 0;
     };
-    // SAFETY: plain libc calls on a stack struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let want = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                return want.rlim_cur;
-            }
+    if lim.rlim_cur < lim.rlim_max {
+        let want = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: a plain libc call on a stack struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+            return want.rlim_cur;
         }
     }
     lim.rlim_cur

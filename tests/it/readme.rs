@@ -287,3 +287,92 @@ fn every_result_the_readme_links_to_is_committed() {
     }
     assert!(seen > 5, "{seen} links to results/");
 }
+
+/// The model's prices per unit of work and its projection, as the README quotes them from
+/// `pollpush model results/model` (results/model/model/model.json).
+#[test]
+fn the_models_prices_and_projection_are_results_model() {
+    let readme = readme();
+    let model = result("results/model/model/model.json");
+    let mode = |name: &str| -> Value {
+        model["modes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mode"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in the model"))
+    };
+    let (poll, push) = (mode("poll"), mode("push"));
+    // Core-seconds per unit, in µs; MB per connection, in KB.
+    let us = |m: &Value, pointer: &str| n(at(m, pointer) * 1e6, 0);
+    let from = "results/model";
+    says(
+        &readme,
+        &format!(
+            "a poll costs {} µs of Postgres CPU, {} µs of poll API CPU and {} bytes; an insert {} µs of Postgres CPU (poll side) to {} µs (push side,",
+            us(&poll, "/fits/db_cores/per/poll"),
+            us(&poll, "/fits/server_cores/per/poll"),
+            n(at(&poll, "/fits/bytes_per_s/per/poll"), 0),
+            us(&poll, "/fits/db_cores/per/insert"),
+            us(&push, "/fits/db_cores/per/insert"),
+        ),
+        from,
+    );
+    says(
+        &readme,
+        &format!(
+            "a pushed notification {} µs of gateway CPU (its ingest POST, INSERT, PUBLISH and delivery) and {} bytes; a push connection {} µs of CPU a second, {} bytes a second of heartbeats and {} KB of memory; a keep-alive polling connection {} KB.",
+            us(&push, "/fits/server_cores/per/delivered_notification"),
+            n(at(&push, "/fits/bytes_per_s/per/delivered_notification"), 0),
+            n(at(&push, "/fits/server_cores/per/connection") * 1e6, 2),
+            n(at(&push, "/fits/bytes_per_s/per/connection"), 1),
+            n(at(&push, "/fits/server_rss_mb/per/connection") * 1024.0, 1),
+            n(at(&poll, "/fits/server_rss_mb/per/connection") * 1024.0, 1),
+        ),
+        from,
+    );
+    let at_users = |m: &Value, users: f64| -> Value {
+        m["projection"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["users"].as_f64() == Some(users))
+            .cloned()
+            .unwrap_or_else(|| panic!("no projection at {users} users"))
+    };
+    let (p6, q6) = (at_users(&poll, 1e6), at_users(&push, 1e6));
+    let mbit = |p: &Value| at(p, "/bytes_per_s") * 8.0 / 1e6;
+    says(
+        &readme,
+        &format!(
+            "at 1,000,000 users polling needs {} cores",
+            n(at(&p6, "/system_cores"), 0)
+        ),
+        from,
+    );
+    says(
+        &readme,
+        &format!("{} Mbit/s and 18 GB of server memory", n(mbit(&p6), 0)),
+        from,
+    );
+    says(
+        &readme,
+        &format!(
+            "push needs {} cores, {} Mbit/s",
+            n(at(&q6, "/system_cores"), 1),
+            n(mbit(&q6), 1)
+        ),
+        from,
+    );
+    let (p7, q7) = (at_users(&poll, 1e7), at_users(&push, 1e7));
+    says(
+        &readme,
+        &format!(
+            "At 10,000,000 users polling's Postgres would need {} cores, past what one server holds (the table says so); push's {}.",
+            n(at(&p7, "/db_cores"), 0),
+            n(at(&q7, "/db_cores"), 1)
+        ),
+        from,
+    );
+}

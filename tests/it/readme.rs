@@ -332,6 +332,32 @@ fn the_models_prices_and_projection_are_results_model() {
         ),
         from,
     );
+    // Checked on the runs left out of the fit: the largest error over them, per cost.
+    let worst_of = |m: &Value, cost: &str| -> f64 {
+        m["check"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["cost"] == cost)
+            .filter_map(|c| c["error"].as_f64())
+            .fold(0.0f64, |w, e| w.max(e.abs()))
+    };
+    let worst = |m: &Value, cost: &str| n(100.0 * worst_of(m, cost), 1);
+    says(
+        &readme,
+        &format!(
+            "it predicted their Postgres CPU within {} % (poll) and {} % (push), their server CPU within {} % and {} %, their bandwidth within {} %.",
+            worst(&poll, "db_cores"),
+            worst(&push, "db_cores"),
+            worst(&poll, "server_cores"),
+            worst(&push, "server_cores"),
+            n(
+                100.0 * worst_of(&poll, "bytes_per_s").max(worst_of(&push, "bytes_per_s")),
+                1
+            ),
+        ),
+        from,
+    );
     let at_users = |m: &Value, users: f64| -> Value {
         m["projection"]
             .as_array()

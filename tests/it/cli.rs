@@ -3,10 +3,16 @@
 use std::process::Command;
 
 fn pollpush(args: &[&str]) -> (Option<i32>, String) {
+    pollpush_with(args, &[])
+}
+
+/// `pollpush ARGS` with `env` set besides: its exit code and stderr.
+fn pollpush_with(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
         .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -835,15 +841,8 @@ fn a_token_key_that_is_not_a_key_is_refused_never_replaced() {
         ],
         vec!["demo", "--duration", "1s"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_pollpush"))
-            .args(&args)
-            .env("POLLPUSH_TOKEN_KEY", "not-a-key")
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        let (code, err) = pollpush_with(&args, &[("POLLPUSH_TOKEN_KEY", "not-a-key")]);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
         assert!(
             err.contains("POLLPUSH_TOKEN_KEY must be 64 hex digits"),
             "{args:?}: {err}"

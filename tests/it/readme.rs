@@ -31,6 +31,18 @@ fn at(v: &Value, pointer: &str) -> f64 {
         .unwrap_or_else(|| panic!("{pointer} is not a number in the result"))
 }
 
+/// The entry of a JSON list whose `key` is `want` (numbers compared by value, so 10000
+/// finds 10000.0); panics naming what is missing.
+fn entry<'a>(list: &'a Value, key: &str, want: Value) -> &'a Value {
+    let same = |v: &Value| match (v.as_f64(), want.as_f64()) {
+        (Some(a), Some(b)) => a == b,
+        _ => *v == want,
+    };
+    list.as_array()
+        .and_then(|l| l.iter().find(|e| same(&e[key])))
+        .unwrap_or_else(|| panic!("no entry with {key} = {want} in the result"))
+}
+
 /// `x` with `decimals` decimals (a half rounded away from zero, as people round) and
 /// thousands grouped by commas, as the README writes.
 fn n(x: f64, decimals: usize) -> String {
@@ -108,7 +120,6 @@ fn the_headline_table_is_the_reference_runs_own() {
 fn the_fair_table_is_results_fair() {
     let readme = readme();
     let fair = result("results/fair/summary.json");
-    let runs = fair["sweep"]["runs"].as_array().unwrap();
     let rows = [
         ("plain polling", "plain"),
         ("cached (Redis latest id)", "cached"),
@@ -120,10 +131,7 @@ fn the_fair_table_is_results_fair() {
         ("WebSocket push", "websocket"),
     ];
     for (label, name) in rows {
-        let run = runs
-            .iter()
-            .find(|r| r["value"] == name)
-            .unwrap_or_else(|| panic!("results/fair has no {name}"));
+        let run = entry(&fair["sweep"]["runs"], "value", name.into());
         let m = run["modes"].as_object().unwrap().values().next().unwrap();
         let periodic = !matches!(name, "long-poll" | "sse" | "websocket");
         let queries = match periodic {
@@ -160,15 +168,7 @@ fn the_capacity_table_and_the_large_runs_are_their_results() {
     let cap = result("results/capacity/summary.json");
     let poll = &cap["capacity"]["modes"]["poll"];
     let push = &cap["capacity"]["modes"]["push"];
-    let step = |mode: &Value, users: f64| -> Value {
-        mode["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["users"].as_f64() == Some(users))
-            .cloned()
-            .unwrap_or_else(|| panic!("no step at {users} users"))
-    };
+    let step = |mode: &Value, users: f64| entry(&mode["steps"], "users", users.into()).clone();
     let held = at(poll, "/held_users");
     let broke = at(poll, "/broke_at_users");
     let (h, b) = (step(poll, held), step(poll, broke));
@@ -294,16 +294,8 @@ fn every_result_the_readme_links_to_is_committed() {
 fn the_models_prices_and_projection_are_results_model() {
     let readme = readme();
     let model = result("results/model/model/model.json");
-    let mode = |name: &str| -> Value {
-        model["modes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["mode"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {name} in the model"))
-    };
-    let (poll, push) = (mode("poll"), mode("push"));
+    let poll = entry(&model["modes"], "mode", "poll".into());
+    let push = entry(&model["modes"], "mode", "push".into());
     // Core-seconds per unit, in µs; MB per connection, in KB.
     let us = |m: &Value, pointer: &str| n(at(m, pointer) * 1e6, 0);
     let from = "results/model";
@@ -311,11 +303,11 @@ fn the_models_prices_and_projection_are_results_model() {
         &readme,
         &format!(
             "a poll costs {} µs of Postgres CPU, {} µs of poll API CPU and {} bytes; an insert {} µs of Postgres CPU (poll side) to {} µs (push side,",
-            us(&poll, "/fits/db_cores/per/poll"),
-            us(&poll, "/fits/server_cores/per/poll"),
-            n(at(&poll, "/fits/bytes_per_s/per/poll"), 0),
-            us(&poll, "/fits/db_cores/per/insert"),
-            us(&push, "/fits/db_cores/per/insert"),
+            us(poll, "/fits/db_cores/per/poll"),
+            us(poll, "/fits/server_cores/per/poll"),
+            n(at(poll, "/fits/bytes_per_s/per/poll"), 0),
+            us(poll, "/fits/db_cores/per/insert"),
+            us(push, "/fits/db_cores/per/insert"),
         ),
         from,
     );
@@ -323,12 +315,12 @@ fn the_models_prices_and_projection_are_results_model() {
         &readme,
         &format!(
             "a pushed notification {} µs of gateway CPU (its ingest POST, INSERT, PUBLISH and delivery) and {} bytes; a push connection {} µs of CPU a second, {} bytes a second of heartbeats and {} KB of memory; a keep-alive polling connection {} KB.",
-            us(&push, "/fits/server_cores/per/delivered_notification"),
-            n(at(&push, "/fits/bytes_per_s/per/delivered_notification"), 0),
-            n(at(&push, "/fits/server_cores/per/connection") * 1e6, 2),
-            n(at(&push, "/fits/bytes_per_s/per/connection"), 1),
-            n(at(&push, "/fits/server_rss_mb/per/connection") * 1024.0, 1),
-            n(at(&poll, "/fits/server_rss_mb/per/connection") * 1024.0, 1),
+            us(push, "/fits/server_cores/per/delivered_notification"),
+            n(at(push, "/fits/bytes_per_s/per/delivered_notification"), 0),
+            n(at(push, "/fits/server_cores/per/connection") * 1e6, 2),
+            n(at(push, "/fits/bytes_per_s/per/connection"), 1),
+            n(at(push, "/fits/server_rss_mb/per/connection") * 1024.0, 1),
+            n(at(poll, "/fits/server_rss_mb/per/connection") * 1024.0, 1),
         ),
         from,
     );
@@ -347,27 +339,19 @@ fn the_models_prices_and_projection_are_results_model() {
         &readme,
         &format!(
             "it predicted their Postgres CPU within {} % (poll) and {} % (push), their server CPU within {} % and {} %, their bandwidth within {} %.",
-            worst(&poll, "db_cores"),
-            worst(&push, "db_cores"),
-            worst(&poll, "server_cores"),
-            worst(&push, "server_cores"),
+            worst(poll, "db_cores"),
+            worst(push, "db_cores"),
+            worst(poll, "server_cores"),
+            worst(push, "server_cores"),
             n(
-                100.0 * worst_of(&poll, "bytes_per_s").max(worst_of(&push, "bytes_per_s")),
+                100.0 * worst_of(poll, "bytes_per_s").max(worst_of(push, "bytes_per_s")),
                 1
             ),
         ),
         from,
     );
-    let at_users = |m: &Value, users: f64| -> Value {
-        m["projection"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["users"].as_f64() == Some(users))
-            .cloned()
-            .unwrap_or_else(|| panic!("no projection at {users} users"))
-    };
-    let (p6, q6) = (at_users(&poll, 1e6), at_users(&push, 1e6));
+    let at_users = |m: &Value, users: f64| entry(&m["projection"], "users", users.into()).clone();
+    let (p6, q6) = (at_users(poll, 1e6), at_users(push, 1e6));
     let mbit = |p: &Value| at(p, "/bytes_per_s") * 8.0 / 1e6;
     says(
         &readme,
@@ -391,7 +375,7 @@ fn the_models_prices_and_projection_are_results_model() {
         ),
         from,
     );
-    let (p7, q7) = (at_users(&poll, 1e7), at_users(&push, 1e7));
+    let (p7, q7) = (at_users(poll, 1e7), at_users(push, 1e7));
     says(
         &readme,
         &format!(

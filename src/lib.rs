@@ -9,6 +9,8 @@
 //! - [`workload`]: the event generator that calls the ingest API.
 //! - [`metrics`]: latency histograms, delivery bookkeeping, database counters.
 //! - [`run`]: one scenario run: services, servers, swarm, window, drain, a [`run::RunResult`].
+//! - [`summary`]: the typed summary.json, each figure declared with its unit, direction,
+//!   merge rule and owner.
 //! - [`report`]: turns a finished result into summary.json, tables, plots and report.md.
 //! - [`scenario`] and [`cli`]: what the user asked for, validated before anything starts.
 
@@ -23,6 +25,7 @@ pub(crate) mod result;
 pub mod run;
 pub mod scenario;
 pub mod services;
+pub mod summary;
 pub mod swarm;
 pub mod token;
 pub mod wire;

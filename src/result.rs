@@ -86,8 +86,10 @@ pub struct Memory {
     pub swarm_rss_mb: Option<f64>,
 }
 
-/// The machine and service versions a run was measured on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The machine and service versions a run was measured on (also `machine` in
+/// summary.json).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Machine {
     pub cores: usize,
     pub memory_mb: Option<u64>,

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::{json, Value};
-
 use super::cli::CapacityArgs;
 use super::progress::Progress;
 use super::run::{folder_timestamp, prepare_out_dir};
@@ -18,6 +16,10 @@ use crate::error::{environment, input};
 use crate::report::capacity::{judge, verdict, write_views};
 use crate::run::{check_request, execute, Observer, RunOptions};
 use crate::scenario::{self, Plan};
+use crate::summary::capacity::{
+    Capacity, CapacityDocument, CapacityModes, ModeSearch, Objectives, PollObjectives,
+    PushObjectives, SearchSettings, Step,
+};
 
 /// What every step shares.
 struct Search<'a> {
@@ -116,33 +118,45 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
         redis_given: args.redis_url.is_some(),
         base,
     };
-    let mut modes = serde_json::Map::new();
+    let mut modes = CapacityModes::default();
     for &mode in &search.base.modes {
-        modes.insert(mode.to_string(), search.mode(mode, start).await?);
+        let found = Some(search.mode(mode, start).await?);
+        match mode {
+            Mode::Poll => modes.poll = found,
+            Mode::Push => modes.push = found,
+        }
     }
     let c = &search.base.capacity;
-    let capacity = json!({
-        "scenario": search.base.name,
-        "machine_cores": cores,
-        "poll_interval_s": search.base.poll_interval.as_secs_f64(),
-        "events_per_user_per_s": search.rate_per_user,
-        "objectives": {
-            "poll": {
-                "lateness_p99_below_share_of_interval": c.poll_lateness_share,
-                "latency_max_below_interval_plus_s": c.poll_grace.as_secs_f64(),
-                "errors": 0,
-                "lost": 0,
+    let summary = CapacityDocument {
+        schema_version: crate::summary::SCHEMA_VERSION,
+        pollpush_version: env!("CARGO_PKG_VERSION").to_string(),
+        capacity: Capacity {
+            scenario: search.base.name.clone(),
+            machine_cores: cores,
+            poll_interval_s: search.base.poll_interval.as_secs_f64(),
+            events_per_user_per_s: search.rate_per_user,
+            objectives: Objectives {
+                poll: PollObjectives {
+                    lateness_p99_below_share_of_interval: c.poll_lateness_share,
+                    latency_max_below_interval_plus_s: c.poll_grace.as_secs_f64(),
+                    errors: 0,
+                    lost: 0,
+                },
+                push: PushObjectives {
+                    latency_p99_ms_at_most: c.push_p99_ms,
+                    lost: 0,
+                    every_client_connected: true,
+                },
             },
-            "push": { "latency_p99_ms_at_most": c.push_p99_ms, "lost": 0, "every_client_connected": true },
+            search: SearchSettings {
+                start,
+                max: c.max,
+                factor: c.factor,
+                refine: c.refine,
+            },
+            modes,
         },
-        "search": { "start": start, "max": c.max, "factor": c.factor, "refine": c.refine },
-        "modes": Value::Object(modes),
-    });
-    let summary = json!({
-        "schema_version": crate::report::summary::SCHEMA_VERSION,
-        "pollpush_version": env!("CARGO_PKG_VERSION"),
-        "capacity": capacity,
-    });
+    };
     let fail = |what: &str, e: std::io::Error| {
         environment(format!("cannot write {what} in {}: {e}", out.display()))
     };
@@ -153,7 +167,7 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
     .map_err(|e| fail("summary.json", e))?;
     std::fs::write(out.join("scenario.toml"), search.base.to_toml())
         .map_err(|e| fail("scenario.toml", e))?;
-    let table = write_views(&search.base, &summary["capacity"], &out)?;
+    let table = write_views(&search.base, &summary.capacity, &out)?;
     println!("{table}");
     println!("results: {}", out.display());
     Ok(())
@@ -161,7 +175,7 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
 
 impl Search<'_> {
     /// One mode: grow until a step breaks or cannot be tried, then bisect.
-    async fn mode(&self, mode: Mode, start: u64) -> anyhow::Result<Value> {
+    async fn mode(&self, mode: Mode, start: u64) -> anyhow::Result<ModeSearch> {
         let c = &self.base.capacity;
         let mut steps = Vec::new();
         let mut stopped = None;
@@ -174,7 +188,7 @@ impl Search<'_> {
                     break;
                 }
                 Ok(step) => {
-                    let ok = step["held"] == true;
+                    let ok = step.held;
                     steps.push(step);
                     if !ok {
                         broke = Some(users);
@@ -198,23 +212,22 @@ impl Search<'_> {
                 let Ok(step) = self.step(mode, mid).await? else {
                     break;
                 };
-                match step["held"] == true {
+                match step.held {
                     true => good = mid,
                     false => bad = mid,
                 }
                 steps.push(step);
             }
         }
-        steps.sort_by_key(|s| s["users"].as_u64());
+        steps.sort_by_key(|s| s.users);
         let v = verdict(mode, &steps, stopped.as_deref(), c.max);
-        self.progress
-            .note(v["verdict"].as_str().unwrap_or_default());
+        self.progress.note(&v.verdict);
         Ok(v)
     }
 
     /// One step: the scenario at `users`, this mode alone. Err: it cannot be tried here
     /// (the machine cannot hold it), said with the arithmetic.
-    async fn step(&self, mode: Mode, users: u64) -> anyhow::Result<Result<Value, String>> {
+    async fn step(&self, mode: Mode, users: u64) -> anyhow::Result<Result<Step, String>> {
         let mut overrides = self.overrides.clone();
         let rate = (self.rate_per_user * users as f64 * 1000.0)
             .round()
@@ -274,14 +287,13 @@ impl Search<'_> {
             }
             // A run that failed outright (no client could connect, a server that died)
             // broke the step; bad input never reaches here (checked above).
-            Err(e) => json!({
-                "users": users,
-                "held": false,
-                "broken": [format!("the run failed: {e:#}")],
-                "limit": format!("a failed run (see {})", dir.join("logs").display()),
-                "swarm_limited": false,
-                "cpu_cores": {},
-            }),
+            Err(e) => Step {
+                users,
+                held: false,
+                broken: vec![format!("the run failed: {e:#}")],
+                limit: Some(format!("a failed run (see {})", dir.join("logs").display())),
+                ..Step::default()
+            },
         };
         Ok(Ok(step))
     }

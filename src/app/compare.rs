@@ -3,12 +3,12 @@
 use super::cli::{CompareArgs, Format};
 use crate::error::{input, UserError};
 use crate::report::compare::{
-    compare, list, load, machine_differences, render_json, render_list, render_markdown,
+    compare, list, machine_differences, read, render_json, render_list, render_markdown,
     render_text, thresholds,
 };
 
 pub fn command(args: CompareArgs) -> anyhow::Result<()> {
-    let baseline = load(&args.baseline)?;
+    let baseline = read(&args.baseline)?;
     let Some(current_path) = &args.current else {
         // --list: the figures of the one result given.
         let limits = thresholds(&args.baseline, &args.max_regression)?;
@@ -21,7 +21,7 @@ pub fn command(args: CompareArgs) -> anyhow::Result<()> {
         println!("{text}");
         return Ok(());
     };
-    let current = load(current_path)?;
+    let current = read(current_path)?;
     let machines = machine_differences(&baseline, &current);
     if !machines.is_empty() {
         let list = machines.join("; ");

@@ -352,7 +352,7 @@ async fn command_with(
         observer: progress.clone(),
         shard,
     };
-    let summary = match &plan.sweep {
+    let checks = match &plan.sweep {
         None => {
             let results = repeats(&plan, args.repeat, &opts, &progress).await?;
             let summary = crate::report::write(&results, &out)?;
@@ -361,7 +361,7 @@ async fn command_with(
             } else {
                 println!("{}", crate::report::table::render(&summary));
             }
-            summary
+            summary.checks.unwrap_or_default()
         }
         Some(sweep) => {
             let mut runs = Vec::new();
@@ -378,11 +378,11 @@ async fn command_with(
             }
             let summary = crate::report::sweep::write(&plan, &runs, &out)?;
             println!("{}", crate::report::sweep::render_table(&summary));
-            summary
+            summary.checks.unwrap_or_default()
         }
     };
     println!("results: {}", out.display());
-    judge_checks(&summary)
+    judge(&checks)
 }
 
 /// The seed case's notifications per user per minute (20 a second for 10,000 users).
@@ -422,7 +422,7 @@ pub fn combine_command(args: CombineArgs) -> anyhow::Result<()> {
         args.out.display(),
         args.runs.len()
     );
-    judge_checks(&summary)
+    judge(&summary.checks.unwrap_or_default())
 }
 
 /// The `merge` command: the shards of one run into one result folder; its table, its checks.
@@ -436,21 +436,13 @@ pub fn merge_command(args: MergeArgs) -> anyhow::Result<()> {
         args.out.display(),
         args.shards.len()
     );
-    judge_checks(&summary)
+    judge(&summary.checks.unwrap_or_default())
 }
 
 /// Prints the scenario's checks; an error (exit 1) when one failed.
-fn judge_checks(summary: &serde_json::Value) -> anyhow::Result<()> {
-    // No checks is a pass; checks that cannot be read are never one.
-    let checks: Vec<CheckResult> = match &summary["checks"] {
-        serde_json::Value::Null => Vec::new(),
-        v => serde_json::from_value(v.clone()).map_err(|e| {
-            crate::error::UserError::CheckFailed(format!(
-                "the summary's checks cannot be read ({e}), so none counts as passed"
-            ))
-        })?,
-    };
-    let failed = failures(&checks);
+/// Prints the checks' verdict; an error (exit 1) when one failed.
+fn judge(checks: &[CheckResult]) -> anyhow::Result<()> {
+    let failed = failures(checks);
     if !checks.is_empty() {
         println!(
             "scenario checks: {} passed, {} failed",

@@ -4,48 +4,57 @@
 
 use std::path::Path;
 
-use plotters::prelude::*;
-use serde_json::{json, Value};
-
 use super::plot::{plot_err, register_font};
 use crate::config::Mode;
 use crate::scenario::Plan;
+use crate::summary::capacity::{Capacity, ModeSearch, Step, StepCpu};
+use crate::summary::mode::Cpu;
+use crate::summary::Summary;
+use plotters::prelude::*;
 
-/// The CPU components a step names, (label, keys under `cpu` added together).
-const PARTS: [(&str, &[&str]); 4] = [
-    ("the servers", &["server_cores", "ingest_cores"]),
-    ("Postgres", &["db_cores"]),
-    ("Redis", &["redis_cores"]),
-    ("the swarm", &["swarm_cores"]),
-];
+/// The CPU components a step names, and their cores; the servers with their ingest.
+fn parts(cpu: &Cpu) -> [(&'static str, Option<f64>); 4] {
+    [
+        (
+            "the servers",
+            cpu.server_cores.zip(cpu.ingest_cores).map(|(a, b)| a + b),
+        ),
+        ("Postgres", cpu.db_cores),
+        ("Redis", cpu.redis_cores),
+        ("the swarm", cpu.swarm_cores),
+    ]
+}
 
 /// One step of the search judged: its figures, which objectives broke, and what limited it.
-/// `summary` is the step's own `summary.json`; `cores`, this machine's.
-pub fn judge(mode: Mode, users: u64, summary: &Value, plan: &Plan, cores: f64) -> Value {
-    let m = &summary["modes"][mode.as_str()];
-    let f = |path: &str| m.pointer(path).and_then(Value::as_f64);
+/// `summary` is the step's own summary; `cores`, this machine's.
+pub fn judge(mode: Mode, users: u64, summary: &Summary, plan: &Plan, cores: f64) -> Step {
+    let empty = Default::default();
+    let m = match mode {
+        Mode::Poll => summary.modes.poll.as_ref(),
+        Mode::Push => summary.modes.push.as_ref(),
+    }
+    .unwrap_or(&empty);
     let c = &plan.capacity;
     let interval_ms = plan.poll_interval.as_secs_f64() * 1000.0;
     let mut broken = Vec::new();
-    let lost = f("/events/lost").unwrap_or(0.0);
-    if lost > 0.0 {
+    let lost = m.events.lost;
+    if lost > 0 {
         broken.push(format!("{lost} notifications lost"));
     }
-    if f("/events/sent").unwrap_or(0.0) == 0.0 {
+    if m.events.sent == 0 {
         broken.push("no notification was sent".to_string());
     }
-    let connect_errors = f("/http/connect_errors").unwrap_or(0.0);
+    let connect_errors = m.http.connect_errors;
     match mode {
         Mode::Poll => {
-            let errors = f("/http/errors").unwrap_or(0.0);
-            if errors + connect_errors > 0.0 {
+            let errors = m.http.errors;
+            if errors + connect_errors > 0 {
                 broken.push(format!(
-                    "{} failed polls, {connect_errors} failed connections",
-                    errors
+                    "{errors} failed polls, {connect_errors} failed connections"
                 ));
             }
             let limit = c.poll_lateness_share * interval_ms;
-            match f("/http/schedule_lateness_ms/p99") {
+            match m.http.schedule_lateness_ms.p99 {
                 Some(l) if l > limit => broken.push(format!(
                     "polls left late: lateness p99 {l:.0} ms > {limit:.0} ms"
                 )),
@@ -53,36 +62,26 @@ pub fn judge(mode: Mode, users: u64, summary: &Value, plan: &Plan, cores: f64) -
                 _ => {}
             }
             let limit = interval_ms + c.poll_grace.as_secs_f64() * 1000.0;
-            if let Some(max) = f("/latency_ms/max").filter(|&x| x > limit) {
+            if let Some(max) = m.latency_ms.max.filter(|&x| x > limit) {
                 broken.push(format!(
                     "a notification took {max:.0} ms > the interval plus grace, {limit:.0} ms"
                 ));
             }
         }
         Mode::Push => {
-            match f("/latency_ms/p99") {
+            match m.latency_ms.p99 {
                 Some(p) if p > c.push_p99_ms => {
                     broken.push(format!("latency p99 {p:.1} ms > {} ms", c.push_p99_ms))
                 }
                 None => broken.push("no notification was delivered".into()),
                 _ => {}
             }
-            let connected = f("/connections").unwrap_or(0.0);
-            if connected < users as f64 {
-                broken.push(format!("{connected} of {users} clients connected"));
+            if m.connections < users as i64 {
+                broken.push(format!("{} of {users} clients connected", m.connections));
             }
         }
     }
-    let parts: Vec<(&str, Option<f64>)> = PARTS
-        .iter()
-        .map(|(label, keys)| {
-            let sum: Option<f64> = keys
-                .iter()
-                .map(|k| m["cpu"][*k].as_f64())
-                .try_fold(0.0, |a, x| x.map(|x| a + x));
-            (*label, sum)
-        })
-        .collect();
+    let parts = parts(&m.cpu);
     let total: f64 = parts.iter().filter_map(|p| p.1).sum();
     let busiest = parts
         .iter()
@@ -91,7 +90,7 @@ pub fn judge(mode: Mode, users: u64, summary: &Value, plan: &Plan, cores: f64) -
     let late = broken.iter().any(|b| b.starts_with("polls left late"));
     let limit = match busiest {
         _ if broken.is_empty() => None,
-        _ if connect_errors > 0.0 || broken.iter().any(|b| b.contains("clients connected")) => {
+        _ if connect_errors > 0 || broken.iter().any(|b| b.contains("clients connected")) => {
             Some("connections: clients could not connect".to_string())
         }
         Some(("the swarm", v)) => Some(format!(
@@ -108,54 +107,41 @@ pub fn judge(mode: Mode, users: u64, summary: &Value, plan: &Plan, cores: f64) -
         )),
         None => Some("unknown (no CPU figure)".into()),
     };
-    let cpu: serde_json::Map<String, Value> = parts
-        .iter()
-        .map(|(l, v)| (l.trim_start_matches("the ").to_string(), json!(v)))
-        .collect();
-    json!({
-        "users": users,
-        "held": broken.is_empty(),
-        "broken": broken,
-        "limit": limit,
-        "swarm_limited": limit.as_deref().is_some_and(|l| l.starts_with("the swarm")),
-        "events_per_s": summary["plan"]["events_per_s"],
-        "push_instances": summary["plan"]["push_instances"],
-        "latency_ms": m["latency_ms"],
-        "lateness_p99_ms": m.pointer("/http/schedule_lateness_ms/p99"),
-        "lost": m["events"]["lost"],
-        "connections": m["connections"],
-        "requests_per_min": m.pointer("/http/requests_per_min"),
-        "db_queries_per_min": m.pointer("/db/queries_per_min"),
-        "cpu_cores": Value::Object(cpu),
-        "cpu_total_cores": (total * 1000.0).round() / 1000.0,
-    })
+    Step {
+        users,
+        held: broken.is_empty(),
+        broken,
+        swarm_limited: limit.as_deref().is_some_and(|l| l.starts_with("the swarm")),
+        limit,
+        events_per_s: summary.plan.events_per_s,
+        push_instances: summary.plan.push_instances,
+        latency_ms: m.latency_ms.clone(),
+        lateness_p99_ms: m.http.schedule_lateness_ms.p99,
+        lost: Some(m.events.lost),
+        connections: Some(m.connections),
+        requests_per_min: m.http.requests_per_min,
+        db_queries_per_min: m.db.queries_per_min,
+        cpu_cores: StepCpu {
+            servers: parts[0].1,
+            postgres: parts[1].1,
+            redis: parts[2].1,
+            swarm: parts[3].1,
+        },
+        cpu_total_cores: Some((total * 1000.0).round() / 1000.0),
+    }
 }
 
 /// One mode's search: the largest load held, the first that broke, and why.
-pub fn verdict(mode: Mode, steps: &[Value], stopped: Option<&str>, max: u64) -> Value {
-    let held = steps
-        .iter()
-        .filter(|s| s["held"] == true)
-        .filter_map(|s| s["users"].as_u64())
-        .max();
-    let broke = steps
-        .iter()
-        .filter(|s| s["held"] == false)
-        .min_by_key(|s| s["users"].as_u64());
+pub fn verdict(mode: Mode, steps: &[Step], stopped: Option<&str>, max: u64) -> ModeSearch {
+    let held = steps.iter().filter(|s| s.held).map(|s| s.users).max();
+    let broke = steps.iter().filter(|s| !s.held).min_by_key(|s| s.users);
     let sentence = match (held, broke, stopped) {
         (h, Some(b), _) => format!(
             "{mode}: held {} users; broke at {}: {}; limited by {}",
             h.map_or("no".into(), |h| h.to_string()),
-            b["users"],
-            b["broken"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default(),
-            b["limit"].as_str().unwrap_or("unknown")
+            b.users,
+            b.broken.join(", "),
+            b.limit.as_deref().unwrap_or("unknown")
         ),
         (Some(h), None, Some(why)) => {
             format!("{mode}: held {h} users, every step tried; no break found: {why}")
@@ -165,19 +151,19 @@ pub fn verdict(mode: Mode, steps: &[Value], stopped: Option<&str>, max: u64) -> 
         ),
         (None, None, why) => format!("{mode}: no step ran ({})", why.unwrap_or("nothing tried")),
     };
-    json!({
-        "held_users": held,
-        "broke_at_users": broke.map(|b| b["users"].clone()),
-        "limit": broke.map(|b| b["limit"].clone()),
-        "swarm_limited": broke.is_some_and(|b| b["swarm_limited"] == true),
-        "stopped": stopped,
-        "verdict": sentence,
-        "steps": steps,
-    })
+    ModeSearch {
+        held_users: held,
+        broke_at_users: broke.map(|b| b.users),
+        limit: broke.and_then(|b| b.limit.clone()),
+        swarm_limited: broke.is_some_and(|b| b.swarm_limited),
+        stopped: stopped.map(str::to_string),
+        verdict: sentence,
+        steps: steps.to_vec(),
+    }
 }
 
 /// The steps as a table, then each mode's verdict.
-pub fn render(capacity: &Value) -> String {
+pub fn render(capacity: &Capacity) -> String {
     let mut rows = vec![[
         "mode",
         "users",
@@ -193,33 +179,30 @@ pub fn render(capacity: &Value) -> String {
     ]
     .map(String::from)
     .to_vec()];
-    let show = |v: &Value| match v.as_f64() {
+    let show = |v: Option<f64>| match v {
         Some(x) if x.fract() == 0.0 => format!("{x}"),
         Some(x) => format!("{x:.2}"),
         None => "-".into(),
     };
     let mut verdicts = Vec::new();
-    for mode in ["poll", "push"] {
-        let Some(m) = capacity["modes"].get(mode) else {
-            continue;
-        };
-        for s in m["steps"].as_array().into_iter().flatten() {
-            let cpu = &s["cpu_cores"];
+    for (mode, m) in capacity.modes.iter() {
+        for s in &m.steps {
+            let cpu = &s.cpu_cores;
             rows.push(vec![
                 mode.to_string(),
-                super::table::group(s["users"].as_i64().unwrap_or(0)),
-                if s["held"] == true { "yes" } else { "NO" }.into(),
-                show(&s["latency_ms"]["p99"]),
-                show(&s["lateness_p99_ms"]),
-                show(&s["lost"]),
-                show(&cpu["servers"]),
-                show(&cpu["Postgres"]),
-                show(&cpu["Redis"]),
-                show(&cpu["swarm"]),
-                show(&s["cpu_total_cores"]),
+                super::table::group(s.users as i64),
+                if s.held { "yes" } else { "NO" }.into(),
+                show(s.latency_ms.p99),
+                show(s.lateness_p99_ms),
+                show(s.lost.map(|x| x as f64)),
+                show(cpu.servers),
+                show(cpu.postgres),
+                show(cpu.redis),
+                show(cpu.swarm),
+                show(s.cpu_total_cores),
             ]);
         }
-        verdicts.push(m["verdict"].as_str().unwrap_or_default().to_string());
+        verdicts.push(m.verdict.clone());
     }
     let left: Vec<bool> = (0..11).map(|i| i == 0).collect();
     let mut out = super::table::align(&rows, &left).join("\n");
@@ -230,8 +213,12 @@ pub fn render(capacity: &Value) -> String {
 
 /// `capacity.md` (the table and verdicts) and the plot, from the `capacity` key of the
 /// search's summary; returns the table.
-pub fn write_views(plan: &Plan, capacity: &Value, out: &Path) -> anyhow::Result<String> {
-    let cores = capacity["machine_cores"].as_f64().unwrap_or(1.0);
+pub fn write_views(plan: &Plan, capacity: &Capacity, out: &Path) -> anyhow::Result<String> {
+    let cores = if capacity.machine_cores > 0.0 {
+        capacity.machine_cores
+    } else {
+        1.0
+    };
     let table = render(capacity);
     std::fs::write(
         out.join("capacity.md"),
@@ -247,27 +234,27 @@ pub fn write_views(plan: &Plan, capacity: &Value, out: &Path) -> anyhow::Result<
 
 /// `capacity.png` and `.svg`: the CPU of every component of the system under test and of
 /// Postgres alone against users, one colour per mode, the first broken step marked.
-pub fn plot(plan: &Plan, capacity: &Value, cores: f64, out: &Path) -> anyhow::Result<()> {
+pub fn plot(plan: &Plan, capacity: &Capacity, cores: f64, out: &Path) -> anyhow::Result<()> {
     register_font();
     let mut lines = Vec::new();
-    for mode in [Mode::Poll, Mode::Push] {
-        let Some(steps) = capacity["modes"][mode.as_str()]["steps"].as_array() else {
+    for (mode, search) in [
+        (Mode::Poll, &capacity.modes.poll),
+        (Mode::Push, &capacity.modes.push),
+    ] {
+        let Some(search) = search else {
             continue;
         };
-        let mut pts: Vec<(f64, f64, f64, bool)> = steps
+        let mut pts: Vec<(f64, f64, f64, bool)> = search
+            .steps
             .iter()
-            .filter_map(|s| {
-                let c = &s["cpu_cores"];
-                let system = ["servers", "Postgres", "Redis"]
-                    .iter()
-                    .filter_map(|k| c[*k].as_f64())
-                    .sum::<f64>();
-                Some((
-                    s["users"].as_f64()?,
-                    system,
-                    c["Postgres"].as_f64().unwrap_or(0.0),
-                    s["held"] == true,
-                ))
+            .map(|s| {
+                let c = &s.cpu_cores;
+                (
+                    s.users as f64,
+                    c.system(),
+                    c.postgres.unwrap_or(0.0),
+                    s.held,
+                )
             })
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -400,13 +387,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn plan() -> Plan {
         crate::scenario::load(None, &["poll.interval=\"1s\"".into()]).unwrap()
     }
 
-    fn step(mode: &str, body: Value) -> Value {
-        json!({ "plan": { "events_per_s": 4.0, "push_instances": 1 }, "modes": { mode: body } })
+    fn step(mode: &str, body: Value) -> Summary {
+        Summary::from_value(
+            json!({ "plan": { "events_per_s": 4.0, "push_instances": 1 }, "modes": { mode: body } }),
+        )
+        .unwrap()
     }
 
     fn cpu(server: f64, db: f64, redis: f64, swarm: f64) -> Value {
@@ -421,8 +412,8 @@ mod tests {
                     "connections": 1000, "cpu": cpu(0.1, 0.01, 0.01, 0.1) }),
         );
         let j = judge(Mode::Push, 1000, &s, &plan(), 2.0);
-        assert_eq!(j["held"], true, "{j}");
-        assert_eq!(j["limit"], Value::Null);
+        assert!(j.held, "{j:?}");
+        assert_eq!(j.limit, None);
     }
 
     #[test]
@@ -434,22 +425,16 @@ mod tests {
                     "connections": 1000, "cpu": cpu(1.1, 0.2, 0.1, 0.5) }),
         );
         let j = judge(Mode::Push, 1000, &s, &plan(), 2.0);
-        assert_eq!(j["held"], false);
+        assert!(!j.held);
+        assert!(j.broken[0].contains("p99 80.0 ms > 50 ms"), "{j:?}");
         assert!(
-            j["broken"][0]
-                .as_str()
-                .unwrap()
-                .contains("p99 80.0 ms > 50 ms"),
-            "{j}"
-        );
-        assert!(
-            j["limit"]
-                .as_str()
+            j.limit
+                .as_deref()
                 .unwrap()
                 .starts_with("the servers (1.10 cores"),
-            "{j}"
+            "{j:?}"
         );
-        assert_eq!(j["swarm_limited"], false);
+        assert!(!j.swarm_limited);
         // Poll: polls left late with the swarm the busiest: the load generator's limit.
         let s = step(
             "poll",
@@ -459,13 +444,10 @@ mod tests {
         );
         let j = judge(Mode::Poll, 4000, &s, &plan(), 2.0);
         assert!(
-            j["broken"][0]
-                .as_str()
-                .unwrap()
-                .contains("lateness p99 250 ms > 100 ms"),
-            "{j}"
+            j.broken[0].contains("lateness p99 250 ms > 100 ms"),
+            "{j:?}"
         );
-        assert_eq!(j["swarm_limited"], true, "{j}");
+        assert!(j.swarm_limited, "{j:?}");
         // Missing clients are a connection limit, whatever the CPU.
         let s = step(
             "push",
@@ -474,16 +456,10 @@ mod tests {
         );
         let j = judge(Mode::Push, 1000, &s, &plan(), 2.0);
         assert!(
-            j["limit"].as_str().unwrap().starts_with("connections"),
-            "{j}"
+            j.limit.as_deref().unwrap().starts_with("connections"),
+            "{j:?}"
         );
         let v = verdict(Mode::Push, &[j], None, 1000);
-        assert!(
-            v["verdict"]
-                .as_str()
-                .unwrap()
-                .contains("held no users; broke at 1000"),
-            "{v}"
-        );
+        assert!(v.verdict.contains("held no users; broke at 1000"), "{v:?}");
     }
 }

@@ -1,22 +1,12 @@
 //! `[checks]`: pass/fail gates on figures of the summary, validated before a run starts
 //! (a check on a figure that does not exist is a scenario error) and evaluated at its end.
 
-use serde::Serialize;
-use serde_json::Value;
-
-use super::figures::{figure, figures};
 use crate::error::input;
 use crate::result::RunResult;
 use crate::scenario::Plan;
+use crate::summary::Summary;
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct CheckResult {
-    pub metric: String,
-    pub condition: String,
-    /// The measured figure; None when it could not be measured (which fails the check).
-    pub value: Option<f64>,
-    pub passed: bool,
-}
+pub use crate::summary::CheckResult;
 
 /// Fails with a scenario error naming the check when a check names no figure this plan's
 /// summary will have.
@@ -32,11 +22,12 @@ pub fn validate(plan: &Plan) -> anyhow::Result<()> {
         return Ok(());
     }
     let template = super::summary::build(&RunResult::template(plan));
-    let known = figures(&template);
+    let known = template.figures();
     for c in &plan.checks {
         if !known.contains_key(&c.metric) {
             let mode = c.metric.split('.').next().unwrap_or("");
-            let hint = if ["poll", "push"].contains(&mode) && template["modes"][mode].is_null() {
+            let runs = template.modes.iter().any(|(name, _)| name == mode);
+            let hint = if ["poll", "push"].contains(&mode) && !runs {
                 format!("this scenario does not run mode {mode}")
             } else {
                 let near: Vec<&String> = known
@@ -67,12 +58,13 @@ pub fn validate(plan: &Plan) -> anyhow::Result<()> {
 
 /// Evaluates every check of `plan` against a summary, then one check per fault that it
 /// really happened: a run whose fault did not fire did not test what it says it did.
-pub fn evaluate(plan: &Plan, summary: &Value) -> Vec<CheckResult> {
+pub fn evaluate(plan: &Plan, summary: &Summary) -> Vec<CheckResult> {
+    let figures = summary.figures();
     let mut results: Vec<CheckResult> = plan
         .checks
         .iter()
         .map(|c| {
-            let value = figure(summary, &c.metric);
+            let value = figures.get(&c.metric).copied().flatten();
             CheckResult {
                 metric: c.metric.clone(),
                 condition: c.condition.clone(),
@@ -81,25 +73,23 @@ pub fn evaluate(plan: &Plan, summary: &Value) -> Vec<CheckResult> {
             }
         })
         .collect();
-    for (mode, m) in summary["modes"].as_object().into_iter().flatten() {
+    for (mode, m) in summary.modes.iter() {
         // Reports the aggregator could not keep make every count of the mode incomplete:
         // such a run fails, though it has no check of its own on them.
-        let dropped = m["reports_dropped"].as_f64();
-        if dropped != Some(0.0) {
+        if m.reports_dropped != 0 {
             results.push(CheckResult {
                 metric: format!("{mode}.reports_dropped"),
                 condition: "== 0".into(),
-                value: dropped,
+                value: Some(m.reports_dropped as f64),
                 passed: false,
             });
         }
-        for (i, f) in m["faults"].as_array().into_iter().flatten().enumerate() {
-            let fired = f["fired"].as_bool();
+        for (i, f) in m.faults.iter().enumerate() {
             results.push(CheckResult {
                 metric: format!("{mode}.faults.{i}.fired"),
                 condition: "== 1".into(),
-                value: fired.map(|b| f64::from(u8::from(b))),
-                passed: fired == Some(true),
+                value: Some(f64::from(u8::from(f.fired))),
+                passed: f.fired,
             });
         }
     }
@@ -164,7 +154,7 @@ mod tests {
     #[test]
     fn evaluation_fails_unmeasured_figures() {
         let p = plan("\"push.latency_ms.p99\" = \"< 50\"\n\"poll.events.lost\" = \"== 0\"\n\"ratios.db_queries\" = \"> 10\"\n");
-        let s = serde_json::json!({"modes": {"push": {"latency_ms": {"p99": 62.5}}, "poll": {"events": {"lost": 0}}}, "ratios": {"db_queries": null}});
+        let s = Summary::from_value(serde_json::json!({"modes": {"push": {"latency_ms": {"p99": 62.5}}, "poll": {"events": {"lost": 0}}}, "ratios": {"db_queries": null}})).unwrap();
         let r = evaluate(&p, &s);
         let passed = |m: &str| r.iter().find(|r| r.metric == m).unwrap().passed;
         assert!(!passed("push.latency_ms.p99"));
@@ -188,14 +178,15 @@ mod tests {
     #[test]
     fn a_fault_that_did_not_fire_fails_the_run() {
         let p = plan("\"push.events.lost\" = \"== 0\"");
-        let summary = serde_json::json!({"modes": {"push": {
+        let summary = Summary::from_value(serde_json::json!({"modes": {"push": {
             "events": {"lost": 0},
             "reports_dropped": 0,
             "faults": [
                 {"action": "kill-redis", "fired": true},
                 {"action": "kill-gateway", "fired": false, "not_fired_because": "no process"},
             ]
-        }}});
+        }}}))
+        .unwrap();
         let results = evaluate(&p, &summary);
         let failed = failures(&results);
         assert_eq!(results.len(), 3);
@@ -205,10 +196,11 @@ mod tests {
     #[test]
     fn a_mode_whose_reports_were_dropped_fails_the_run() {
         let p = plan("\"push.events.lost\" = \"== 0\"");
-        let summary = serde_json::json!({"modes": {
+        let summary = Summary::from_value(serde_json::json!({"modes": {
             "poll": {"reports_dropped": 0},
             "push": {"events": {"lost": 0}, "reports_dropped": 5},
-        }});
+        }}))
+        .unwrap();
         let failed = failures(&evaluate(&p, &summary));
         assert_eq!(failed, vec!["push.reports_dropped = 5, wanted == 0"]);
     }

@@ -6,15 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
-use super::compare::{load, machine_differences, same_plan};
-use super::{checks, hgrm_files, mark_repeats, merge_repeats, summary};
+use super::compare::{machine_differences, read, same_plan};
+use super::{checks, hgrm_files, set_latency, summary};
 use crate::error::input;
 use crate::metrics::hgrm;
+use crate::summary::Summary;
 
 /// Combines the result folders `runs` into `out`; returns the summary it wrote.
-pub fn combine(runs: &[PathBuf], out: &Path) -> anyhow::Result<Value> {
+pub fn combine(runs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
     if runs.len() < 2 {
         return Err(input(
             "combine needs two or more result folders (the runs to combine); one is already a result",
@@ -28,14 +27,14 @@ pub fn combine(runs: &[PathBuf], out: &Path) -> anyhow::Result<Value> {
                 dir.display()
             )));
         }
-        let s = load(dir)?;
-        if s.get("sweep").is_some() {
+        let s = read(dir)?;
+        if s.sweep.is_some() {
             return Err(input(format!(
                 "{} is a sweep; combine the folders of single runs",
                 dir.display()
             )));
         }
-        if let Some(k) = s["repeats"].as_array() {
+        if let Some(k) = &s.repeats {
             return Err(input(format!(
                 "{} already combines {} repeats; combine the single runs themselves",
                 dir.display(),
@@ -57,14 +56,10 @@ pub fn combine(runs: &[PathBuf], out: &Path) -> anyhow::Result<Value> {
             )));
         }
     }
-    let refs: Vec<&Value> = each.iter().collect();
-    let mut merged = merge_repeats(&refs, "");
+    let mut merged = Summary::merge_repeats(&each);
 
     // Latency: every run's histogram, added up exactly.
-    let modes: Vec<String> = first["modes"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
+    let modes: Vec<&str> = merged.modes.iter().map(|(name, _)| name).collect();
     let mut logs = Vec::new();
     for mode in &modes {
         let mut intervals = Vec::new();
@@ -86,25 +81,22 @@ pub fn combine(runs: &[PathBuf], out: &Path) -> anyhow::Result<Value> {
                 .add(h)
                 .map_err(|e| input(format!("a histogram of mode {mode} does not fit: {e:?}")))?;
         }
-        merged["modes"][mode.as_str()]["latency_ms"] = summary::latency(&total);
-        logs.push((mode.clone(), intervals, total));
+        set_latency(&mut merged, mode, summary::latency(&total));
+        logs.push((mode.to_string(), intervals, total));
     }
-    mark_repeats(&mut merged, &each);
-    merged["combined"]["from"] = Value::Array(
-        runs.iter()
-            .map(|d| Value::String(d.display().to_string()))
-            .collect(),
-    );
+    if let Some(c) = &mut merged.combined {
+        c.from = Some(runs.iter().map(|d| d.display().to_string()).collect());
+    }
 
     let plan = crate::scenario::load(Some(&runs[0].join("scenario.toml")), &[])?;
     if !plan.checks.is_empty() {
-        merged["checks"] = serde_json::json!(checks::evaluate(&plan, &merged));
+        merged.checks = Some(checks::evaluate(&plan, &merged));
     }
     let fail = |what: &str, e: std::io::Error| {
         input(format!("cannot write {what} in {}: {e}", out.display()))
     };
     std::fs::create_dir_all(out).map_err(|e| fail("the folder", e))?;
-    let text = serde_json::to_string_pretty(&merged)?;
+    let text = serde_json::to_string_pretty(&merged.to_value())?;
     std::fs::write(out.join("summary.json"), text + "\n").map_err(|e| fail("summary.json", e))?;
     std::fs::copy(runs[0].join("scenario.toml"), out.join("scenario.toml"))
         .map_err(|e| fail("scenario.toml", e))?;

@@ -8,35 +8,39 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use super::plot::{plot_err, register_font};
+use super::table::{align, group, show_num as num, Fmt};
+use crate::summary::{ModeSummary, Summary};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use serde_json::Value;
-
-use super::plot::{plot_err, register_font};
-use super::table::{align, group, lookup, show, Fmt};
 
 /// One alternative's run: its name, what it is, its mode and its figures.
 struct Alt<'a> {
     name: String,
     about: String,
-    mode: String,
-    m: &'a Value,
+    mode: &'static str,
+    m: &'a ModeSummary,
 }
 
 impl Alt<'_> {
-    fn f(&self, path: &str) -> Option<f64> {
-        lookup(self.m, path).as_f64()
-    }
-
     /// Servers (poll API or gateways, and ingest), Postgres and Redis: what serving costs.
     fn system_cores(&self) -> Option<f64> {
-        Some(self.f("cpu.server_cores")? + self.f("cpu.db_cores")? + self.f("cpu.redis_cores")?)
+        self.m.cpu.system_cores
     }
 
     fn requests_per_s(&self) -> Option<f64> {
-        self.f("http.requests_per_min")
+        self.m
+            .http
+            .requests_per_min
             .map(|r| r / 60.0)
             .filter(|r| *r > 0.0)
+    }
+
+    fn predicted(
+        &self,
+        f: impl Fn(&crate::summary::mode::Predicted) -> Option<f64>,
+    ) -> Option<f64> {
+        self.m.predicted.as_ref().and_then(f)
     }
 
     fn poll(&self) -> bool {
@@ -45,21 +49,24 @@ impl Alt<'_> {
 }
 
 /// Whether a sweep summary is a run of `[[alternatives]]`.
-pub fn is_alternatives(summary: &Value) -> bool {
-    summary["sweep"]["param"].as_str() == Some(crate::scenario::ALTERNATIVE)
+pub fn is_alternatives(summary: &Summary) -> bool {
+    summary
+        .sweep
+        .as_ref()
+        .is_some_and(|s| s.param == crate::scenario::ALTERNATIVE)
 }
 
-fn alternatives(summary: &Value) -> Vec<Alt<'_>> {
-    let mut alts: Vec<Alt> = summary["sweep"]["runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
+fn alternatives(summary: &Summary) -> Vec<Alt<'_>> {
+    let mut alts: Vec<Alt> = summary
+        .sweep
+        .iter()
+        .flat_map(|s| &s.runs)
         .filter_map(|run| {
-            let (mode, m) = run["modes"].as_object()?.iter().next()?;
+            let (mode, m) = run.modes.iter().next()?;
             Some(Alt {
-                name: run["value"].as_str().unwrap_or("?").to_string(),
-                about: run["about"].as_str().unwrap_or("").to_string(),
-                mode: mode.clone(),
+                name: run.value.as_str().unwrap_or("?").to_string(),
+                about: run.about.clone().unwrap_or_default(),
+                mode,
                 m,
             })
         })
@@ -72,12 +79,8 @@ fn alternatives(summary: &Value) -> Vec<Alt<'_>> {
     alts
 }
 
-fn num(x: Option<f64>, f: Fmt) -> String {
-    show(&x.map_or(Value::Null, Value::from), f)
-}
-
 /// The ranking: one row per alternative, cheapest system first.
-fn ranking(summary: &Value) -> Vec<Vec<String>> {
+fn ranking(summary: &Summary) -> Vec<Vec<String>> {
     let head = [
         "#",
         "alternative",
@@ -103,36 +106,39 @@ fn ranking(summary: &Value) -> Vec<Vec<String>> {
         rows.push(vec![
             (i + 1).to_string(),
             a.name.clone(),
-            a.mode.clone(),
-            num(a.f("db.queries_per_min"), Fmt::Int),
-            num(a.f("predicted.db_queries_per_min"), Fmt::Int),
-            num(a.f("latency_ms.p50"), Fmt::F1),
-            num(a.f("latency_ms.p99"), Fmt::F1),
-            num(a.f("predicted.latency_mean_ms"), Fmt::F1),
-            num(a.f("bandwidth.bytes_per_user_per_min"), Fmt::Int),
-            num(a.f("bandwidth.header_bytes_per_poll"), Fmt::F1),
-            num(a.f("predicted.header_bytes_per_poll"), Fmt::Int),
-            num(a.f("cpu.server_cores"), Fmt::F3),
-            num(a.f("cpu.db_cores"), Fmt::F3),
-            num(a.f("cpu.redis_cores"), Fmt::F3),
+            a.mode.to_string(),
+            num(a.m.db.queries_per_min, Fmt::Int),
+            num(a.predicted(|p| p.db_queries_per_min), Fmt::Int),
+            num(a.m.latency_ms.p50, Fmt::F1),
+            num(a.m.latency_ms.p99, Fmt::F1),
+            num(a.predicted(|p| p.latency_mean_ms), Fmt::F1),
+            num(a.m.bandwidth.bytes_per_user_per_min, Fmt::Int),
+            num(a.m.bandwidth.header_bytes_per_poll, Fmt::F1),
+            num(
+                a.predicted(|p| p.header_bytes_per_poll.map(|b| b as f64)),
+                Fmt::Int,
+            ),
+            num(a.m.cpu.server_cores, Fmt::F3),
+            num(a.m.cpu.db_cores, Fmt::F3),
+            num(a.m.cpu.redis_cores, Fmt::F3),
             num(a.system_cores(), Fmt::F3),
-            num(a.f("cpu.swarm_cores"), Fmt::F3),
+            num(a.m.cpu.swarm_cores, Fmt::F3),
             num(
                 Some(
-                    a.f("memory.server_rss_mb").unwrap_or(0.0)
-                        + a.f("memory.ingest_rss_mb").unwrap_or(0.0),
+                    a.m.memory.server_rss_mb.unwrap_or(0.0)
+                        + a.m.memory.ingest_rss_mb.unwrap_or(0.0),
                 )
                 .filter(|x| *x > 0.0),
                 Fmt::F1,
             ),
-            num(a.f("events.lost_ratio"), Fmt::Pct),
+            num(a.m.events.lost_ratio, Fmt::Pct),
         ]);
     }
     rows
 }
 
 /// The ranking as the terminal shows it.
-pub fn render_table(summary: &Value) -> String {
+pub fn render_table(summary: &Summary) -> String {
     let rows = ranking(summary);
     let left: Vec<bool> = rows[0]
         .iter()
@@ -151,11 +157,10 @@ fn users_within(cores: f64, per_request: f64, per_user_rate: f64) -> Option<f64>
 }
 
 /// The report's section on the ranking, the plot and when polling is good enough.
-pub fn markdown(summary: &Value, plot: Option<&str>) -> String {
+pub fn markdown(summary: &Summary, plot: Option<&str>) -> String {
     let mut out = String::new();
     let alts = alternatives(summary);
-    let p = &summary["plan"];
-    let users = p["users"].as_f64().unwrap_or(0.0);
+    let users = summary.plan.users.unwrap_or(0) as f64;
     let _ = writeln!(out, "## Every alternative, ranked\n");
     let _ = writeln!(
         out,
@@ -196,9 +201,9 @@ pub fn markdown(summary: &Value, plot: Option<&str>) -> String {
 }
 
 /// When a poll is good enough, from this run's costs: predictions, labelled so.
-fn good_enough(alts: &[Alt<'_>], summary: &Value, users: f64) -> String {
+fn good_enough(alts: &[Alt<'_>], summary: &Summary, users: f64) -> String {
     let mut out = String::new();
-    let cores = summary["machine"]["cores"].as_f64().unwrap_or(0.0);
+    let cores = summary.machine.cores as f64;
     let _ = writeln!(out, "## When is polling good enough?\n");
     let _ = writeln!(out, "_Predictions_ from this run's measured costs, scaled linearly: each polling alternative's system CPU and bytes per request, and each push alternative's server memory per connection (its CPU follows the notifications, not the users, so it is not scaled). Linear scaling holds until something saturates (a lock, a pool, a socket limit), which only a measurement finds: `pollpush capacity` searches for it. The rule of thumb (Van de Vyvere et al., 2020): a poll server must sustain at least users ÷ accepted staleness requests a second.\n");
     let intervals = [1.0, 5.0, 30.0];
@@ -216,9 +221,9 @@ fn good_enough(alts: &[Alt<'_>], summary: &Value, users: f64) -> String {
             continue;
         };
         let per_req = sys / rps;
-        let db = a.f("db.queries_per_min").map(|q| q / 60.0 / rps);
-        let bytes = a.f("bandwidth.bytes_per_s").map(|b| b / rps);
-        let long = a.f("predicted.latency_mean_ms").is_none();
+        let db = a.m.db.queries_per_min.map(|q| q / 60.0 / rps);
+        let bytes = a.m.bandwidth.bytes_per_s.map(|b| b / rps);
+        let long = a.predicted(|p| p.latency_mean_ms).is_none();
         let cells: Vec<String> = intervals
             .iter()
             .map(|t| match long {
@@ -245,12 +250,10 @@ fn good_enough(alts: &[Alt<'_>], summary: &Value, users: f64) -> String {
     let big = 100_000.0;
     if users > 0.0 {
         for a in alts.iter().filter(|a| !a.poll()) {
-            let (Some(sys), Some(mb), Some(delivered)) = (
+            let (Some(sys), Some(mb), delivered) = (
                 a.system_cores(),
-                a.f("memory.server_rss_mb"),
-                a.f("events.delivered")
-                    .zip(a.f("duration_s"))
-                    .map(|(d, s)| d / s.max(1e-9)),
+                a.m.memory.server_rss_mb,
+                a.m.events.delivered as f64 / a.m.duration_s.max(1e-9),
             ) else {
                 continue;
             };
@@ -279,16 +282,16 @@ fn good_enough(alts: &[Alt<'_>], summary: &Value, users: f64) -> String {
 
 /// Draws the trade-off: DB queries/min and system CPU against latency p50, one labelled
 /// point per alternative, as PNG and SVG. Returns the PNG's file name.
-pub fn plot(summary: &Value, out: &Path) -> anyhow::Result<Option<String>> {
+pub fn plot(summary: &Summary, out: &Path) -> anyhow::Result<Option<String>> {
     let alts = alternatives(summary);
     let points: Vec<Point> = alts
         .iter()
         .filter_map(|a| {
             Some((
                 a.name.clone(),
-                a.f("db.queries_per_min")?.max(1.0),
+                a.m.db.queries_per_min?.max(1.0),
                 a.system_cores()?.max(1e-4),
-                a.f("latency_ms.p50")?.max(0.01),
+                a.m.latency_ms.p50?.max(0.01),
             ))
         })
         .collect();
@@ -403,7 +406,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn summary() -> Value {
+    fn summary() -> Summary {
         let poll = json!({
             "db": {"queries_per_min": 240000.0},
             "predicted": {"db_queries_per_min": 241200.0, "latency_mean_ms": 2500.0},
@@ -422,14 +425,15 @@ mod tests {
             "memory": {"server_rss_mb": 100.0},
             "events": {"lost_ratio": 0.0},
         });
-        json!({
+        Summary::from_value(json!({
             "plan": {"users": 10000},
             "machine": {"cores": 2},
             "sweep": {"param": "alternative", "runs": [
                 {"value": "plain", "about": "every poll asks Postgres", "modes": {"poll": poll}},
                 {"value": "ws", "modes": {"push": push}},
             ]},
-        })
+        }))
+        .unwrap()
     }
 
     #[test]

@@ -3,26 +3,19 @@
 
 use std::fmt::Write;
 
-use serde_json::Value;
+use super::checks::CheckResult;
+use super::table::{group, rows};
+use crate::summary::mode::{Fault, FaultDetail, Instance, ModeSummary};
+use crate::summary::Summary;
 
-use super::table::{group, lookup, rows};
-
-fn num(v: &Value, path: &str) -> Option<f64> {
-    lookup(v, path).as_f64()
-}
-
-fn story(s: &Value) -> String {
+fn story(s: &Summary) -> String {
     let mut out = String::new();
-    let poll = &s["modes"]["poll"];
-    let push = &s["modes"]["push"];
-    let users = num(&s["plan"], "users").unwrap_or(0.0);
-    let t = num(&s["plan"], "poll_interval_s").unwrap_or(0.0);
-    if !poll.is_null() {
-        if let (Some(req), Some(q)) = (
-            num(poll, "http.requests_per_min"),
-            num(poll, "db.queries_per_min"),
-        ) {
-            let how = match num(&s["plan"], "poll_long_wait_s") {
+    let users = s.plan.users.unwrap_or(0);
+    let t = s.plan.poll_interval_s.unwrap_or(0.0);
+    let long = s.plan.poll_long_wait_s;
+    if let Some(poll) = &s.modes.poll {
+        if let (Some(req), Some(q)) = (poll.http.requests_per_min, poll.db.queries_per_min) {
+            let how = match long {
                 Some(w) => format!("long polling (each request held up to {w} s)"),
                 None => format!("polling every {t} s"),
             };
@@ -33,15 +26,13 @@ fn story(s: &Value) -> String {
                 group(req as i64),
                 group(q as i64)
             );
-            if let Some(e) = num(poll, "http.empty_ratio") {
+            if let Some(e) = poll.http.empty_ratio {
                 let _ = write!(out, "; {:.1} % of the polls came back empty", e * 100.0);
             }
             out.push_str(". ");
         }
-        let long = num(&s["plan"], "poll_long_wait_s").is_some();
-        if let (Some(mean), Some(max)) = (num(poll, "latency_ms.mean"), num(poll, "latency_ms.max"))
-        {
-            if long {
+        if let (Some(mean), Some(max)) = (poll.latency_ms.mean, poll.latency_ms.max) {
+            if long.is_some() {
                 let _ = write!(
                     out,
                     "A notification waited {mean:.1} ms on average and up to {max:.0} ms. "
@@ -57,9 +48,9 @@ fn story(s: &Value) -> String {
             }
         }
     }
-    if !push.is_null() {
-        if let (Some(p50), Some(p99)) = (num(push, "latency_ms.p50"), num(push, "latency_ms.p99")) {
-            let transport = match s["plan"]["push_transport"].as_str() {
+    if let Some(push) = &s.modes.push {
+        if let (Some(p50), Some(p99)) = (push.latency_ms.p50, push.latency_ms.p99) {
+            let transport = match s.plan.push_transport.as_deref() {
                 Some("sse") => "server-sent events",
                 Some("socketio") => "Socket.IO",
                 _ => "WebSocket",
@@ -68,7 +59,7 @@ fn story(s: &Value) -> String {
                 out,
                 "With push over {transport}, the same notifications arrived in {p50:.1} ms (median), {p99:.1} ms at p99"
             );
-            if let Some(q) = num(push, "db.queries_per_min") {
+            if let Some(q) = push.db.queries_per_min {
                 let _ = write!(
                     out,
                     ", while Postgres saw {} queries a minute: the writes",
@@ -78,29 +69,40 @@ fn story(s: &Value) -> String {
             out.push_str(". ");
         }
     }
-    if let (Some(db), Some(bw)) = (
-        num(&s["ratios"], "db_queries"),
-        num(&s["ratios"], "bandwidth"),
-    ) {
+    if let (Some(db), Some(bw)) = (s.ratios.db_queries, s.ratios.bandwidth) {
         let _ = write!(
             out,
-            "Polling cost the database {db:.0}x the queries and the network {bw:.0}x the bytes of push."
+            "Polling cost the database {db:.0}x the queries and the network {bw:.0}x the bytes of push"
         );
+        match s.ratios.cpu_system {
+            Some(cpu) => {
+                let _ = write!(
+                    out,
+                    ", and the system under test (servers, Postgres, Redis) {cpu:.1}x the CPU."
+                );
+            }
+            None => out.push('.'),
+        }
     }
     out
 }
 
+/// A figure of the polling model beside its measurement: label, predicted, measured, and
+/// the likeliest reason should they differ by more than 10 %.
+type ModelRow = (&'static str, Option<f64>, Option<f64>, Option<String>);
+
 /// Polling's model beside the measurement, with the deviation; over 10 % is flagged with
 /// the likeliest reason the figures give.
-fn model_table(s: &Value) -> String {
-    let poll = &s["modes"]["poll"];
-    if poll["predicted"].is_null() {
+fn model_table(s: &Summary) -> String {
+    let Some(poll) = &s.modes.poll else {
         return String::new();
-    }
-    let response = num(poll, "http.response_ms.mean");
-    let late = num(poll, "http.schedule_lateness_ms.p99");
-    let long = num(&s["plan"], "poll_long_wait_s").is_some();
-    let (requests, empty, header) = if long {
+    };
+    let Some(p) = &poll.predicted else {
+        return String::new();
+    };
+    let response = poll.http.response_ms.mean;
+    let late = poll.http.schedule_lateness_ms.p99;
+    let (requests, empty, header) = if s.plan.poll_long_wait_s.is_some() {
         (
             "requests/min, λN/(1-e^(-λW))",
             "empty polls (held to W), e^(-λW)",
@@ -113,16 +115,20 @@ fn model_table(s: &Value) -> String {
             "header bytes/s, bytes per poll × N/T",
         )
     };
-    let rows = [
-        (requests, "predicted.requests_per_min", "http.requests_per_min", late.filter(|l| *l > 100.0).map(|l| format!("the swarm ran behind its schedule (p99 {l:.0} ms late)"))),
-        ("mean latency (ms), T/2", "predicted.latency_mean_ms", "latency_ms.mean", response.map(|r| format!("the model leaves out each poll's own round trip (measured mean {r:.1} ms) and the ingest path"))),
-        ("max latency (ms), T", "predicted.latency_max_ms", "latency_ms.max", response.map(|r| format!("a poll's round trip adds to T (mean {r:.1} ms)"))),
-        (empty, "predicted.empty_ratio", "http.empty_ratio", Some("few events in the window make the share noisy".to_string())),
-        (header, "predicted.header_bytes_per_s", "bandwidth.header_bytes_per_s", late.filter(|l| *l > 100.0).map(|l| format!("fewer polls went out than scheduled (p99 {l:.0} ms late)"))),
+    let behind = |what: &str| {
+        late.filter(|l| *l > 100.0)
+            .map(|l| format!("{what} (p99 {l:.0} ms late)"))
+    };
+    let rows: [ModelRow; 5] = [
+        (requests, p.requests_per_min, poll.http.requests_per_min, behind("the swarm ran behind its schedule")),
+        ("mean latency (ms), T/2", p.latency_mean_ms, poll.latency_ms.mean, response.map(|r| format!("the model leaves out each poll's own round trip (measured mean {r:.1} ms) and the ingest path"))),
+        ("max latency (ms), T", p.latency_max_ms, poll.latency_ms.max, response.map(|r| format!("a poll's round trip adds to T (mean {r:.1} ms)"))),
+        (empty, p.empty_ratio, poll.http.empty_ratio, Some("few events in the window make the share noisy".to_string())),
+        (header, p.header_bytes_per_s, poll.bandwidth.header_bytes_per_s, behind("fewer polls went out than scheduled")),
     ];
     let mut out = String::from("### Model vs measurement (polling)\n\n| figure | predicted | measured | deviation | |\n|---|---:|---:|---:|---|\n");
-    for (label, p, m, why) in rows {
-        let (Some(pv), Some(mv)) = (num(poll, p), num(poll, m)) else {
+    for (label, pv, mv, why) in rows {
+        let (Some(pv), Some(mv)) = (pv, mv) else {
             continue;
         };
         let dev = if pv != 0.0 {
@@ -162,21 +168,36 @@ fn pct(x: Option<f64>) -> String {
     x.map_or("-".to_string(), |x| format!("{:.1} %", x * 100.0))
 }
 
-/// The push gateway's own story: its instances and fan-out, what pure WebSockets lose,
-/// reconnects, faults and slow clients.
+/// A figure with `decimals`, or `-` when unknown.
+fn fixed(x: Option<f64>, decimals: usize) -> String {
+    x.map_or("-".into(), |x| format!("{x:.decimals$}"))
+}
+
+/// A count, grouped; `-` when unknown.
+fn count(x: Option<impl Into<i64>>) -> String {
+    x.map_or("-".into(), |x| group(x.into()))
+}
+
 /// A per-second peak in the 10 s after a fault, grouped; "-" when unread.
-fn peak(v: &Value) -> String {
-    v.as_f64()
-        .map_or("-".into(), |x| super::table::group(x.round() as i64))
+fn peak(x: Option<f64>) -> String {
+    x.map_or("-".into(), |x| group(x.round() as i64))
+}
+
+fn down_s(f: &Fault) -> Option<f64> {
+    match f.detail {
+        FaultDetail::Down { down_s } => Some(down_s),
+        FaultDetail::Gateway { down_s, .. } => down_s,
+        _ => None,
+    }
 }
 
 /// What each fault did to the pollers: errors, and how long after the service was back
 /// polls still failed.
-fn poll_faults(s: &Value) -> String {
-    let poll = &s["modes"]["poll"];
-    let Some(faults) = poll["faults"].as_array().filter(|f| !f.is_empty()) else {
+fn poll_faults(poll: &ModeSummary) -> String {
+    let faults = &poll.faults;
+    if faults.is_empty() {
         return String::new();
-    };
+    }
     let mut out = String::from(
         "### Faults (polling)\n\n| at (s) | action | failed polls | still failing after the service was back (s) | peak DB queries/s | lost | duplicated |\n|---:|---|---:|---:|---:|---:|---:|\n",
     );
@@ -185,70 +206,68 @@ fn poll_faults(s: &Value) -> String {
         let _ = writeln!(
             out,
             "| {} | {}{} | {} | {} | {} | {} | {} |",
-            f["at_s"],
-            f["action"].as_str().unwrap_or(""),
-            f["down_s"]
-                .as_f64()
-                .map_or(String::new(), |d| format!(" ({d} s down)")),
-            f["poll_errors"],
-            f["poll_recovered_s"]
-                .as_f64()
-                .map_or("-".into(), |x| format!("{x:.2}")),
-            peak(&f["db_queries_peak_per_s"]),
-            f["lost"],
-            f["duplicated"],
+            f.at_s,
+            f.action,
+            down_s(f).map_or(String::new(), |d| format!(" ({d} s down)")),
+            f.poll_errors,
+            fixed(f.poll_recovered_s, 2),
+            peak(f.db_queries_peak_per_s),
+            f.lost,
+            f.duplicated,
         );
     }
     let _ = writeln!(
         out,
         "\nA poller keeps the last id it saw, so a poll that fails loses nothing: the next one that succeeds fetches what it missed. Events ingest could not store were refused, and the workload counts them apart ({} refused), not as lost.\n",
-        poll["events"]["send_failed"]
+        poll.events.send_failed
     );
     out
 }
 
-fn push_sections(s: &Value) -> String {
-    let push = &s["modes"]["push"];
+/// The push gateway's own story: its instances and fan-out, what pure WebSockets lose,
+/// reconnects, faults and slow clients.
+fn push_sections(s: &Summary, push: &ModeSummary) -> String {
     let mut out = String::new();
-    let Some(instances) = push["instances"].as_array().filter(|i| !i.is_empty()) else {
+    let Some(instances) = push.instances.as_deref().filter(|i| !i.is_empty()) else {
         return out;
     };
     out.push_str(&instances_section(s, push, instances));
-    if let Some(faults) = push["faults"].as_array().filter(|f| !f.is_empty()) {
-        out.push_str(&faults_section(s, push, faults));
+    if !push.faults.is_empty() {
+        out.push_str(&faults_section(s, push));
     }
-    if let Some(n) = num(push, "reconnects.count").filter(|n| *n > 0.0) {
+    if let Some(r) = push.reconnects.as_ref().filter(|r| r.count > 0) {
         let _ = writeln!(
             out,
             "Clients reconnected {} times (reconnect `{}`); time without a connection: p50 {} ms, max {} ms.\n",
-            group(n as i64),
-            s["plan"]["push_reconnect"].as_str().unwrap_or("?"),
-            num(push, "reconnects.downtime_ms.p50").map_or("-".into(), |x| format!("{x:.0}")),
-            num(push, "reconnects.downtime_ms.max").map_or("-".into(), |x| format!("{x:.0}")),
+            group(r.count as i64),
+            s.plan.push_reconnect.as_deref().unwrap_or("?"),
+            fixed(r.downtime_ms.p50, 0),
+            fixed(r.downtime_ms.max, 0),
         );
     }
-    if let Some(n) = num(push, "slow_clients.clients").filter(|n| *n > 0.0) {
+    if let Some(c) = push.slow_clients.as_ref().filter(|c| c.clients > 0) {
         let _ = writeln!(
             out,
             "### Slow clients
 
-{n:.0} clients stopped reading while {} events/s were aimed at them (send queue {} frames, policy `{}`). The gateway cut off {} connection(s) and dropped {} frames; these events are counted apart ({} sent, {} delivered), and the figures above are for everyone else.\n",
-            s["plan"]["push_slow_events_per_s"],
-            s["plan"]["push_send_queue"],
-            s["plan"]["push_slow_policy"].as_str().unwrap_or("?"),
-            push["slow_clients"]["disconnected"],
-            push["slow_clients"]["dropped_frames"],
-            push["slow_clients"]["events_sent"],
-            push["slow_clients"]["events_delivered"],
+{} clients stopped reading while {} events/s were aimed at them (send queue {} frames, policy `{}`). The gateway cut off {} connection(s) and dropped {} frames; these events are counted apart ({} sent, {} delivered), and the figures above are for everyone else.\n",
+            c.clients,
+            fixed(s.plan.push_slow_events_per_s, 0),
+            count(s.plan.push_send_queue.map(|x| x as i64)),
+            s.plan.push_slow_policy.as_deref().unwrap_or("?"),
+            count(c.disconnected.map(|x| x as i64)),
+            count(c.dropped_frames.map(|x| x as i64)),
+            c.events_sent,
+            c.events_delivered,
         );
     }
     out
 }
 
 /// The gateway instances: what each received, routed, delivered and cost.
-fn instances_section(s: &Value, push: &Value, instances: &[Value]) -> String {
+fn instances_section(s: &Summary, push: &ModeSummary, instances: &[Instance]) -> String {
     let mut out = String::new();
-    let fanout = s["plan"]["push_fanout"].as_str().unwrap_or("broadcast");
+    let fanout = s.plan.push_fanout.as_deref().unwrap_or("broadcast");
     let _ = writeln!(
         out,
         "### Gateway instances (fan-out `{fanout}`)
@@ -266,24 +285,19 @@ fn instances_section(s: &Value, push: &Value, instances: &[Value]) -> String {
     );
     let _ = writeln!(out, "| instance | connections | received from Redis /s | routed | delivered | discarded | CPU (cores) | RSS (MB) |
 |---:|---:|---:|---:|---:|---:|---:|---:|");
+    let n = |x: Option<u64>| group(x.unwrap_or(0) as i64);
     for i in instances {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            i["index"],
-            group(i["connections"].as_i64().unwrap_or(0)),
-            i["received_per_s"]
-                .as_f64()
-                .map_or("-".into(), |x| format!("{x:.1}")),
-            group(i["routed"].as_i64().unwrap_or(0)),
-            group(i["delivered"].as_i64().unwrap_or(0)),
-            pct(i["discarded_ratio"].as_f64()),
-            i["cpu_cores"]
-                .as_f64()
-                .map_or("-".into(), |x| format!("{x:.3}")),
-            i["rss_mb"]
-                .as_f64()
-                .map_or("-".into(), |x| format!("{x:.1}")),
+            i.index,
+            group(i.connections.unwrap_or(0)),
+            fixed(i.received_per_s, 1),
+            n(i.routed),
+            n(i.delivered),
+            pct(i.discarded_ratio),
+            fixed(i.cpu_cores, 3),
+            fixed(i.rss_mb, 1),
         );
     }
     out.push('\n');
@@ -291,19 +305,20 @@ fn instances_section(s: &Value, push: &Value, instances: &[Value]) -> String {
         let _ = writeln!(
             out,
             "**Lost with pure WebSockets: {} of the events** (predicted 1 - 1/{} = {}).\n",
-            pct(num(push, "events.lost_ratio")),
+            pct(push.events.lost_ratio),
             instances.len(),
-            pct(num(push, "predicted.lost_ratio")),
+            pct(push.predicted.as_ref().and_then(|p| p.lost_ratio)),
         );
     }
     out
 }
 
 /// The faults of the push window and what each did.
-fn faults_section(s: &Value, push: &Value, faults: &[Value]) -> String {
+fn faults_section(s: &Summary, push: &ModeSummary) -> String {
+    let faults = &push.faults;
     let mut out = String::new();
     out.push_str(&not_fired(faults));
-    let catch_up = s["plan"]["push_catch_up"].as_bool() == Some(true);
+    let catch_up = s.plan.push_catch_up == Some(true);
     let _ = writeln!(
         out,
         "### Faults
@@ -328,33 +343,28 @@ fn faults_section(s: &Value, push: &Value, faults: &[Value]) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            f["at_s"],
+            f.at_s,
             fault_action(f),
-            f["clients_dropped"],
-            f["clients_back"],
-            f["reconnect_s"]
-                .as_f64()
-                .map_or("never".into(), |x| format!("{x:.2}")),
-            peak(&f["reconnects_peak_per_s"]),
-            peak(&f["db_queries_peak_per_s"]),
-            f["lost"],
-            f["duplicated"],
+            f.clients_dropped,
+            f.clients_back,
+            f.reconnect_s.map_or("never".into(), |x| format!("{x:.2}")),
+            peak(Some(f.reconnects_peak_per_s as f64)),
+            peak(f.db_queries_peak_per_s),
+            f.lost,
+            f.duplicated,
         );
     }
-    if faults.iter().any(|f| f["action"] == "kill-gateway") {
+    if faults.iter().any(|f| f.action == "kill-gateway") {
         let _ = writeln!(
             out,
             "\nA killed gateway instance's clients are those it held. They found it unreachable and went to the other instances, as a load balancer would send them, with the backoff of `push.reconnect`; events sent through it went to another instance. Its counters stop at the kill (or add up over both lives when it was started again), and its CPU is left out of the servers' total."
         );
     }
-    if faults
-        .iter()
-        .any(|f| f["action"].as_str().is_some_and(|a| a.contains("redis")))
-    {
+    if faults.iter().any(|f| f.action.contains("redis")) {
         let _ = writeln!(
             out,
             "\nA Redis fault hits whoever it hits: its clients dropped are those that reconnected after it, and its lost and duplicated count every event of the window. Ingest kept storing in Postgres while Redis was away; {} publishes failed.",
-            push["server"]["publish_errors"]
+            count(push.server.publish_errors.map(|x| x as i64))
         );
     }
     out.push('\n');
@@ -362,87 +372,84 @@ fn faults_section(s: &Value, push: &Value, faults: &[Value]) -> String {
 }
 
 /// A warning for each fault that did not happen as the scenario says.
-fn not_fired(faults: &[Value]) -> String {
+fn not_fired(faults: &[Fault]) -> String {
     let mut out = String::new();
-    for f in faults.iter().filter(|f| f["fired"] == false) {
+    for f in faults.iter().filter(|f| !f.fired) {
         let _ = writeln!(
             out,
             "**The fault {} at {} s did not happen as planned: {}.** Its figures do not show what the scenario meant to test.\n",
-            f["action"].as_str().unwrap_or("?"),
-            f["at_s"],
-            f["not_fired_because"].as_str().unwrap_or("unknown")
+            f.action,
+            f.at_s,
+            f.not_fired_because.as_deref().unwrap_or("unknown")
         );
     }
     out
 }
 
 /// A fault as the table names it: the action and how long it lasted.
-fn fault_action(f: &Value) -> String {
-    match (f["down_s"].as_f64(), f["offline_s"].as_f64()) {
-        _ if f["action"] == "kill-gateway" => format!(
+fn fault_action(f: &Fault) -> String {
+    match &f.detail {
+        FaultDetail::Gateway { instance, down_s } => format!(
             "kill-gateway (push-{}, {})",
-            f["instance"],
-            f["down_s"]
-                .as_f64()
-                .map_or("not restarted".into(), |d| format!("restarted after {d} s"))
+            instance.0.map_or("?".into(), |i| i.to_string()),
+            down_s.map_or("not restarted".into(), |d| format!("restarted after {d} s"))
         ),
-        (Some(d), _) => format!("{} ({d} s down)", f["action"].as_str().unwrap_or("")),
-        (_, Some(o)) => format!("{} ({o} s offline)", f["action"].as_str().unwrap_or("")),
-        _ => f["action"].as_str().unwrap_or("").to_string(),
+        FaultDetail::Down { down_s } => format!("{} ({down_s} s down)", f.action),
+        FaultDetail::Offline { offline_s } => format!("{} ({offline_s} s offline)", f.action),
+        FaultDetail::None {} => f.action.clone(),
     }
 }
 
 /// The `[checks]` results as a table under `heading`.
-pub fn checks_table(checks: &[Value], heading: &str, first_column: &str) -> String {
+pub fn checks_table(checks: &[CheckResult], heading: &str, first_column: &str) -> String {
     let mut out =
         format!("{heading}\n\n| {first_column} | wanted | measured | |\n|---|---|---:|---|\n");
     for c in checks {
         let _ = writeln!(
             out,
             "| `{}` | {} | {} | {} |",
-            c["metric"].as_str().unwrap_or(""),
-            c["condition"].as_str().unwrap_or(""),
-            c["value"]
-                .as_f64()
+            c.metric,
+            c.condition,
+            c.value
                 .map_or("not measured".to_string(), |v| v.to_string()),
-            if c["passed"].as_bool() == Some(true) {
-                "pass"
-            } else {
-                "**FAIL**"
-            }
+            if c.passed { "pass" } else { "**FAIL**" }
         );
     }
     out
 }
 
-pub fn render(s: &Value) -> String {
+pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "# pollpush: {}\n",
-        s["scenario"].as_str().unwrap_or("run")
+        if s.scenario.is_empty() {
+            "run"
+        } else {
+            &s.scenario
+        }
     );
     out.push_str(&what_ran(s));
     let _ = writeln!(out, "{}\n", story(s));
-    let m = &s["machine"];
+    let m = &s.machine;
     let _ = writeln!(
         out,
         "Run {} on {} cores, {} MB, {} (kernel {}); PostgreSQL {}, Redis {}{}.\n",
-        s["started_at"].as_str().unwrap_or("?"),
-        m["cores"],
-        m["memory_mb"],
-        m["os"].as_str().unwrap_or("?"),
-        m["kernel"].as_str().unwrap_or("?"),
-        m["postgres_version"].as_str().unwrap_or("unknown"),
-        m["redis_version"].as_str().unwrap_or("unknown"),
-        if m["ephemeral_services"].as_bool() == Some(true) {
+        s.started_at,
+        m.cores,
+        m.memory_mb.map_or("?".into(), |x| x.to_string()),
+        m.os,
+        m.kernel,
+        m.postgres_version.as_deref().unwrap_or("unknown"),
+        m.redis_version.as_deref().unwrap_or("unknown"),
+        if m.ephemeral_services {
             ", both ephemeral instances started for this run on the same machine"
         } else {
             ""
         }
     );
     let _ = writeln!(out, "## Figures\n");
-    if num(&s["plan"], "poll_long_wait_s").is_some() {
+    if s.plan.poll_long_wait_s.is_some() {
         let _ = writeln!(out, "Lines marked _predicted_ come from the long-polling model (each request ends at its user's next event or after W: rate λN/(1-e^(-λW)), empty share e^(-λW)); every other line was measured in this run.\n");
     } else {
         let _ = writeln!(out, "Lines marked _predicted_ come from the polling model (rate N/T, mean wait T/2, empty share e^(-λT)); every other line was measured in this run.\n");
@@ -455,16 +462,20 @@ pub fn render(s: &Value) -> String {
         };
         let _ = writeln!(out, "| {label} | {} | {} | {} |", r[1], r[2], r[3]);
     }
-    if let Some(checks) = s["checks"].as_array().filter(|c| !c.is_empty()) {
+    if let Some(checks) = s.checks.as_deref().filter(|c| !c.is_empty()) {
         out.push_str(&checks_table(checks, "\n### Checks", "figure"));
     }
-    if let Some(n) = s["repeats"].as_array().map(|r| r.len()) {
+    if let Some(n) = s.repeats.as_ref().map(Vec::len) {
         let _ = writeln!(out, "\nThese figures combine {n} repeats: latency from every repeat's histogram added up (as the CDF and `.hgrm` show it); lost, duplicated, misrouted, errors and the lost share from the worst repeat; every other figure is the median of the repeats. `summary.json` keeps each repeat's own figures.");
     }
     let _ = writeln!(out);
     out.push_str(&model_table(s));
-    out.push_str(&poll_faults(s));
-    out.push_str(&push_sections(s));
+    if let Some(poll) = &s.modes.poll {
+        out.push_str(&poll_faults(poll));
+    }
+    if let Some(push) = &s.modes.push {
+        out.push_str(&push_sections(s, push));
+    }
     let _ = writeln!(out, "![Latency CDF](latency-cdf.png)\n");
     let _ = writeln!(out, "![Database queries per second](db-queries.png)\n");
     let _ = writeln!(
@@ -479,77 +490,69 @@ pub fn render(s: &Value) -> String {
 
 /// What ran, from the plan as it ran (overrides included), then the scenario file's own
 /// description, labelled as such: a `--users 500` run of a 10,000-user scenario says 500.
-pub(crate) fn what_ran(s: &Value) -> String {
-    let p = &s["plan"];
+pub(crate) fn what_ran(s: &Summary) -> String {
+    let p = &s.plan;
     let mut parts = Vec::new();
-    if let Some(n) = p["users"].as_i64() {
-        parts.push(format!("{} users", group(n)));
+    if let Some(n) = p.users {
+        parts.push(format!("{} users", group(n as i64)));
     }
-    if let Some(w) = p["poll_long_wait_s"].as_f64() {
+    if let Some(w) = p.poll_long_wait_s {
         parts.push(format!("long polls held up to {w} s"));
-    } else if let Some(t) = p["poll_interval_s"].as_f64() {
+    } else if let Some(t) = p.poll_interval_s {
         parts.push(format!("polling every {t} s"));
     }
     let mut how = Vec::new();
-    if p["poll_backend"].as_str() == Some("redis-cache") {
+    if p.poll_backend.as_deref() == Some("redis-cache") {
         how.push("through the Redis latest-id cache");
     }
-    if p["poll_conditional"].as_bool() == Some(true) {
+    if p.poll_conditional == Some(true) {
         how.push("conditional (ETag, 304)");
     }
-    if p["poll_http"].as_str() == Some("h2") {
+    if p.poll_http.as_deref() == Some("h2") {
         how.push("over HTTP/2 (h2c)");
     }
     if !how.is_empty() {
         parts.push(format!("polls {}", how.join(", ")));
     }
-    if let (Some(tr), Some(n), Some(f)) = (
-        p["push_transport"].as_str(),
-        p["push_instances"].as_i64(),
-        p["push_fanout"].as_str(),
-    ) {
+    if let (Some(tr), Some(n), Some(f)) = (&p.push_transport, p.push_instances, &p.push_fanout) {
         parts.push(format!(
             "push over {tr} to {n} gateway instance{} ({f} fan-out)",
             if n == 1 { "" } else { "s" }
         ));
     }
-    if let Some(e) = p["events_per_s"].as_f64() {
+    if let Some(e) = p.events_per_s {
         parts.push(format!("{e} notifications/s"));
     }
-    if let Some(d) = p["duration_s"].as_f64() {
+    if let Some(d) = p.duration_s {
         parts.push(format!("{d} s windows"));
     }
     let mut out = String::new();
     if !parts.is_empty() {
         let _ = writeln!(out, "What ran: {}.\n", parts.join(", "));
     }
-    if let Some(d) = s["description"].as_str().filter(|d| !d.is_empty()) {
-        let _ = writeln!(out, "_The scenario file describes itself as: {d}_\n");
+    if !s.description.is_empty() {
+        let _ = writeln!(
+            out,
+            "_The scenario file describes itself as: {}_\n",
+            s.description
+        );
     }
     out
 }
 
 /// The statements Postgres ran for polling, most called first.
-fn poll_statements(s: &Value) -> String {
+fn poll_statements(s: &Summary) -> String {
     let mut out = String::new();
-    let poll_statements = s["modes"]["poll"]["db"]["statements"].as_array();
-    if let Some(st) = poll_statements.filter(|a| !a.is_empty()) {
+    let statements = s.modes.poll.as_ref().map(|p| &p.db.statements);
+    if let Some(st) = statements.filter(|a| !a.is_empty()) {
         let _ = writeln!(
             out,
             "### What Postgres ran for polling (calls in the window)\n"
         );
         let _ = writeln!(out, "| calls | statement |\n|---:|---|");
         for x in st.iter().take(8) {
-            let q = x["query"]
-                .as_str()
-                .unwrap_or("")
-                .replace('|', "\\|")
-                .replace('\n', " ");
-            let _ = writeln!(
-                out,
-                "| {} | `{q}` |",
-                group(x["calls"].as_i64().unwrap_or(0))
-            );
+            let q = x.query.replace('|', "\\|").replace('\n', " ");
+            let _ = writeln!(out, "| {} | `{q}` |", group(x.calls as i64));
         }
         out.push('\n');
     }
@@ -557,31 +560,35 @@ fn poll_statements(s: &Value) -> String {
 }
 
 /// How each figure was measured, in this run's words.
-fn method(s: &Value) -> String {
+fn method(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## Method\n");
     let _ = writeln!(
         out,
         "- **Window**: each mode ramps up first (pollers get uniform random phases over one interval; WebSocket clients connect over the warm-up), then a window of {} s is measured. For polling, events start one poll interval before the window, so every poll in it sees a steady stream; for push, events start with the window, once every socket is open. After the window, a drain period (at least one poll interval) lets late deliveries arrive.",
-        s["plan"]["duration_s"]
+        s.plan.duration_s.map_or("?".into(), |d| d.to_string())
     );
     let _ = writeln!(
         out,
         "- **Latency**: {}. Each event counts once, at its first delivery to its own user.",
-        s["method"]["latency"].as_str().unwrap_or("")
+        s.method.latency
     );
     let _ = writeln!(
         out,
         "- **DB queries**: counted by PostgreSQL itself ({}), as the difference between the start and end of the window, leaving out pollpush's own monitoring statements; the servers' own count is shown beside it.",
-        s["method"]["db_queries"].as_str().unwrap_or("")
+        s.method.db_queries
     );
     let _ = writeln!(
         out,
         "- **Bandwidth**: {}. Request headers: {}. _Header bytes_ are everything on a poll's connection that is not a response body (request line and headers, status line and headers); the model multiplies the header bytes of one probe poll, measured before the load, by N/T.",
-        s["method"]["bandwidth"].as_str().unwrap_or(""),
-        s["method"]["headers"].as_str().unwrap_or("not recorded")
+        s.method.bandwidth,
+        if s.method.headers.is_empty() {
+            "not recorded"
+        } else {
+            &s.method.headers
+        }
     );
-    let _ = writeln!(out, "- **CPU**: user + system seconds from `/proc` over the window, divided by its length: the server processes (poll API or push gateway, plus ingest), every Postgres process, Redis, and the swarm (which also runs the workload). `-` means it could not be read (e.g. a remote database).");
+    let _ = writeln!(out, "- **CPU**: user + system seconds from `/proc` over the window, divided by its length: the server processes (poll API or push gateway, plus ingest), every Postgres process, Redis, and the swarm (which also runs the workload). _CPU system_ is the system under test (the servers, ingest, Postgres and Redis); the swarm is the load generator, shown apart; _CPU all_ adds them. `-` means it could not be read (e.g. a remote database).");
     let _ = writeln!(out, "- **Completeness**: every event has a unique id and a target user; after the drain, delivered, lost (never arrived) and duplicated (arrived more than once) are counted per mode. Deliveries to any other user are counted as misrouted.");
     let _ = writeln!(out, "\nRaw data: `summary.json`, `timeseries.csv` (one row per second per mode, sampled through the window), `latency-<mode>.hgrm` (HdrHistogram percentile distributions, ms), `scenario.toml` (the scenario as run).");
     out
@@ -594,11 +601,12 @@ mod tests {
 
     #[test]
     fn deviations_over_ten_percent_are_flagged_with_a_reason() {
-        let s = json!({"modes": {"poll": {
+        let s: Summary = serde_json::from_value(json!({"modes": {"poll": {
             "predicted": {"requests_per_min": 120000.0, "latency_mean_ms": 2500.0, "latency_max_ms": 5000.0, "empty_ratio": 0.99},
             "http": {"requests_per_min": 100000.0, "empty_ratio": 0.991, "response_ms": {"mean": 3.0}, "schedule_lateness_ms": {"p99": 800.0}},
             "latency_ms": {"mean": 2510.0, "max": 5004.0}
-        }}});
+        }}}))
+        .unwrap();
         let t = model_table(&s);
         let line = |label: &str| t.lines().find(|l| l.contains(label)).unwrap().to_string();
         assert!(

@@ -12,7 +12,7 @@ use crate::error::input;
 use crate::result::{ClockOffset, ModeResult, RunResult, ShardFile};
 
 /// Merges the shard folders `dirs` into `out`; returns the summary it wrote.
-pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Value> {
+pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<crate::summary::Summary> {
     let mut shards = Vec::new();
     for dir in dirs {
         if !dir.is_dir() {
@@ -98,15 +98,15 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Value> {
         modes,
     };
     let mut summary = super::write(&[result], out)?;
-    summary["merged"] = json!({
-        "run_id": id,
-        "shards": count,
-        "from": dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
+    summary.merged = Some(crate::summary::Merged {
+        run_id: id.to_string(),
+        shards: count,
+        from: dirs.iter().map(|d| d.display().to_string()).collect(),
         // Seconds from shard 0's window to each other shard's (negative: it opened
         // earlier), by mode/shard, on the servers' clock where both shards measured their
         // offset to it: the merged rates mix windows this far apart.
-        "window_gap_s": Value::Object(gaps.clone()),
-        "clocks": clocks_json(&clocks, &gaps),
+        window_gap_s: gaps.clone(),
+        clocks: clocks_json(&clocks, &gaps),
     });
     let mut report = super::markdown::render(&summary);
     report.push_str(&clocks_section(&clocks, &gaps));

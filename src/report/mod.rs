@@ -7,12 +7,12 @@ pub mod checks;
 mod combine;
 pub(crate) mod compare;
 mod fair;
-mod figures;
 pub(crate) mod html;
 pub(crate) mod markdown;
 mod merge;
 pub mod model;
 pub(crate) mod plot;
+mod predicted;
 pub(crate) mod summary;
 pub(crate) mod sweep;
 pub mod table;
@@ -20,112 +20,50 @@ pub mod table;
 use std::path::Path;
 
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::config::Mode;
 use crate::error::input;
 use crate::metrics::hgrm;
 use crate::result::{RunResult, ShardInfo};
+use crate::summary::Summary;
 
 pub use combine::combine;
 pub use merge::merge;
 
-/// The median of some numbers (the mean of the middle two for an even count).
-pub fn median(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
+pub use crate::summary::figure::median;
 
-/// Figures that must never rise: `compare` fails on any increase, and merged repeats show
-/// the worst repeat, not the median.
-pub const MUST_NOT_RISE: &[&str] = &[
-    "lost",
-    "duplicated",
-    "misrouted",
-    "send_failed",
-    "errors",
-    "connect_errors",
-    "unreadable",
-    "lost_ratio",
-    "client_panics",
-    "reports_dropped",
-    "publish_dropped",
-];
-
-/// Merges the summaries of repeats: numbers become their median (the worst for losses and
-/// errors), everything else is taken from the first.
-pub fn merge_repeats(values: &[&Value], key: &str) -> Value {
-    match values[0] {
-        Value::Object(map) => Value::Object(
-            map.keys()
-                .map(|k| {
-                    let children: Vec<&Value> = values.iter().map(|v| &v[k.as_str()]).collect();
-                    (k.clone(), merge_repeats(&children, k))
-                })
-                .collect(),
-        ),
-        Value::Number(_) => {
-            // The same in every repeat (versions, user counts): keep it exactly as it is.
-            if values.iter().all(|v| *v == values[0]) {
-                return values[0].clone();
-            }
-            let nums: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
-            let merged = if MUST_NOT_RISE.contains(&key) {
-                nums.iter().copied().reduce(f64::max)
-            } else {
-                median(&nums)
-            };
-            let integers = values.iter().all(|v| v.is_i64() || v.is_u64());
-            match merged {
-                Some(x) if integers && x.fract() == 0.0 => json!(x as i64),
-                Some(x) => json!(x),
-                None => Value::Null,
-            }
-        }
-        other => other.clone(),
-    }
-}
-
-/// The summary of one run, or of several repeats of one plan (medians, plus `repeats`).
-pub fn combined_summary(results: &[RunResult]) -> Value {
-    let each: Vec<Value> = results.iter().map(summary::build).collect();
+/// The summary of one run, or of several repeats of one plan: each figure merged by the
+/// rule its declaration gives (the median; the worst repeat's for losses and errors), each
+/// repeat's own figures kept under `repeats`.
+pub fn combined_summary(results: &[RunResult]) -> Summary {
+    let mut each: Vec<Summary> = results.iter().map(summary::build).collect();
     if each.len() == 1 {
-        return each.into_iter().next().expect("one");
+        return each.pop().expect("one");
     }
-    let refs: Vec<&Value> = each.iter().collect();
-    let mut merged = merge_repeats(&refs, "");
+    let mut merged = Summary::merge_repeats(&each);
     // Latency from every repeat's histogram added up, exactly as the .hgrm, .hlog and the
     // CDF show it; so p50 <= p99 <= max always hold, as they would not for medians taken
     // figure by figure from different repeats.
     for (mode, h) in merged_latency(results) {
-        merged["modes"][mode.as_str()]["latency_ms"] = summary::latency(&h);
+        set_latency(&mut merged, mode.as_str(), summary::latency(&h));
     }
-    mark_repeats(&mut merged, &each);
     merged
 }
 
-/// Says how `merged` combines the summaries `each`, and keeps each one's figures (which
-/// `compare` reads to measure the noise).
-fn mark_repeats(merged: &mut Value, each: &[Value]) {
-    merged["combined"] = json!({
-        "latency_ms": "every repeat's histogram added up",
-        "worst_of_repeats": MUST_NOT_RISE,
-        "other_figures": "the median of the repeats",
-    });
-    merged["repeats"] = Value::Array(
-        each.iter()
-            .map(|s| json!({ "started_at": s["started_at"], "modes": s["modes"], "ratios": s["ratios"] }))
-            .collect(),
-    );
+/// Sets a mode's latency figures (read from a histogram) and the ratios made of them.
+fn set_latency(s: &mut Summary, mode: &str, latency: crate::summary::mode::Latency) {
+    let m = match mode {
+        "poll" => &mut s.modes.poll,
+        _ => &mut s.modes.push,
+    };
+    if let Some(m) = m {
+        m.latency_ms = latency;
+    }
+    // The latency ratios follow the latencies; the others stay the repeats' medians.
+    let from_latency = summary::ratios(&s.modes);
+    s.ratios.latency_p50 = from_latency.latency_p50;
+    s.ratios.latency_p99 = from_latency.latency_p99;
 }
 
 /// Each mode's latency histogram over all repeats. The sum grows to whatever range a
@@ -170,7 +108,7 @@ pub fn timeseries_csv(results: &[RunResult]) -> String {
 
 /// Writes the result folder for one run or for the repeats of one plan; evaluates the
 /// plan's checks into the summary; returns the summary it wrote.
-pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
+pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Summary> {
     let plan = &results
         .first()
         .ok_or_else(|| anyhow::anyhow!("no run to report"))?
@@ -179,11 +117,11 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
         input(format!("cannot write {what} in {}: {e}", out.display()))
     };
     std::fs::create_dir_all(out).map_err(|e| fail("the folder", e))?;
-    let mut summary = combined_summary(results);
+    let mut typed = combined_summary(results);
     if !plan.checks.is_empty() {
-        summary["checks"] = json!(checks::evaluate(plan, &summary));
+        typed.checks = Some(checks::evaluate(plan, &typed));
     }
-    let text = serde_json::to_string_pretty(&summary)?;
+    let text = serde_json::to_string_pretty(&typed.to_value())?;
     std::fs::write(out.join("summary.json"), text + "\n").map_err(|e| fail("summary.json", e))?;
     std::fs::write(out.join("scenario.toml"), plan.to_toml())
         .map_err(|e| fail("scenario.toml", e))?;
@@ -206,15 +144,15 @@ pub fn write(results: &[RunResult], out: &Path) -> anyhow::Result<Value> {
         .map_err(|e| fail("timeseries.csv", e))?;
     let last = results.last().expect("checked above");
     plot::db_queries_over_time(plan, &plot::db_series(last), out)?;
-    plot::cpu_by_component(plan, &summary, out)?;
-    plot::bandwidth(plan, &summary, out)?;
-    html::write_reports(out, &markdown::render(&summary))?;
+    plot::cpu_by_component(plan, &typed, out)?;
+    plot::bandwidth(plan, &typed, out)?;
+    html::write_reports(out, &markdown::render(&typed))?;
     if let [r] = results {
         if let Some(shard) = &r.shard {
             write_shard(r, shard, out)?;
         }
     }
-    Ok(summary)
+    Ok(typed)
 }
 
 /// A shard's raw figures, `shard.json`, for the run that started it or `merge`.
@@ -259,18 +197,34 @@ pub fn rerender(dir: &Path) -> anyhow::Result<()> {
             ))
         })
     };
-    let summary: Value = serde_json::from_str(&read("summary.json")?).map_err(|e| {
+    let text = read("summary.json")?;
+    let summary: Value = serde_json::from_str(&text).map_err(|e| {
         input(format!(
             "{} is not a summary: {e}",
             dir.join("summary.json").display()
         ))
     })?;
     let plan = crate::scenario::load(Some(&dir.join("scenario.toml")), &[])?;
-    if summary.get("sweep").is_some() {
-        return sweep::rerender(&summary, dir);
-    }
     if summary.get("capacity").is_some() {
-        return capacity::write_views(&plan, &summary["capacity"], dir).map(|_| ());
+        let doc: crate::summary::capacity::CapacityDocument =
+            serde_path_to_error::deserialize(summary).map_err(|e| {
+                input(format!(
+                    "{}: the capacity search does not read at `{}`: {}",
+                    dir.join("summary.json").display(),
+                    e.path(),
+                    e.inner()
+                ))
+            })?;
+        return capacity::write_views(&plan, &doc.capacity, dir).map(|_| ());
+    }
+    let summary = Summary::parse(&text).map_err(|e| {
+        input(format!(
+            "{} does not read as a pollpush summary: {e}",
+            dir.join("summary.json").display()
+        ))
+    })?;
+    if summary.sweep.is_some() {
+        return sweep::rerender(&summary, dir);
     }
     // The lossless histograms where the run saved them (since the .hlog files exist), so
     // the CDF is drawn exactly as the run drew it; else the .hgrm percentiles.
@@ -382,20 +336,17 @@ mod tests {
             run(401..=500, 50, 1),
         ];
         let s = combined_summary(&results);
-        let lat = &s["modes"]["push"]["latency_ms"];
+        let push = s.modes.push.as_ref().unwrap();
+        let lat = &push.latency_ms;
         let all = merged_latency(&results);
-        assert_eq!(lat["count"], 300);
-        assert_eq!(lat["p99"], summary::latency(&all[0].1)["p99"]);
-        assert!(
-            lat["p50"].as_f64() <= lat["p99"].as_f64()
-                && lat["p99"].as_f64() <= lat["max"].as_f64()
-        );
+        assert_eq!(lat.count, 300);
+        assert_eq!(lat.p99, summary::latency(&all[0].1).p99);
+        assert!(lat.p50 <= lat.p99 && lat.p99 <= lat.max);
         // lost and its share come from the same, worst repeat: 5 of 100, not 5 of a median.
-        let events = &s["modes"]["push"]["events"];
-        assert_eq!(events["lost"], 5);
-        assert_eq!(events["lost_ratio"], 0.05);
+        assert_eq!(push.events.lost, 5);
+        assert_eq!(push.events.lost_ratio, Some(0.05));
         assert_eq!(
-            s["combined"]["latency_ms"],
+            s.combined.unwrap().latency_ms,
             "every repeat's histogram added up"
         );
     }
@@ -421,11 +372,11 @@ mod tests {
             crate::scenario::parse(&crate::scenario::Source { label: "r", text }, &[]).unwrap();
         let runs = [RunResult::template(&plan), RunResult::template(&plan)];
         let s = combined_summary(&runs);
-        assert_eq!(s["repeats"].as_array().unwrap().len(), 2);
+        assert_eq!(s.repeats.as_ref().unwrap().len(), 2);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("summary.json");
         std::fs::write(&path, serde_json::to_string(&s).unwrap()).unwrap();
-        let loaded = compare::load(&path).unwrap();
+        let loaded = compare::read(&path).unwrap();
         assert!(compare::compare(&loaded, &loaded, &[])
             .unwrap()
             .regressions
@@ -434,23 +385,28 @@ mod tests {
 
     #[test]
     fn repeats_merge_to_medians_but_losses_to_the_worst() {
-        let a = json!({"modes": {"push": {"latency_ms": {"p99": 2.0}, "events": {"lost": 0}}}, "scenario": "x"});
-        let b = json!({"modes": {"push": {"latency_ms": {"p99": 9.0}, "events": {"lost": 3}}}, "scenario": "x"});
-        let c = json!({"modes": {"push": {"latency_ms": {"p99": 3.0}, "events": {"lost": 0}}}, "scenario": "x"});
-        let m = merge_repeats(&[&a, &b, &c], "");
-        assert_eq!(m["modes"]["push"]["latency_ms"]["p99"], 3.0);
-        assert_eq!(m["modes"]["push"]["events"]["lost"], 3);
-        assert_eq!(m["scenario"], "x");
-        let v = json!({"schema_version": 1, "n": 2});
-        let w = json!({"schema_version": 1, "n": 5});
-        let m = merge_repeats(&[&v, &w], "");
-        assert_eq!(
-            m["schema_version"].as_u64(),
-            Some(1),
-            "equal numbers stay exactly as they are"
-        );
-        assert_eq!(m["n"], 3.5);
-        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median(&[]), None);
+        let text = "name = \"r\"\nmodes = [\"push\"]\n";
+        let plan =
+            crate::scenario::parse(&crate::scenario::Source { label: "r", text }, &[]).unwrap();
+        let each: Vec<Summary> = [(2.0, 0, 10), (9.0, 3, 10), (3.0, 0, 10)]
+            .into_iter()
+            .map(|(cores, lost, users)| {
+                let mut s = summary::build(&RunResult::template(&plan));
+                let push = s.modes.push.as_mut().unwrap();
+                (push.cpu.server_cores, push.events.lost, push.users) = (Some(cores), lost, users);
+                s
+            })
+            .collect();
+        let m = Summary::merge_repeats(&each);
+        let push = m.modes.push.unwrap();
+        assert_eq!(push.cpu.server_cores, Some(3.0));
+        assert_eq!(push.events.lost, 3);
+        assert_eq!(push.users, 10, "equal numbers stay exactly as they are");
+        assert_eq!(m.scenario, "r");
+        assert!(m
+            .combined
+            .unwrap()
+            .worst_of_repeats
+            .contains(&"push.events.lost".to_string()));
     }
 }

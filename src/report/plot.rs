@@ -7,8 +7,9 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::summary::mode::{Bandwidth, Cpu};
+use crate::summary::{ModeSummary, Summary};
 use hdrhistogram::Histogram;
-use serde_json::Value;
 
 use crate::config::Mode;
 use crate::result::RunResult;
@@ -237,21 +238,35 @@ where
 }
 
 /// The components whose CPU the chart shows: (label, key under `cpu`).
-const PARTS: [(&str, &str); 4] = [
-    ("servers", "server_cores"),
-    ("Postgres", "db_cores"),
-    ("Redis", "redis_cores"),
-    ("swarm (clients)", "swarm_cores"),
+/// The parts of the system under test, then the load generator.
+/// A labelled figure of a part of a mode's summary.
+type Labelled<T> = (&'static str, fn(&T) -> Option<f64>);
+
+const PARTS: [Labelled<Cpu>; 4] = [
+    ("servers", |c| c.server_cores),
+    ("Postgres", |c| c.db_cores),
+    ("Redis", |c| c.redis_cores),
+    ("swarm (clients, the load generator)", |c| c.swarm_cores),
 ];
 
+/// A mode's figures, where it ran.
+fn mode_of(summary: &Summary, mode: Mode) -> Option<&ModeSummary> {
+    match mode {
+        Mode::Poll => summary.modes.poll.as_ref(),
+        Mode::Push => summary.modes.push.as_ref(),
+    }
+}
+
 /// CPU cores used over the window by each component, a bar per mode: `cpu.png` and `.svg`.
-pub fn cpu_by_component(plan: &Plan, summary: &Value, out: &Path) -> anyhow::Result<()> {
+pub fn cpu_by_component(plan: &Plan, summary: &Summary, out: &Path) -> anyhow::Result<()> {
     register_font();
-    let value = |mode: Mode, key: &str| summary["modes"][mode.as_str()]["cpu"][key].as_f64();
     let bars: Vec<(Mode, Vec<Option<f64>>)> = plan
         .modes
         .iter()
-        .map(|&m| (m, PARTS.iter().map(|(_, k)| value(m, k)).collect()))
+        .map(|&m| {
+            let cpu = mode_of(summary, m).map(|s| &s.cpu);
+            (m, PARTS.iter().map(|(_, f)| cpu.and_then(f)).collect())
+        })
         .collect();
     if bars.iter().all(|(_, v)| v.iter().all(Option::is_none)) {
         return Ok(());
@@ -259,7 +274,7 @@ pub fn cpu_by_component(plan: &Plan, summary: &Value, out: &Path) -> anyhow::Res
     let title = format!(
         "CPU by component over the window ({} users, {} cores in the machine)",
         super::table::group(plan.users as i64),
-        summary["machine"]["cores"]
+        summary.machine.cores
     );
     let y_max = bars
         .iter()
@@ -399,25 +414,28 @@ type Panel<'a> = (&'a str, Vec<(Mode, Option<f64>)>);
 /// The two bandwidth figures, one panel each, a bar per mode on a log scale (they differ
 /// by decades): bytes per user per minute, and bytes per delivered notification.
 /// `bandwidth.png` and `.svg`.
-pub fn bandwidth(plan: &Plan, summary: &Value, out: &Path) -> anyhow::Result<()> {
+pub fn bandwidth(plan: &Plan, summary: &Summary, out: &Path) -> anyhow::Result<()> {
     register_font();
-    let panels: Vec<Panel> = [
-        ("bytes per user per minute", "bytes_per_user_per_min"),
-        ("bytes per delivered notification", "bytes_per_delivered"),
-    ]
-    .iter()
-    .map(|&(title, key)| {
-        let values = plan
-            .modes
-            .iter()
-            .map(|&m| {
-                let v = summary["modes"][m.as_str()]["bandwidth"][key].as_f64();
-                (m, v.filter(|x| *x > 0.0))
-            })
-            .collect();
-        (title, values)
-    })
-    .collect();
+    let figures: [Labelled<Bandwidth>; 2] = [
+        ("bytes per user per minute", |b| b.bytes_per_user_per_min),
+        ("bytes per delivered notification", |b| {
+            b.bytes_per_delivered
+        }),
+    ];
+    let panels: Vec<Panel> = figures
+        .iter()
+        .map(|&(title, figure)| {
+            let values = plan
+                .modes
+                .iter()
+                .map(|&m| {
+                    let v = mode_of(summary, m).and_then(|s| figure(&s.bandwidth));
+                    (m, v.filter(|x| *x > 0.0))
+                })
+                .collect();
+            (title, values)
+        })
+        .collect();
     if panels
         .iter()
         .all(|(_, v)| v.iter().all(|(_, x)| x.is_none()))

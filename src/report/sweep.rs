@@ -8,23 +8,24 @@ use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::checks::CheckResult;
 use super::plot::{plot_err, register_font};
-use super::table::{align, group, lookup, show as show_figure, Fmt};
+use super::table::{align, group, show_num, Fmt};
 use crate::error::input;
 use crate::scenario::{Plan, SweepPoint};
+use crate::summary::{ModeSummary, Summary, Sweep, SweepRun};
 
 /// The summary of a sweep: the last run's figures at the top (so that tools reading
 /// `modes` find a run), every run under `sweep.runs`, and every run's checks.
-pub fn build(plan: &Plan, runs: &[(&SweepPoint, Value)]) -> Value {
+pub fn build(plan: &Plan, runs: &[(&SweepPoint, Summary)]) -> Summary {
     let sweep = plan.sweep.as_ref().expect("a sweep plan");
-    let mut top = runs.last().map(|(_, s)| s.clone()).unwrap_or(json!({}));
-    top["scenario"] = json!(plan.name);
-    top["description"] = json!(plan.description);
+    let mut top = runs.last().map(|(_, s)| s.clone()).unwrap_or_default();
+    top.scenario = plan.name.clone();
+    top.description = plan.description.clone();
     if let Some(first) = runs.first() {
-        top["started_at"] = first.1["started_at"].clone();
+        top.started_at = first.1.started_at.clone();
     }
     let about = |i: usize| {
         sweep
@@ -33,46 +34,36 @@ pub fn build(plan: &Plan, runs: &[(&SweepPoint, Value)]) -> Value {
             .and_then(|a| a.get(i))
             .and_then(|a| a.about.clone())
     };
-    let entries: Vec<Value> = runs
+    let entries: Vec<SweepRun> = runs
         .iter()
         .enumerate()
-        .map(|(i, (p, s))| {
-            json!({
-                "value": toml_to_json(&p.value),
-                "about": about(i),
-                "series_value": p.series_value.as_ref().map(toml_to_json),
-                "label": p.label,
-                "dir": format!("runs/{}", p.label),
-                "modes": s["modes"],
-                "ratios": s["ratios"],
-            })
+        .map(|(i, (p, s))| SweepRun {
+            value: toml_to_json(&p.value),
+            about: about(i),
+            series_value: p.series_value.as_ref().map_or(Value::Null, toml_to_json),
+            label: p.label.clone(),
+            dir: format!("runs/{}", p.label),
+            modes: s.modes.clone(),
+            ratios: s.ratios.clone(),
         })
         .collect();
-    top["sweep"] = json!({
-        "param": sweep.param,
-        "values": sweep.values.iter().map(toml_to_json).collect::<Vec<_>>(),
-        "series": sweep.series,
-        "series_values": sweep.series_values.iter().map(toml_to_json).collect::<Vec<_>>(),
-        "runs": entries,
+    top.sweep = Some(Sweep {
+        param: sweep.param.clone(),
+        values: sweep.values.iter().map(toml_to_json).collect(),
+        series: sweep.series.clone(),
+        series_values: sweep.series_values.iter().map(toml_to_json).collect(),
+        runs: entries,
     });
     let checks: Vec<CheckResult> = runs
         .iter()
         .flat_map(|(p, s)| {
-            let list: Vec<CheckResult> =
-                serde_json::from_value(s["checks"].clone()).unwrap_or_default();
-            list.into_iter().map(|c| CheckResult {
+            s.checks.iter().flatten().map(|c| CheckResult {
                 metric: format!("[{}] {}", p.label, c.metric),
-                ..c
+                ..c.clone()
             })
         })
         .collect();
-    if checks.is_empty() {
-        if let Some(m) = top.as_object_mut() {
-            m.remove("checks");
-        }
-    } else {
-        top["checks"] = json!(checks);
-    }
+    top.checks = (!checks.is_empty()).then_some(checks);
     top
 }
 
@@ -81,12 +72,12 @@ fn toml_to_json(v: &toml::Value) -> Value {
 }
 
 /// Writes the sweep's top folder; returns its summary.
-pub fn write(plan: &Plan, runs: &[(&SweepPoint, Value)], out: &Path) -> anyhow::Result<Value> {
+pub fn write(plan: &Plan, runs: &[(&SweepPoint, Summary)], out: &Path) -> anyhow::Result<Summary> {
     let fail = |what: &str, e: std::io::Error| {
         input(format!("cannot write {what} in {}: {e}", out.display()))
     };
     let summary = build(plan, runs);
-    let text = serde_json::to_string_pretty(&summary)?;
+    let text = serde_json::to_string_pretty(&summary.to_value())?;
     std::fs::write(out.join("summary.json"), text + "\n").map_err(|e| fail("summary.json", e))?;
     std::fs::write(out.join("scenario.toml"), plan.to_toml())
         .map_err(|e| fail("scenario.toml", e))?;
@@ -95,7 +86,7 @@ pub fn write(plan: &Plan, runs: &[(&SweepPoint, Value)], out: &Path) -> anyhow::
 }
 
 /// Re-renders a sweep's top folder (plots, report.md) from its summary.
-pub fn rerender(summary: &Value, out: &Path) -> anyhow::Result<()> {
+pub fn rerender(summary: &Summary, out: &Path) -> anyhow::Result<()> {
     if super::fair::is_alternatives(summary) {
         let plot = super::fair::plot(summary, out)?;
         let fair = super::fair::markdown(summary, plot.as_deref());
@@ -105,84 +96,96 @@ pub fn rerender(summary: &Value, out: &Path) -> anyhow::Result<()> {
     super::html::write_reports(out, &markdown(summary, &plots, out, None))
 }
 
-/// The columns of the sweep table: (header, path under the mode, format; None for the
-/// mean messages from Redis per instance, read from the instances list).
-const COLUMNS: &[(&str, &str, Option<Fmt>)] = &[
-    ("users", "users", Some(Fmt::Int)),
-    ("p50 ms", "latency_ms.p50", Some(Fmt::F1)),
-    ("p99 ms", "latency_ms.p99", Some(Fmt::F1)),
-    ("DB q/min", "db.queries_per_min", Some(Fmt::Int)),
-    ("bytes/s", "bandwidth.bytes_per_s", Some(Fmt::Int)),
-    ("server CPU", "cpu.server_cores", Some(Fmt::F3)),
-    ("lost", "events.lost_ratio", Some(Fmt::Pct)),
-    ("recv/s per inst.", "", None),
-    ("discarded", "gateway.discarded_ratio_mean", Some(Fmt::Pct)),
+/// A column of the sweep table: its header, the figure of a mode it shows, and how.
+type Column = (&'static str, fn(&ModeSummary) -> Option<f64>, Fmt);
+
+const COLUMNS: &[Column] = &[
+    ("users", |m| Some(m.users as f64), Fmt::Int),
+    ("p50 ms", |m| m.latency_ms.p50, Fmt::F1),
+    ("p99 ms", |m| m.latency_ms.p99, Fmt::F1),
+    ("DB q/min", |m| m.db.queries_per_min, Fmt::Int),
+    ("bytes/s", |m| m.bandwidth.bytes_per_s, Fmt::Int),
+    ("server CPU", |m| m.cpu.server_cores, Fmt::F3),
+    ("system CPU", |m| m.cpu.system_cores, Fmt::F3),
+    ("lost", |m| m.events.lost_ratio, Fmt::Pct),
+    // The mean over gateway instances of the messages each received from Redis a second.
+    ("recv/s per inst.", mean_received_per_s, Fmt::F1),
+    (
+        "discarded",
+        |m| m.gateway.as_ref().and_then(|g| g.discarded_ratio_mean),
+        Fmt::Pct,
+    ),
 ];
 
 /// Added when a run had faults: what the first fault did.
-const FAULT_COLUMNS: &[(&str, &str, Option<Fmt>)] = &[
-    ("all back s", "faults.0.reconnect_s", Some(Fmt::F1)),
+const FAULT_COLUMNS: &[Column] = &[
+    ("all back s", |m| first_fault(m)?.reconnect_s, Fmt::F1),
     (
         "peak reconn./s",
-        "faults.0.reconnects_peak_per_s",
-        Some(Fmt::Int),
+        |m| Some(first_fault(m)?.reconnects_peak_per_s as f64),
+        Fmt::Int,
     ),
     (
         "peak DB q/s",
-        "faults.0.db_queries_peak_per_s",
-        Some(Fmt::Int),
+        |m| first_fault(m)?.db_queries_peak_per_s,
+        Fmt::Int,
     ),
     (
         "peak server CPU",
-        "faults.0.server_cores_peak",
-        Some(Fmt::F3),
+        |m| first_fault(m)?.server_cores_peak,
+        Fmt::F3,
     ),
 ];
 
-fn cell(mode: &Value, path: &str, f: Option<Fmt>) -> String {
-    match f {
-        Some(f) => show_figure(lookup(mode, path), f),
-        None => mean_received_per_s(mode).map_or("-".into(), |x| format!("{x:.1}")),
-    }
+fn first_fault(m: &ModeSummary) -> Option<&crate::summary::mode::Fault> {
+    m.faults.first()
 }
 
-fn mean_received_per_s(mode: &Value) -> Option<f64> {
-    let xs: Vec<f64> = mode["instances"]
-        .as_array()?
+fn mean_received_per_s(mode: &ModeSummary) -> Option<f64> {
+    let xs: Vec<f64> = mode
+        .instances
         .iter()
-        .filter_map(|i| i["received_per_s"].as_f64())
+        .flatten()
+        .filter_map(|i| i.received_per_s)
         .collect();
     (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }
 
+fn the_sweep(summary: &Summary) -> &Sweep {
+    static NONE: std::sync::OnceLock<Sweep> = std::sync::OnceLock::new();
+    summary
+        .sweep
+        .as_ref()
+        .unwrap_or_else(|| NONE.get_or_init(Sweep::default))
+}
+
 /// Rows of the sweep table: one per run and mode.
-fn table_rows(summary: &Value) -> Vec<Vec<String>> {
-    let sweep = &summary["sweep"];
-    let param = sweep["param"].as_str().unwrap_or("value");
-    let series = sweep["series"].as_str();
-    let mut head = vec![param.to_string()];
-    if let Some(s) = series {
-        head.push(s.to_string());
+fn table_rows(summary: &Summary) -> Vec<Vec<String>> {
+    let sweep = the_sweep(summary);
+    let mut head = vec![sweep.param.clone()];
+    if let Some(s) = &sweep.series {
+        head.push(s.clone());
     }
     head.push("mode".into());
-    let runs = sweep["runs"].as_array().into_iter().flatten();
-    let faulty = runs
-        .flat_map(|r| r["modes"].as_object().into_iter().flatten())
-        .any(|(_, m)| m["faults"].as_array().is_some_and(|f| !f.is_empty()));
-    let columns: Vec<_> = COLUMNS
+    let faulty = sweep
+        .runs
+        .iter()
+        .flat_map(|r| r.modes.iter())
+        .any(|(_, m)| !m.faults.is_empty());
+    let columns: Vec<&Column> = COLUMNS
         .iter()
         .chain(if faulty { FAULT_COLUMNS } else { &[] })
         .collect();
     head.extend(columns.iter().map(|c| c.0.to_string()));
     let mut rows = vec![head];
-    for run in sweep["runs"].as_array().into_iter().flatten() {
-        for (mode, m) in run["modes"].as_object().into_iter().flatten() {
-            let mut row = vec![show(&run["value"])];
-            if series.is_some() {
-                row.push(show(&run["series_value"]));
+    for run in &sweep.runs {
+        for (mode, m) in run.modes.iter() {
+            let mut row = vec![show(&run.value)];
+            if sweep.series.is_some() {
+                row.push(show(&run.series_value));
             }
-            row.push(mode.clone());
-            row.extend(columns.iter().map(|(_, p, f)| cell(m, p, *f)));
+            row.push(mode.to_string());
+            row.extend(columns.iter().map(|(_, figure, f)| show_num(figure(m), *f)));
             rows.push(row);
         }
     }
@@ -198,7 +201,7 @@ fn show(v: &Value) -> String {
 }
 
 /// The terminal table of a sweep.
-pub fn render_table(summary: &Value) -> String {
+pub fn render_table(summary: &Summary) -> String {
     if super::fair::is_alternatives(summary) {
         return super::fair::render_table(summary);
     }
@@ -212,40 +215,30 @@ pub fn render_table(summary: &Value) -> String {
 
 /// The sweep's report; `fair`, for a run of `[[alternatives]]`, takes the table's place.
 fn markdown(
-    summary: &Value,
+    summary: &Summary,
     plots: &[(String, String)],
     out_dir: &Path,
     fair: Option<&str>,
 ) -> String {
-    let sweep = &summary["sweep"];
+    let sweep = the_sweep(summary);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# pollpush sweep: {}\n",
-        summary["scenario"].as_str().unwrap_or("run")
-    );
-    if let Some(d) = summary["description"].as_str().filter(|d| !d.is_empty()) {
-        let _ = writeln!(out, "_The scenario file describes itself as: {d}_\n");
+    let _ = writeln!(out, "# pollpush sweep: {}\n", summary.scenario);
+    if !summary.description.is_empty() {
+        let _ = writeln!(
+            out,
+            "_The scenario file describes itself as: {}_\n",
+            summary.description
+        );
     }
-    let values: Vec<String> = sweep["values"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(show)
-        .collect();
+    let values: Vec<String> = sweep.values.iter().map(show).collect();
     let _ = write!(
         out,
         "The scenario ran once for each `{}` in {}",
-        sweep["param"].as_str().unwrap_or("?"),
+        sweep.param,
         values.join(", ")
     );
-    if let Some(series) = sweep["series"].as_str() {
-        let sv: Vec<String> = sweep["series_values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(show)
-            .collect();
+    if let Some(series) = &sweep.series {
+        let sv: Vec<String> = sweep.series_values.iter().map(show).collect();
         let _ = write!(out, ", and that for each `{series}` in {}", sv.join(", "));
     }
     let _ = writeln!(out, ". Every figure below was measured in its own run; each run's folder under `runs/` has its full report.\n");
@@ -258,7 +251,7 @@ fn markdown(
     for (file, caption) in plots {
         let _ = writeln!(out, "![{caption}]({file})\n");
     }
-    if let Some(checks) = summary["checks"].as_array().filter(|c| !c.is_empty()) {
+    if let Some(checks) = summary.checks.as_deref().filter(|c| !c.is_empty()) {
         out.push_str(&super::markdown::checks_table(
             checks,
             "## Checks",
@@ -269,9 +262,8 @@ fn markdown(
     let _ = writeln!(out, "## Method\n");
     let _ = writeln!(out, "Each point is a complete run of the scenario with the swept value set: its own ephemeral Postgres and Redis, the ramp, the warm-up, a measured window and a drain. Every figure in the table and the plots was measured in that run, as its own `report.md` describes: latency from the workload's emit stamp to the client parsing the notification (HdrHistogram); DB queries counted by Postgres itself (pg_stat_statements), not by the servers; bandwidth as application bytes on the swarm's client sockets, TCP/IP headers excluded; CPU from `/proc` for each component.\n");
     let _ = writeln!(out, "## Runs\n");
-    for run in sweep["runs"].as_array().into_iter().flatten() {
-        let dir = run["dir"].as_str().unwrap_or("");
-        let label = run["label"].as_str().unwrap_or(dir);
+    for run in &sweep.runs {
+        let (dir, label) = (&run.dir, &run.label);
         // A link only where the run's folder is there: a folder copied without its runs
         // (as the repository keeps results/instances) has no dead links.
         if out_dir.join(dir).join("report.md").is_file() {
@@ -284,7 +276,7 @@ fn markdown(
 }
 
 /// The table of a sweep over a setting: one row per run and mode.
-fn generic_table(summary: &Value) -> String {
+fn generic_table(summary: &Summary) -> String {
     let mut out = String::new();
     let rows = table_rows(summary);
     let _ = writeln!(out, "| {} |", rows[0].join(" | "));
@@ -316,11 +308,8 @@ struct Curve {
 }
 
 /// The x position of each run: its value when every value is a number, else its index.
-fn x_axis(summary: &Value) -> (Vec<f64>, Option<Vec<String>>) {
-    let values: Vec<&Value> = summary["sweep"]["values"]
-        .as_array()
-        .map(|v| v.iter().collect())
-        .unwrap_or_default();
+fn x_axis(summary: &Summary) -> (Vec<f64>, Option<Vec<String>>) {
+    let values: Vec<&Value> = the_sweep(summary).values.iter().collect();
     if values.iter().all(|v| v.is_number()) {
         (values.iter().filter_map(|v| v.as_f64()).collect(), None)
     } else {
@@ -332,22 +321,17 @@ fn x_axis(summary: &Value) -> (Vec<f64>, Option<Vec<String>>) {
 }
 
 /// One curve per (mode, series value) of a figure against the swept parameter.
-fn curves(summary: &Value, modes: &[&str], value: impl Fn(&Value) -> Option<f64>) -> Vec<Curve> {
-    let sweep = &summary["sweep"];
+fn curves(summary: &Summary, modes: &[&str], value: Figure) -> Vec<Curve> {
+    let sweep = the_sweep(summary);
     let (xs, _) = x_axis(summary);
-    let values: Vec<&Value> = sweep["values"]
-        .as_array()
-        .map(|v| v.iter().collect())
-        .unwrap_or_default();
     let mut out: Vec<Curve> = Vec::new();
-    for run in sweep["runs"].as_array().into_iter().flatten() {
-        let Some(i) = values.iter().position(|v| **v == run["value"]) else {
+    for run in &sweep.runs {
+        let Some(i) = sweep.values.iter().position(|v| *v == run.value) else {
             continue;
         };
-        for &mode in modes {
-            let m = &run["modes"][mode];
+        for (mode, m) in run.modes.iter().filter(|(name, _)| modes.contains(name)) {
             let Some(y) = value(m) else { continue };
-            let label = match &run["series_value"] {
+            let label = match &run.series_value {
                 Value::Null => mode.to_string(),
                 sv if modes.len() > 1 => format!("{mode}, {}", show(sv)),
                 sv => show(sv),
@@ -366,7 +350,7 @@ fn curves(summary: &Value, modes: &[&str], value: impl Fn(&Value) -> Option<f64>
 
 /// Draws the sweep plots; returns (file, caption) of each drawn.
 /// A figure of one mode's summary, drawn against the swept value.
-type Figure = fn(&Value) -> Option<f64>;
+type Figure = fn(&ModeSummary) -> Option<f64>;
 
 /// One sweep chart: its file name, caption (`{param}` stands for the swept key), whether it
 /// is about the push gateway only, and its panels (y label, figure, in percent).
@@ -382,21 +366,13 @@ const CHARTS: &[Chart] = &[
         name: "sweep-latency",
         caption: "Latency p99 against {param}",
         push_only: false,
-        panels: &[(
-            "latency p99 (ms)",
-            |m| m["latency_ms"]["p99"].as_f64(),
-            false,
-        )],
+        panels: &[("latency p99 (ms)", |m| m.latency_ms.p99, false)],
     },
     Chart {
         name: "sweep-db-queries",
         caption: "Database queries per minute (PostgreSQL's count) against {param}",
         push_only: false,
-        panels: &[(
-            "queries per minute",
-            |m| m["db"]["queries_per_min"].as_f64(),
-            false,
-        )],
+        panels: &[("queries per minute", |m| m.db.queries_per_min, false)],
     },
     Chart {
         name: "sweep-bandwidth",
@@ -405,12 +381,12 @@ const CHARTS: &[Chart] = &[
         panels: &[
             (
                 "bytes per user per minute",
-                |m| m["bandwidth"]["bytes_per_user_per_min"].as_f64(),
+                |m| m.bandwidth.bytes_per_user_per_min,
                 false,
             ),
             (
                 "bytes per delivered notification",
-                |m| m["bandwidth"]["bytes_per_delivered"].as_f64(),
+                |m| m.bandwidth.bytes_per_delivered,
                 false,
             ),
         ],
@@ -420,16 +396,8 @@ const CHARTS: &[Chart] = &[
         caption: "CPU against {param}",
         push_only: false,
         panels: &[
-            (
-                "server CPU (cores)",
-                |m| m["cpu"]["server_cores"].as_f64(),
-                false,
-            ),
-            (
-                "Postgres CPU (cores)",
-                |m| m["cpu"]["db_cores"].as_f64(),
-                false,
-            ),
+            ("server CPU (cores)", |m| m.cpu.server_cores, false),
+            ("Postgres CPU (cores)", |m| m.cpu.db_cores, false),
         ],
     },
     Chart {
@@ -445,8 +413,9 @@ const CHARTS: &[Chart] = &[
             (
                 "share discarded (%)",
                 |m| {
-                    m["gateway"]["discarded_ratio_mean"]
-                        .as_f64()
+                    m.gateway
+                        .as_ref()
+                        .and_then(|g| g.discarded_ratio_mean)
                         .map(|x| x * 100.0)
                 },
                 true,
@@ -456,14 +425,10 @@ const CHARTS: &[Chart] = &[
 ];
 
 /// Draws every chart that has something to show, as PNG and SVG; returns (file, caption).
-fn plots(summary: &Value, out: &Path) -> anyhow::Result<Vec<(String, String)>> {
+fn plots(summary: &Summary, out: &Path) -> anyhow::Result<Vec<(String, String)>> {
     register_font();
-    let param = summary["sweep"]["param"].as_str().unwrap_or("value");
-    let modes: Vec<String> = summary["modes"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    let all: Vec<&str> = modes.iter().map(String::as_str).collect();
+    let param = the_sweep(summary).param.as_str();
+    let all: Vec<&str> = summary.modes.iter().map(|(name, _)| name).collect();
     let (_, names) = x_axis(summary);
     let mut drawn = Vec::new();
     for chart in CHARTS {

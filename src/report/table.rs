@@ -2,142 +2,185 @@
 
 use serde_json::Value;
 
-/// One row: label, a path into `modes.<mode>`, how to show it, and whether poll/push is a
-/// ratio worth showing (not for counts that merely differ by the draw of the workload).
-const ROWS: &[(&str, &str, Fmt, bool)] = &[
-    ("users", "users", Fmt::Int, false),
-    ("window (s)", "duration_s", Fmt::F1, false),
+use crate::summary::{ModeSummary, Summary};
+
+/// One row: label, the figure of `modes.<mode>` it shows, how to show it, and whether
+/// poll/push is a ratio worth showing (not for counts that merely differ by the draw of the
+/// workload).
+type Row = (&'static str, fn(&ModeSummary) -> Option<f64>, Fmt, bool);
+
+const ROWS: &[Row] = &[
+    ("users", |m| Some(m.users as f64), Fmt::Int, false),
+    ("window (s)", |m| Some(m.duration_s), Fmt::F1, false),
     (
         "HTTP requests/min",
-        "http.requests_per_min",
+        |m| m.http.requests_per_min,
         Fmt::Int,
         false,
     ),
     (
         "  predicted N/T",
-        "predicted.requests_per_min",
+        |m| m.predicted.as_ref().and_then(|p| p.requests_per_min),
         Fmt::Int,
         false,
     ),
     (
         "poll response p50 (ms)",
-        "http.response_ms.p50",
+        |m| m.http.response_ms.p50,
         Fmt::F1,
         false,
     ),
     (
         "poll response p99 (ms)",
-        "http.response_ms.p99",
+        |m| m.http.response_ms.p99,
         Fmt::F1,
         false,
     ),
-    ("empty polls", "http.empty_ratio", Fmt::Pct, false),
+    ("empty polls", |m| m.http.empty_ratio, Fmt::Pct, false),
     (
         "  predicted e^(-λT)",
-        "predicted.empty_ratio",
+        |m| m.predicted.as_ref().and_then(|p| p.empty_ratio),
         Fmt::Pct,
         false,
     ),
     (
         "DB queries/min (Postgres)",
-        "db.queries_per_min",
+        |m| m.db.queries_per_min,
         Fmt::Int,
         true,
     ),
     (
         "  predicted",
-        "predicted.db_queries_per_min",
+        |m| m.predicted.as_ref().and_then(|p| p.db_queries_per_min),
         Fmt::Int,
         false,
     ),
     (
         "DB queries/min (servers)",
-        "db.backend_queries_per_min",
+        |m| m.db.backend_queries_per_min,
         Fmt::Int,
         true,
     ),
-    ("DB tuples read/s", "db.tuples_read_per_s", Fmt::Int, true),
-    ("DB buffer reads/s", "db.blocks_per_s", Fmt::Int, true),
-    ("Redis commands/s", "redis.commands_per_s", Fmt::Int, true),
+    (
+        "DB tuples read/s",
+        |m| m.db.tuples_read_per_s,
+        Fmt::Int,
+        true,
+    ),
+    ("DB buffer reads/s", |m| m.db.blocks_per_s, Fmt::Int, true),
+    (
+        "Redis commands/s",
+        |m| m.redis.commands_per_s,
+        Fmt::Int,
+        true,
+    ),
     (
         "Redis bytes out/s",
-        "redis.net_out_bytes_per_s",
+        |m| m.redis.net_out_bytes_per_s,
         Fmt::Int,
         true,
     ),
-    ("latency mean (ms)", "latency_ms.mean", Fmt::F1, true),
+    ("latency mean (ms)", |m| m.latency_ms.mean, Fmt::F1, true),
     (
         "  predicted T/2",
-        "predicted.latency_mean_ms",
+        |m| m.predicted.as_ref().and_then(|p| p.latency_mean_ms),
         Fmt::F1,
         false,
     ),
-    ("latency p50 (ms)", "latency_ms.p50", Fmt::F1, true),
-    ("latency p99 (ms)", "latency_ms.p99", Fmt::F1, true),
-    ("latency max (ms)", "latency_ms.max", Fmt::F1, true),
+    ("latency p50 (ms)", |m| m.latency_ms.p50, Fmt::F1, true),
+    ("latency p99 (ms)", |m| m.latency_ms.p99, Fmt::F1, true),
+    ("latency max (ms)", |m| m.latency_ms.max, Fmt::F1, true),
     (
         "  predicted max T",
-        "predicted.latency_max_ms",
+        |m| m.predicted.as_ref().and_then(|p| p.latency_max_ms),
         Fmt::F1,
         false,
     ),
-    ("events sent", "events.sent", Fmt::Int, false),
-    ("events delivered", "events.delivered", Fmt::Int, false),
     (
-        "events refused by ingest",
-        "events.send_failed",
+        "events sent",
+        |m| Some(m.events.sent as f64),
         Fmt::Int,
         false,
     ),
-    ("events lost", "events.lost", Fmt::Int, false),
-    ("events duplicated", "events.duplicated", Fmt::Int, false),
-    ("  share lost", "events.lost_ratio", Fmt::Pct, false),
-    ("reconnects", "reconnects.count", Fmt::Int, false),
+    (
+        "events delivered",
+        |m| Some(m.events.delivered as f64),
+        Fmt::Int,
+        false,
+    ),
+    (
+        "events refused by ingest",
+        |m| Some(m.events.send_failed as f64),
+        Fmt::Int,
+        false,
+    ),
+    (
+        "events lost",
+        |m| Some(m.events.lost as f64),
+        Fmt::Int,
+        false,
+    ),
+    (
+        "events duplicated",
+        |m| Some(m.events.duplicated as f64),
+        Fmt::Int,
+        false,
+    ),
+    ("  share lost", |m| m.events.lost_ratio, Fmt::Pct, false),
+    (
+        "reconnects",
+        |m| m.reconnects.as_ref().map(|r| r.count as f64),
+        Fmt::Int,
+        false,
+    ),
     (
         "bandwidth (bytes/s)",
-        "bandwidth.bytes_per_s",
+        |m| m.bandwidth.bytes_per_s,
         Fmt::Int,
         true,
     ),
     (
         "bytes/user/min",
-        "bandwidth.bytes_per_user_per_min",
+        |m| m.bandwidth.bytes_per_user_per_min,
         Fmt::Int,
         true,
     ),
     (
         "bytes/delivered notification",
-        "bandwidth.bytes_per_delivered",
+        |m| m.bandwidth.bytes_per_delivered,
         Fmt::Int,
         true,
     ),
     (
         "header bytes/s (not bodies)",
-        "bandwidth.header_bytes_per_s",
+        |m| m.bandwidth.header_bytes_per_s,
         Fmt::Int,
         false,
     ),
     (
         "  predicted bytes/poll × N/T",
-        "predicted.header_bytes_per_s",
+        |m| m.predicted.as_ref().and_then(|p| p.header_bytes_per_s),
         Fmt::Int,
         false,
     ),
-    ("CPU servers (cores)", "cpu.server_cores", Fmt::F3, true),
-    ("CPU Postgres (cores)", "cpu.db_cores", Fmt::F3, true),
+    ("CPU servers (cores)", |m| m.cpu.server_cores, Fmt::F3, true),
+    ("CPU Postgres (cores)", |m| m.cpu.db_cores, Fmt::F3, true),
     (
         "  share of its budget",
-        "cpu.db_budget_share",
+        |m| m.cpu.db_budget_share,
         Fmt::Pct,
         false,
     ),
-    ("CPU Redis (cores)", "cpu.redis_cores", Fmt::F3, true),
-    ("CPU swarm (cores)", "cpu.swarm_cores", Fmt::F3, true),
-    ("CPU all (cores)", "cpu.total_cores", Fmt::F3, true),
-    ("server RSS (MB)", "memory.server_rss_mb", Fmt::F1, true),
-    ("Postgres PSS (MB)", "memory.db_pss_mb", Fmt::F1, true),
-    ("Redis RSS (MB)", "memory.redis_rss_mb", Fmt::F1, true),
-    ("swarm RSS (MB)", "memory.swarm_rss_mb", Fmt::F1, true),
+    ("CPU Redis (cores)", |m| m.cpu.redis_cores, Fmt::F3, true),
+    // The system under test (servers, ingest, Postgres, Redis), then the load generator,
+    // then both: the one definition every report uses.
+    ("CPU system (cores)", |m| m.cpu.system_cores, Fmt::F3, true),
+    ("CPU swarm (cores)", |m| m.cpu.swarm_cores, Fmt::F3, true),
+    ("CPU all (cores)", |m| m.cpu.total_cores, Fmt::F3, true),
+    ("server RSS (MB)", |m| m.memory.server_rss_mb, Fmt::F1, true),
+    ("Postgres PSS (MB)", |m| m.memory.db_pss_mb, Fmt::F1, true),
+    ("Redis RSS (MB)", |m| m.memory.redis_rss_mb, Fmt::F1, true),
+    ("swarm RSS (MB)", |m| m.memory.swarm_rss_mb, Fmt::F1, true),
 ];
 
 #[derive(Clone, Copy)]
@@ -186,12 +229,16 @@ pub fn group(n: i64) -> String {
     }
 }
 
+/// A figure as the tables show it; `-` where it is unknown.
+pub fn show_num(x: Option<f64>, f: Fmt) -> String {
+    show(&x.map_or(Value::Null, Value::from), f)
+}
+
 /// Rows as (label, poll, push, poll/push ratio) strings.
-pub fn rows(summary: &Value) -> Vec<[String; 4]> {
-    let poll = &summary["modes"]["poll"];
-    let push = &summary["modes"]["push"];
+pub fn rows(summary: &Summary) -> Vec<[String; 4]> {
+    let (poll, push) = (summary.modes.poll.as_ref(), summary.modes.push.as_ref());
     // Long polling has its own model: the labels name its formulas, not the periodic ones.
-    let long = !summary["plan"]["poll_long_wait_s"].is_null();
+    let long = summary.plan.poll_long_wait_s.is_some();
     let relabel = |label: &str| -> String {
         match (long, label) {
             (true, "  predicted N/T") => "  predicted λN/(1-e^(-λW))".into(),
@@ -201,10 +248,12 @@ pub fn rows(summary: &Value) -> Vec<[String; 4]> {
         }
     };
     ROWS.iter()
-        .filter(|(_, path, _, _)| !lookup(poll, path).is_null() || !lookup(push, path).is_null())
-        .map(|(label, path, f, show_ratio)| {
-            let (a, b) = (lookup(poll, path), lookup(push, path));
-            let ratio = match (a.as_f64(), b.as_f64()) {
+        .filter_map(|(label, figure, f, show_ratio)| {
+            let (a, b) = (poll.and_then(figure), push.and_then(figure));
+            if a.is_none() && b.is_none() {
+                return None;
+            }
+            let ratio = match (a, b) {
                 (Some(a), Some(b)) if *show_ratio && b > 0.0 => match a / b {
                     // Below 0.1, one decimal would read 0.0x: say it the other way round.
                     r if r > 0.0 && r < 0.1 => format!("1/{:.0}", b / a),
@@ -212,7 +261,7 @@ pub fn rows(summary: &Value) -> Vec<[String; 4]> {
                 },
                 _ => String::new(),
             };
-            [relabel(label), show(a, *f), show(b, *f), ratio]
+            Some([relabel(label), show_num(a, *f), show_num(b, *f), ratio])
         })
         .collect()
 }
@@ -247,7 +296,7 @@ pub fn align(rows: &[Vec<String>], left: &[bool]) -> Vec<String> {
 }
 
 /// The plain-text table for the terminal.
-pub fn render(summary: &Value) -> String {
+pub fn render(summary: &Summary) -> String {
     let head = ["", "poll", "push", "poll/push"].map(String::from).to_vec();
     let all: Vec<Vec<String>> = std::iter::once(head)
         .chain(rows(summary).into_iter().map(Vec::from))
@@ -265,12 +314,12 @@ pub const BRIEF: [&str; 5] = [
     "empty polls",
     "latency p50 (ms)",
     "bandwidth (bytes/s)",
-    "CPU all (cores)",
+    "CPU system (cores)",
 ];
 
 /// The table cut to [`BRIEF`]'s rows (`run --brief`), with the run's users and interval
 /// above it so that the ratio is never read without its workload.
-pub fn brief(summary: &Value) -> String {
+pub fn brief(summary: &Summary) -> String {
     let head = ["", "poll", "push", "poll/push"].map(String::from).to_vec();
     let all: Vec<Vec<String>> = std::iter::once(head)
         .chain(
@@ -280,12 +329,12 @@ pub fn brief(summary: &Value) -> String {
                 .map(Vec::from),
         )
         .collect();
-    let plan = &summary["plan"];
+    let plan = &summary.plan;
     let mut lines = vec![format!(
         "{} users, poll every {} s, {} notifications/s",
-        show(&plan["users"], Fmt::Int),
-        plan["poll_interval_s"],
-        plan["events_per_s"]
+        group(plan.users.unwrap_or(0) as i64),
+        plan.poll_interval_s.map_or("?".into(), |x| x.to_string()),
+        plan.events_per_s.map_or("?".into(), |x| x.to_string())
     )];
     lines.extend(align(&all, &[true]));
     lines.join("\n")
@@ -305,9 +354,10 @@ mod tests {
 
     #[test]
     fn missing_figures_show_as_dash_and_ratios_need_both() {
-        let s = serde_json::json!({"modes": {
+        let s: Summary = serde_json::from_value(serde_json::json!({"modes": {
             "poll": {"users": 10, "http": {"requests_per_min": 120.0}, "db": {"queries_per_min": 250.0}, "latency_ms": {"p99": 4900.0}},
-            "push": {"users": 10, "http": {"requests_per_min": 0.0}, "db": {"queries_per_min": 10.0}, "latency_ms": {"p99": null}}}});
+            "push": {"users": 10, "http": {"requests_per_min": 0.0}, "db": {"queries_per_min": 10.0}, "latency_ms": {"p99": null}}}}))
+        .unwrap();
         let r = rows(&s);
         let find = |label: &str| r.iter().find(|r| r[0] == label).unwrap().clone();
         assert_eq!(
@@ -328,7 +378,7 @@ mod tests {
 
     #[test]
     fn brief_keeps_the_five_headline_figures_and_the_workload() {
-        let s: Value = serde_json::from_str(
+        let s = Summary::parse(
             &std::fs::read_to_string(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/results/reference/summary.json"

@@ -11,6 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["app"],
     &["run"],
     &["report"],
+    &["summary"],
     &["result"],
     &["swarm", "workload", "backend"],
     &["metrics"],

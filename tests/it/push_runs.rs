@@ -17,7 +17,9 @@ fn plan(text: &str, overrides: &[&str]) -> scenario::Plan {
 /// Runs a plan and returns its summary (the result folder goes to `dir`).
 async fn run(plan: scenario::Plan, dir: &Path) -> Value {
     let result = execute(plan, &run_options()).await.expect("run completes");
-    pollpush::report::write(std::slice::from_ref(&result), dir).unwrap()
+    pollpush::report::write(std::slice::from_ref(&result), dir)
+        .unwrap()
+        .to_value()
 }
 
 fn f(v: &Value, path: &str) -> f64 {

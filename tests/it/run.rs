@@ -53,7 +53,9 @@ async fn long_polls_deliver_in_milliseconds_at_the_rate_the_model_predicts() {
     let plan = scenario::parse(&Source { label: "it", text }, &[]).unwrap();
     let result = execute(plan, &run_options()).await.expect("run completes");
     let dir = tempfile::tempdir().unwrap();
-    let s = pollpush::report::write(std::slice::from_ref(&result), dir.path()).unwrap();
+    let s = pollpush::report::write(std::slice::from_ref(&result), dir.path())
+        .unwrap()
+        .to_value();
     let poll = &s["modes"]["poll"];
     assert_eq!(poll["events"]["lost"], 0, "{}", poll["events"]);
     assert_eq!(poll["events"]["duplicated"], 0, "{}", poll["events"]);
@@ -83,7 +85,9 @@ async fn a_small_run_measures_what_the_model_predicts() {
         .await
         .expect("run completes");
     let dir = tempfile::tempdir().unwrap();
-    let s = pollpush::report::write(std::slice::from_ref(&result), dir.path()).unwrap();
+    let s = pollpush::report::write(std::slice::from_ref(&result), dir.path())
+        .unwrap()
+        .to_value();
     let poll = &s["modes"]["poll"];
     let push = &s["modes"]["push"];
 

@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::figures::figures;
 use super::summary::SCHEMA_VERSION;
 use crate::error::input;
+use crate::summary::Summary;
 
 /// Which way is worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,7 +41,9 @@ pub struct Rule {
     pub floor: f64,
 }
 
-/// The default rule of a figure; None for figures shown without a verdict.
+/// The default rule of a figure, by the direction and gate its declaration in the typed
+/// summary gives ([`crate::summary::mode`]); None for figures shown without a verdict and
+/// for keys no declaration names.
 ///
 /// The numbers come from runs of `scenarios/ci.toml` in a row on a shared 2-core machine
 /// (docs/ci.md): query and bandwidth rates, request rates and
@@ -50,57 +52,31 @@ pub struct Rule {
 /// 8.4 ms beside a build), which is why latencies of single runs have an absolute floor,
 /// and the tails beyond p99 and the latency ratios carry no verdict.
 pub fn default_rule(metric: &str) -> Option<Rule> {
-    let r = |better, max_pct, floor| {
-        Some(Rule {
-            better,
-            max_pct,
-            floor,
-        })
+    use crate::summary::figure::{Better as Way, Gate};
+    let figure = crate::summary::declaration(metric)?;
+    let better = match figure.better {
+        Way::Lower => Better::Lower,
+        Way::Higher => Better::Higher,
+        Way::Neither => return None,
     };
-    let leaf = metric.rsplit('.').next().unwrap_or("");
-    let has = |part: &str| metric.contains(part);
-    if has(".predicted.") || has(".server.") || has(".workload.") || has("schedule_lateness") {
-        return None;
-    }
-    if let Some(ratio) = metric.strip_prefix("ratios.") {
-        return match ratio {
-            "db_queries" | "bandwidth" => r(Better::Higher, 10.0, 0.0),
-            _ => None,
-        };
-    }
-    if super::MUST_NOT_RISE.contains(&leaf) {
-        return r(Better::Lower, 0.0, 0.0);
-    }
-    if leaf == "delivered" {
-        return r(Better::Higher, 5.0, 0.0);
-    }
-    if has(".latency_ms.") || has(".response_ms.") {
-        return match leaf {
-            "mean" | "p50" => r(Better::Lower, 30.0, 1.0),
-            "p90" | "p99" => r(Better::Lower, 40.0, 3.0),
-            _ => None,
-        };
-    }
-    if leaf == "queries_per_min" || leaf == "backend_queries_per_min" {
-        return r(Better::Lower, 10.0, 0.0);
-    }
-    if has(".bandwidth.") && leaf != "bytes_total" && leaf != "bytes_in" && leaf != "bytes_out" {
-        return r(Better::Lower, 10.0, 0.0);
-    }
-    if has(".cpu.") {
+    let (max_pct, floor) = match figure.gate {
+        Gate::None => return None,
+        Gate::MustNotRise => (0.0, 0.0),
+        Gate::Delivered => (5.0, 0.0),
+        Gate::LatencyCentral => (30.0, 1.0),
+        Gate::LatencyTail => (40.0, 3.0),
+        Gate::Rate | Gate::SideBySide => (10.0, 0.0),
+        Gate::Cpu => (50.0, 0.05),
         // The total adds up the components' noise: one run after a build measured push's
         // total 0.105 -> 0.169 cores with every component up by 0.01 to 0.025.
-        let floor = if leaf == "total_cores" { 0.1 } else { 0.05 };
-        return r(Better::Lower, 50.0, floor);
-    }
-    if has(".memory.") {
-        return r(Better::Lower, 25.0, 10.0);
-    }
-    if leaf == "requests_per_min" {
-        // Fewer polls than scheduled: the system (or the swarm) fell behind.
-        return r(Better::Higher, 10.0, 0.0);
-    }
-    None
+        Gate::CpuTotal => (50.0, 0.1),
+        Gate::Memory => (25.0, 10.0),
+    };
+    Some(Rule {
+        better,
+        max_pct,
+        floor,
+    })
 }
 
 /// Matches a figure name against a pattern where `*` stands for any run of characters.
@@ -203,12 +179,29 @@ pub fn load(path: &Path) -> anyhow::Result<Value> {
     Ok(v)
 }
 
+/// Reads the summary of a run or a sweep, typed, from a result folder or a summary.json.
+pub fn read(path: &Path) -> anyhow::Result<Summary> {
+    let v = load(path)?;
+    if v.get("capacity").is_some() {
+        return Err(input(format!(
+            "{} is a capacity search; compare the runs of its steps, or two runs or sweeps",
+            path.display()
+        )));
+    }
+    Summary::from_value(v).map_err(|e| {
+        input(format!(
+            "{} does not read as a pollpush summary: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// Per-figure values of each repeat, when the summary carries two or more.
-fn repeat_values(s: &Value) -> Option<BTreeMap<String, Vec<f64>>> {
-    let reps = s["repeats"].as_array().filter(|r| r.len() >= 2)?;
+fn repeat_values(s: &Summary) -> Option<BTreeMap<String, Vec<f64>>> {
+    let reps = s.repeats.as_ref().filter(|r| r.len() >= 2)?;
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for rep in reps {
-        for (k, v) in figures(rep) {
+        for (k, v) in rep.figures() {
             if let Some(v) = v {
                 out.entry(k).or_default().push(v);
             }
@@ -228,30 +221,10 @@ fn noise_pct(values: &[f64]) -> Option<f64> {
     (med.abs() > 0.0).then(|| 2.0 * 1.4826 * mad / med.abs() * 100.0)
 }
 
-/// How the machines of two summaries differ (cores, memory, OS, Postgres and
-/// Redis versions): a comparison across machines measures the machines, not the change.
-pub fn machine_differences(baseline: &Value, current: &Value) -> Vec<String> {
-    let (b, c) = (&baseline["machine"], &current["machine"]);
-    let mut out = Vec::new();
-    // The kernel is left out: the same machine type reports another build after a host
-    // update, and that moves no figure here.
-    for key in ["cores", "os", "postgres_version", "redis_version"] {
-        if b[key] != c[key] {
-            out.push(format!("{key}: {} -> {}", b[key], c[key]));
-        }
-    }
-    // Total memory reads a little differently across boots of one machine type.
-    if let (Some(x), Some(y)) = (b["memory_mb"].as_f64(), c["memory_mb"].as_f64()) {
-        if (x - y).abs() > 0.02 * x.max(y) {
-            out.push(format!("memory_mb: {x} -> {y}"));
-        }
-    } else if b["memory_mb"] != c["memory_mb"] {
-        out.push(format!(
-            "memory_mb: {} -> {}",
-            b["memory_mb"], c["memory_mb"]
-        ));
-    }
-    out
+/// How the machines of two summaries differ: a comparison across machines measures the
+/// machines, not the change.
+pub fn machine_differences(baseline: &Summary, current: &Summary) -> Vec<String> {
+    baseline.machine.differences(&current.machine)
 }
 
 /// The rule that applies to figure `name`: the last override that matches it, else its
@@ -281,11 +254,15 @@ pub struct Listed {
     pub max_regression_pct: Option<f64>,
     /// The absolute change under which two single runs are not judged (the figure's unit).
     pub floor: Option<f64>,
+    /// The figure's declaration in the typed summary (unit, how repeats merge it, whose it
+    /// is); None for a key this version does not declare (an older summary's).
+    pub declared: Option<crate::summary::figure::Figure>,
 }
 
 /// Every figure of `summary` with the rule `compare` would apply to it.
-pub fn list(summary: &Value, overrides: &[(String, f64)]) -> Vec<Listed> {
-    figures(summary)
+pub fn list(summary: &Summary, overrides: &[(String, f64)]) -> Vec<Listed> {
+    summary
+        .figures()
         .into_iter()
         .map(|(metric, value)| {
             let rule = rule_for(&metric, overrides);
@@ -294,71 +271,21 @@ pub fn list(summary: &Value, overrides: &[(String, f64)]) -> Vec<Listed> {
                 better: rule.map(|r| r.better),
                 max_regression_pct: rule.map(|r| r.max_pct),
                 floor: rule.map(|r| r.floor),
+                declared: crate::summary::declaration(&metric),
                 metric,
             }
         })
         .collect()
 }
 
-/// `compare --list` as an aligned table, or as a markdown one.
-pub fn render_list(rows: &[Listed], markdown: bool) -> String {
-    let mut table = vec![vec![
-        "figure".to_string(),
-        "value".into(),
-        "worse when".into(),
-        "limit".into(),
-        "floor".into(),
-    ]];
-    for r in rows {
-        let (worse, limit) = match (r.better, r.max_regression_pct) {
-            (Some(Better::Lower), Some(p)) => ("higher", format!("+{p} %")),
-            (Some(Better::Higher), Some(p)) => ("lower", format!("-{p} %")),
-            _ => ("", "no verdict".to_string()),
-        };
-        let floor = match r.floor {
-            Some(f) if f > 0.0 => num(Some(f)),
-            _ => String::new(),
-        };
-        table.push(vec![
-            r.metric.clone(),
-            num(r.value),
-            worse.to_string(),
-            limit,
-            floor,
-        ]);
-    }
-    let gated = rows.iter().filter(|r| r.better.is_some()).count();
-    let mut out = if markdown {
-        let mut lines = vec![
-            "| figure | value | worse when | limit | floor |".to_string(),
-            "|---|---:|---|---:|---:|".to_string(),
-        ];
-        for row in &table[1..] {
-            lines.push(format!(
-                "| `{}` | {} | {} | {} | {} |",
-                row[0], row[1], row[2], row[3], row[4]
-            ));
-        }
-        lines.push(String::new());
-        lines
-    } else {
-        super::table::align(&table, &[true, false, true, false, false])
-    };
-    out.push(format!(
-        "{} figures, {gated} gated by default; a [checks] entry can name any of them (\"push.events.lost\" = \"== 0\"), --max-regression or [compare] any of them or a pattern ('*.latency_ms.p99=30'). The floor applies between single runs only.",
-        rows.len()
-    ));
-    out.join("\n")
-}
-
 /// Compares two summaries. `overrides` are (pattern, percent) and win over the defaults.
 pub fn compare(
-    baseline: &Value,
-    current: &Value,
+    baseline: &Summary,
+    current: &Summary,
     overrides: &[(String, f64)],
 ) -> anyhow::Result<Comparison> {
     let cs = same_plan(baseline, current)?;
-    let (bf, cf) = (figures(baseline), figures(current));
+    let (bf, cf) = (baseline.figures(), current.figures());
     for (pattern, _) in overrides {
         if !bf.keys().chain(cf.keys()).any(|k| matches(pattern, k)) {
             return Err(input(format!(
@@ -402,135 +329,15 @@ pub fn compare(
         .filter(|r| r.verdict == Verdict::Regression)
         .map(|r| r.metric.clone())
         .collect();
-    let count = |s: &Value| s["repeats"].as_array().map_or(1, |r| r.len().max(1));
+    let count = |s: &Summary| s.repeats.as_ref().map_or(1, |r| r.len().max(1));
     Ok(Comparison {
         scenario: cs.to_string(),
-        baseline: baseline["started_at"].as_str().unwrap_or("").to_string(),
-        current: current["started_at"].as_str().unwrap_or("").to_string(),
+        baseline: baseline.started_at.clone(),
+        current: current.started_at.clone(),
         repeats: (count(baseline), count(current)),
         rows,
         regressions,
     })
-}
-
-fn num(v: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(x) if x.abs() >= 1000.0 => super::table::group(x.round() as i64),
-        Some(x) if x == x.trunc() => format!("{x:.0}"),
-        Some(x) => format!("{x:.3}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string(),
-    }
-}
-
-fn cells(r: &Row) -> [String; 6] {
-    let change = match r.change_pct {
-        Some(p) => format!("{p:+.1} %"),
-        None => "-".into(),
-    };
-    let limit = match (r.better, r.max_regression_pct) {
-        (Some(Better::Lower), Some(p)) => format!("+{p:.0} %"),
-        (Some(Better::Higher), Some(p)) => format!("-{p:.0} %"),
-        _ => String::new(),
-    };
-    let verdict = match r.verdict {
-        Verdict::Ok => "ok".to_string(),
-        Verdict::Improved => "improved".to_string(),
-        Verdict::Regression => "REGRESSION".to_string(),
-        Verdict::Noise => format!("noise (±{:.0} %)", r.noise_pct.unwrap_or(0.0)),
-        Verdict::Info => String::new(),
-    };
-    [
-        r.metric.clone(),
-        num(r.baseline),
-        num(r.current),
-        change,
-        limit,
-        verdict,
-    ]
-}
-
-/// Rows with a figure on at least one side (push has no poll response time, for one).
-fn shown(r: &Row) -> bool {
-    r.baseline.is_some() || r.current.is_some()
-}
-
-const HEAD: [&str; 6] = [
-    "figure", "baseline", "current", "change", "limit", "verdict",
-];
-
-fn headline(c: &Comparison) -> String {
-    if c.regressions.is_empty() {
-        let gated = c
-            .rows
-            .iter()
-            .filter(|r| r.better.is_some() && shown(r))
-            .count();
-        format!("no regression in {gated} gated figures")
-    } else {
-        format!(
-            "{} regression(s): {}",
-            c.regressions.len(),
-            c.regressions.join(", ")
-        )
-    }
-}
-
-pub fn render_text(c: &Comparison) -> String {
-    let rows: Vec<Vec<String>> = std::iter::once(HEAD.map(String::from).to_vec())
-        .chain(
-            c.rows
-                .iter()
-                .filter(|r| shown(r))
-                .map(|r| cells(r).to_vec()),
-        )
-        .collect();
-    let mut out = vec![format!(
-        "pollpush compare: scenario {} (baseline {}, current {})",
-        c.scenario, c.baseline, c.current
-    )];
-    out.extend(super::table::align(
-        &rows,
-        &[true, false, false, false, false, true],
-    ));
-    out.push(headline(c));
-    out.join("\n")
-}
-
-pub fn render_markdown(c: &Comparison) -> String {
-    let mut out = format!(
-        "### pollpush compare: `{}`\n\n**{}** {}\n\n| figure | baseline | current | change | limit | verdict |\n|---|---:|---:|---:|---:|---|\n",
-        c.scenario,
-        if c.regressions.is_empty() { "PASS" } else { "FAIL" },
-        headline(c)
-    );
-    // Gated figures first, regressions at the very top: what a reviewer needs to see.
-    let mut rows: Vec<&Row> = c
-        .rows
-        .iter()
-        .filter(|r| r.better.is_some() && shown(r))
-        .collect();
-    rows.sort_by_key(|r| r.verdict != Verdict::Regression);
-    for r in rows {
-        let [m, b, cur, ch, lim, v] = cells(r);
-        let v = if r.verdict == Verdict::Regression {
-            format!("**{v}**")
-        } else {
-            v
-        };
-        out.push_str(&format!("| `{m}` | {b} | {cur} | {ch} | {lim} | {v} |\n"));
-    }
-    out.push_str(&format!(
-        "\nBaseline {} · current {} · repeats {} / {}. Ungated figures: `--format json`.\n",
-        c.baseline, c.current, c.repeats.0, c.repeats.1
-    ));
-    out
-}
-
-pub fn render_json(c: &Comparison) -> String {
-    serde_json::to_string_pretty(&json!(c)).unwrap_or_default()
 }
 
 /// Reads `METRIC=PCT` overrides.
@@ -574,28 +381,14 @@ pub fn thresholds(current: &Path, overrides: &[String]) -> anyhow::Result<Vec<(S
 
 /// The scenario both summaries ran; an error when they ran different scenarios or
 /// settings.
-pub(crate) fn same_plan<'v>(baseline: &Value, current: &'v Value) -> anyhow::Result<&'v str> {
-    let (bs, cs) = (
-        baseline["scenario"].as_str().unwrap_or("?"),
-        current["scenario"].as_str().unwrap_or("?"),
-    );
+pub(crate) fn same_plan<'v>(baseline: &Summary, current: &'v Summary) -> anyhow::Result<&'v str> {
+    let (bs, cs) = (&baseline.scenario, &current.scenario);
     if bs != cs {
         return Err(input(format!(
             "different scenarios: the baseline ran `{bs}`, the current run `{cs}`; compare runs of the same scenario"
         )));
     }
-    // A setting only one side records comes from a newer version of pollpush, whose
-    // default is the old behaviour; a setting both record must match.
-    let diff: Vec<String> = current["plan"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, v)| {
-            let b = &baseline["plan"][k.as_str()];
-            !b.is_null() && !v.is_null() && b != *v
-        })
-        .map(|(k, v)| format!("{k}: {} -> {v}", baseline["plan"][k.as_str()]))
-        .collect();
+    let diff = baseline.plan.differences(&current.plan);
     if !diff.is_empty() {
         return Err(input(format!(
             "the two runs of `{cs}` used different settings ({}); compare runs of the same plan",
@@ -649,6 +442,9 @@ fn verdict(
         }
     }
 }
+
+mod render;
+pub use render::{render_json, render_list, render_markdown, render_text};
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,9 @@
 use super::*;
+use serde_json::json;
+
+fn typed(v: &Value) -> Summary {
+    Summary::from_value(v.clone()).unwrap()
+}
 
 fn summary() -> Value {
     json!({
@@ -20,7 +25,7 @@ fn verdict(c: &Comparison, m: &str) -> Verdict {
 
 #[test]
 fn a_run_compared_with_itself_passes() {
-    let c = compare(&summary(), &summary(), &[]).unwrap();
+    let c = compare(&typed(&summary()), &typed(&summary()), &[]).unwrap();
     assert!(c.regressions.is_empty());
     assert_eq!(verdict(&c, "push.users"), Verdict::Info);
 }
@@ -33,7 +38,7 @@ fn higher_latency_and_fewer_deliveries_regress_lower_latency_does_not() {
     cur["modes"]["push"]["latency_ms"]["p99"] = json!(60.0);
     cur["modes"]["poll"]["events"]["delivered"] = json!(150);
     cur["modes"]["poll"]["latency_ms"]["p99"] = json!(500.0);
-    let c = compare(&base, &cur, &[]).unwrap();
+    let c = compare(&typed(&base), &typed(&cur), &[]).unwrap();
     assert_eq!(
         c.regressions,
         vec!["poll.events.delivered", "push.latency_ms.p99"]
@@ -43,13 +48,13 @@ fn higher_latency_and_fewer_deliveries_regress_lower_latency_does_not() {
     // its percentage...
     let mut cur = summary();
     cur["modes"]["push"]["latency_ms"]["p99"] = json!(6.0);
-    assert!(compare(&summary(), &cur, &[])
+    assert!(compare(&typed(&summary()), &typed(&cur), &[])
         .unwrap()
         .regressions
         .is_empty());
     // ...unless the user sets its threshold, which drops the floor.
     let tight = [("push.latency_ms.p99".to_string(), 20.0)];
-    let c = compare(&summary(), &cur, &tight).unwrap();
+    let c = compare(&typed(&summary()), &typed(&cur), &tight).unwrap();
     assert_eq!(c.regressions, vec!["push.latency_ms.p99"]);
 }
 
@@ -58,25 +63,35 @@ fn any_lost_event_regresses_and_overrides_apply() {
     let mut cur = summary();
     cur["modes"]["push"]["events"]["lost"] = json!(1);
     cur["modes"]["push"]["db"]["queries_per_min"] = json!(1500.0);
-    let c = compare(&summary(), &cur, &[]).unwrap();
+    let c = compare(&typed(&summary()), &typed(&cur), &[]).unwrap();
     assert_eq!(
         c.regressions,
         vec!["push.db.queries_per_min", "push.events.lost"]
     );
-    let c = compare(&summary(), &cur, &[("*.queries_per_min".into(), 50.0)]).unwrap();
+    let c = compare(
+        &typed(&summary()),
+        &typed(&cur),
+        &[("*.queries_per_min".into(), 50.0)],
+    )
+    .unwrap();
     assert_eq!(c.regressions, vec!["push.events.lost"]);
-    assert!(compare(&summary(), &cur, &[("nonsense".into(), 5.0)]).is_err());
+    assert!(compare(
+        &typed(&summary()),
+        &typed(&cur),
+        &[("nonsense".into(), 5.0)]
+    )
+    .is_err());
 }
 
 #[test]
 fn different_scenarios_or_plans_are_bad_input() {
     let mut other = summary();
     other["scenario"] = json!("seed");
-    let e = compare(&summary(), &other, &[]).unwrap_err();
+    let e = compare(&typed(&summary()), &typed(&other), &[]).unwrap_err();
     assert!(e.to_string().contains("different scenarios"), "{e}");
     let mut other = summary();
     other["plan"]["users"] = json!(2000);
-    let e = compare(&summary(), &other, &[]).unwrap_err();
+    let e = compare(&typed(&summary()), &typed(&other), &[]).unwrap_err();
     assert!(e.to_string().contains("users: 1000 -> 2000"), "{e}");
 }
 
@@ -94,7 +109,7 @@ fn with_repeats_a_change_inside_the_noise_is_noise() {
     };
     let base = with_repeats(&[40.0, 90.0, 50.0]);
     let cur = with_repeats(&[80.0, 40.0, 75.0]);
-    let c = compare(&base, &cur, &[]).unwrap();
+    let c = compare(&typed(&base), &typed(&cur), &[]).unwrap();
     assert_eq!(
         verdict(&c, "push.latency_ms.p99"),
         Verdict::Noise,
@@ -105,7 +120,9 @@ fn with_repeats_a_change_inside_the_noise_is_noise() {
     // A change far beyond the noise is still a regression.
     let cur = with_repeats(&[300.0, 310.0, 320.0]);
     assert_eq!(
-        compare(&base, &cur, &[]).unwrap().regressions,
+        compare(&typed(&base), &typed(&cur), &[])
+            .unwrap()
+            .regressions,
         vec!["push.latency_ms.p99"]
     );
     // With repeats there is no floor: p99s of a few ms measured on a quiet machine
@@ -114,7 +131,7 @@ fn with_repeats_a_change_inside_the_noise_is_noise() {
     let base = with_repeats(&[1.46, 1.61, 2.38]);
     let mut cur = base.clone();
     cur["modes"]["push"]["latency_ms"]["p99"] = json!(1.61 * 1.5);
-    let c = compare(&base, &cur, &[]).unwrap();
+    let c = compare(&typed(&base), &typed(&cur), &[]).unwrap();
     assert_eq!(
         c.regressions,
         vec!["push.latency_ms.p99"],
@@ -127,7 +144,7 @@ fn with_repeats_a_change_inside_the_noise_is_noise() {
         s.as_object_mut().unwrap().remove("repeats");
         s
     };
-    assert!(compare(&single(&base), &single(&cur), &[])
+    assert!(compare(&typed(&single(&base)), &typed(&single(&cur)), &[])
         .unwrap()
         .regressions
         .is_empty());
@@ -137,7 +154,7 @@ fn with_repeats_a_change_inside_the_noise_is_noise() {
 fn markdown_is_a_clean_table_with_regressions_first() {
     let mut cur = summary();
     cur["modes"]["push"]["latency_ms"]["p99"] = json!(60.0);
-    let md = render_markdown(&compare(&summary(), &cur, &[]).unwrap());
+    let md = render_markdown(&compare(&typed(&summary()), &typed(&cur), &[]).unwrap());
     // 4 -> 60 ms is over both the percentage and the floor.
     let lines: Vec<&str> = md.lines().collect();
     let header = lines

@@ -11,7 +11,7 @@ mod render;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use crate::summary::{Machine, ModeSummary, Modes, Summary};
 
 use crate::error::input;
 pub use fit::Fit;
@@ -24,12 +24,12 @@ const INSERTS: usize = 1;
 const DELIVERED: usize = 2;
 const CONNECTIONS: usize = 3;
 
-/// A cost the model fits: its key, its label, where it is in a mode's summary, its unit
+/// A cost the model fits: its key, its label, the figure of a mode's summary it is, its unit
 /// of measure, whether it has a fixed part, and the units that drive it in each mode.
 pub struct Cost {
     pub key: &'static str,
     pub label: &'static str,
-    path: &'static str,
+    figure: fn(&ModeSummary) -> Option<f64>,
     pub measure: &'static str,
     intercept: bool,
     poll: &'static [usize],
@@ -40,7 +40,7 @@ pub const COSTS: &[Cost] = &[
     Cost {
         key: "db_cores",
         label: "Postgres CPU",
-        path: "cpu.db_cores",
+        figure: |m| m.cpu.db_cores,
         measure: "cores",
         intercept: true,
         poll: &[POLLS, INSERTS],
@@ -49,7 +49,7 @@ pub const COSTS: &[Cost] = &[
     Cost {
         key: "server_cores",
         label: "server CPU (poll API / gateways)",
-        path: "cpu.server_cores",
+        figure: |m| m.cpu.server_cores,
         measure: "cores",
         intercept: true,
         poll: &[POLLS],
@@ -58,7 +58,7 @@ pub const COSTS: &[Cost] = &[
     Cost {
         key: "ingest_cores",
         label: "ingest CPU",
-        path: "cpu.ingest_cores",
+        figure: |m| m.cpu.ingest_cores,
         measure: "cores",
         intercept: true,
         poll: &[INSERTS],
@@ -67,7 +67,7 @@ pub const COSTS: &[Cost] = &[
     Cost {
         key: "redis_cores",
         label: "Redis CPU",
-        path: "cpu.redis_cores",
+        figure: |m| m.cpu.redis_cores,
         measure: "cores",
         intercept: true,
         poll: &[INSERTS],
@@ -76,7 +76,7 @@ pub const COSTS: &[Cost] = &[
     Cost {
         key: "bytes_per_s",
         label: "bandwidth",
-        path: "bandwidth.bytes_per_s",
+        figure: |m| m.bandwidth.bytes_per_s,
         measure: "bytes/s",
         intercept: false,
         poll: &[POLLS, DELIVERED],
@@ -85,7 +85,7 @@ pub const COSTS: &[Cost] = &[
     Cost {
         key: "server_rss_mb",
         label: "server memory",
-        path: "memory.server_rss_mb",
+        figure: |m| m.memory.server_rss_mb,
         measure: "MB",
         intercept: true,
         poll: &[CONNECTIONS],
@@ -185,7 +185,7 @@ pub struct Options {
 pub fn build(dirs: &[PathBuf], opts: &Options) -> anyhow::Result<Model> {
     let mut summaries = Vec::new();
     for d in dirs {
-        summaries.push((d.clone(), super::compare::load(d)?));
+        summaries.push((d.clone(), super::compare::read(d)?));
     }
     let (first_dir, first) = &summaries[0];
     for (dir, s) in &summaries[1..] {
@@ -198,13 +198,12 @@ pub fn build(dirs: &[PathBuf], opts: &Options) -> anyhow::Result<Model> {
                 diffs.join("; ")
             )));
         }
-        if let Some(key) = system_difference(first, s) {
+        const WORK: &[&str] = &["users", "events_per_s", "poll_interval_s", "duration_s"];
+        if let Some((key, a, b)) = first.plan.first_difference(&s.plan, WORK) {
             return Err(input(format!(
-                "{} and {} ran different systems (plan.{key}: {} vs {}): give runs of one scenario, which may differ only in users, event rate and poll interval",
+                "{} and {} ran different systems (plan.{key}: {a} vs {b}): give runs of one scenario, which may differ only in users, event rate and poll interval",
                 first_dir.display(),
                 dir.display(),
-                first["plan"][&key],
-                s["plan"][&key]
             )));
         }
     }
@@ -241,7 +240,7 @@ pub fn build(dirs: &[PathBuf], opts: &Options) -> anyhow::Result<Model> {
         .filter(|p| p.mode == "poll" && p.units[POLLS] > 0.0)
         .map(|p| p.users / p.units[POLLS])
         .next()
-        .or_else(|| first["plan"]["poll_interval_s"].as_f64())
+        .or(first.plan.poll_interval_s)
         .unwrap_or(5.0);
     // The rate the largest runs asked for; with an event-rate series, the geometric mean
     // of its rates (10 and 40 events/s give 20: the seed case's rate per user).
@@ -258,8 +257,8 @@ pub fn build(dirs: &[PathBuf], opts: &Options) -> anyhow::Result<Model> {
     };
     Ok(Model {
         sources: dirs.to_vec(),
-        scenario: first["scenario"].as_str().unwrap_or("?").to_string(),
-        machine: machine(&first["machine"]),
+        scenario: first.scenario.clone(),
+        machine: machine(&first.machine),
         modes,
         interval_s: opts.interval_s.unwrap_or(round_sig(measured_interval)),
         events_per_user_per_s: opts
@@ -267,41 +266,25 @@ pub fn build(dirs: &[PathBuf], opts: &Options) -> anyhow::Result<Model> {
             .map(|r| r / 60.0)
             .unwrap_or(measured_rate),
         max_users,
-        fanout: first["plan"]["push_fanout"]
-            .as_str()
-            .unwrap_or("?")
-            .to_string(),
+        fanout: first.plan.push_fanout.clone().unwrap_or_else(|| "?".into()),
         max_db_cores: opts.max_db_cores,
         prices: opts.prices,
     })
 }
 
-/// The first plan key, other than the work's, in which two runs differ.
-fn system_difference(a: &Value, b: &Value) -> Option<String> {
-    let (pa, pb) = (a["plan"].as_object()?, b["plan"].as_object()?);
-    const WORK: &[&str] = &["users", "events_per_s", "poll_interval_s", "duration_s"];
-    pa.keys()
-        .chain(pb.keys())
-        .filter(|k| !WORK.contains(&k.as_str()))
-        .find(|k| pa.get(*k) != pb.get(*k))
-        .cloned()
-}
-
-fn machine(m: &Value) -> String {
+fn machine(m: &Machine) -> String {
     format!(
         "{} cores, {} GB, {}, Postgres {}, Redis {}",
-        m["cores"],
-        m["memory_mb"]
-            .as_f64()
-            .map_or(0.0, |v| (v / 1024.0).round()),
-        m["os"].as_str().unwrap_or("?"),
-        m["postgres_version"]
-            .as_str()
+        m.cores,
+        m.memory_mb.map_or(0.0, |v| (v as f64 / 1024.0).round()),
+        m.os,
+        m.postgres_version
+            .as_deref()
             .unwrap_or("?")
             .split(' ')
             .next()
             .unwrap_or("?"),
-        m["redis_version"].as_str().unwrap_or("?")
+        m.redis_version.as_deref().unwrap_or("?")
     )
 }
 
@@ -317,73 +300,61 @@ fn distinct(values: impl Iterator<Item = f64>) -> Vec<f64> {
 }
 
 /// The measured points of one summary: a single run's modes, or every run of a sweep.
-fn points_of(dir: &Path, s: &Value) -> anyhow::Result<Vec<Point>> {
-    if s["sweep"].is_object() {
-        let sweep = &s["sweep"];
-        for key in ["param", "series"] {
-            if let Some(p) = sweep[key].as_str() {
-                if !WORK_PARAMS.contains(&p) {
-                    return Err(input(format!(
-                        "{}: the sweep changes {p}, which changes the system, not its work; the model fits one system at several loads: sweep {} (scenarios/model.toml)",
-                        dir.display(),
-                        WORK_PARAMS.join(", ")
-                    )));
-                }
-            }
+fn points_of(dir: &Path, s: &Summary) -> anyhow::Result<Vec<Point>> {
+    let Some(sweep) = &s.sweep else {
+        return Ok(mode_points(&dir.display().to_string(), &s.modes));
+    };
+    for p in std::iter::once(&sweep.param).chain(&sweep.series) {
+        if !WORK_PARAMS.contains(&p.as_str()) {
+            return Err(input(format!(
+                "{}: the sweep changes {p}, which changes the system, not its work; the model fits one system at several loads: sweep {} (scenarios/model.toml)",
+                dir.display(),
+                WORK_PARAMS.join(", ")
+            )));
         }
-        let mut out = Vec::new();
-        for run in sweep["runs"].as_array().into_iter().flatten() {
-            let label = run["label"].as_str().unwrap_or("?").to_string();
-            out.extend(mode_points(&label, &run["modes"]));
-        }
-        Ok(out)
-    } else {
-        let label = dir.display().to_string();
-        Ok(mode_points(&label, &s["modes"]))
     }
+    Ok(sweep
+        .runs
+        .iter()
+        .flat_map(|run| mode_points(&run.label, &run.modes))
+        .collect())
 }
 
-fn mode_points(label: &str, modes: &Value) -> Vec<Point> {
-    let Some(modes) = modes.as_object() else {
-        return Vec::new();
-    };
+fn mode_points(label: &str, modes: &Modes) -> Vec<Point> {
     modes
         .iter()
-        .filter(|(_, m)| m["faults"].as_array().is_none_or(Vec::is_empty))
+        .filter(|(_, m)| m.faults.is_empty())
         .filter_map(|(mode, m)| {
-            let f = |p: &str| super::table::lookup(m, p).as_f64();
-            let duration = f("duration_s").filter(|d| *d > 0.0)?;
-            let users = f("users")?;
+            let duration = Some(m.duration_s).filter(|d| *d > 0.0)?;
+            let users = m.users as f64;
             // Inserts as Postgres counted them over the window; the swarm's event counts
             // also hold the drain after it. Deliveries: the same rate, times the share of
             // the events sent that arrived.
-            let inserts = m["db"]["statements"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|s| s["query"].as_str().is_some_and(|q| q.starts_with("INSERT")))
-                .filter_map(|s| s["calls"].as_f64())
-                .reduce(|a, b| a + b)
-                .map(|calls| calls / duration)
-                .or_else(|| f("workload.emitted_per_s"))
-                .unwrap_or(0.0);
-            let delivered_share = match (f("events.delivered"), f("events.sent")) {
-                (Some(d), Some(s)) if s > 0.0 => (d / s).min(1.0),
-                _ => 1.0,
-            };
+            let inserts =
+                m.db.statements
+                    .iter()
+                    .filter(|s| s.query.starts_with("INSERT"))
+                    .map(|s| s.calls as f64)
+                    .reduce(|a, b| a + b)
+                    .map(|calls| calls / duration)
+                    .or(m.workload.emitted_per_s)
+                    .unwrap_or(0.0);
+            let (d, sent) = (m.events.delivered as f64, m.events.sent as f64);
+            let delivered_share = if sent > 0.0 { (d / sent).min(1.0) } else { 1.0 };
             let units = [
-                f("http.requests_per_min").unwrap_or(0.0) / 60.0,
+                m.http.requests_per_min.unwrap_or(0.0) / 60.0,
                 inserts,
                 inserts * delivered_share,
-                f("connections").unwrap_or(users),
+                m.connections as f64,
             ];
             Some(Point {
-                mode: mode.clone(),
+                mode: mode.to_string(),
                 label: label.to_string(),
                 users,
                 units,
-                costs: COSTS.iter().map(|c| f(c.path)).collect(),
-                asked_rate: f("workload.events_per_s_target").map(|r| r / users),
+                costs: COSTS.iter().map(|c| (c.figure)(m)).collect(),
+                asked_rate: (m.workload.events_per_s_target > 0.0)
+                    .then(|| m.workload.events_per_s_target / users),
             })
         })
         .collect()

@@ -140,7 +140,6 @@ pub struct PlanEcho {
     pub redis_masters: Option<u64>,
 }
 
-
 /// How each figure was measured, in words.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

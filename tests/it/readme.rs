@@ -376,6 +376,35 @@ fn the_models_prices_and_projection_are_results_model() {
         ),
         from,
     );
+    // How the ratios move: the rows of model.md's table (all cores, then bandwidth).
+    let md = std::fs::read_to_string(root().join("results/model/model/model.md")).unwrap();
+    let ratio = |varied: &str, value: &str, column: usize| -> f64 {
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| {varied} | {value} |")))
+            .unwrap_or_else(|| panic!("model.md has no row for {varied} = {value}"));
+        let cell = row.split('|').nth(3 + column).unwrap().trim();
+        cell.trim_end_matches('x').parse().unwrap()
+    };
+    says(
+        &readme,
+        &format!(
+            "polling every second instead of 5 s makes it {}x in cores instead of {}x; every 60 s, {}x; at 6 notifications per user per minute instead of 0.12, push costs more cores than polling ({}x)",
+            n(ratio("poll interval", "1 s", 0), 0),
+            n(ratio("poll interval", "5 s", 0), 0),
+            n(ratio("poll interval", "60 s", 0), 1),
+            n(ratio("events per user per minute", "6.00", 0), 2),
+        ),
+        "results/model/model/model.md",
+    );
+    says(
+        &readme,
+        &format!(
+            "Push still sends {}x fewer bytes.",
+            n(ratio("events per user per minute", "6.00", 2), 0)
+        ),
+        "results/model/model/model.md",
+    );
     let (p7, q7) = (at_users(poll, 1e7), at_users(push, 1e7));
     says(
         &readme,

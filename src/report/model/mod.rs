@@ -48,7 +48,7 @@ pub const COSTS: &[Cost] = &[
     },
     Cost {
         key: "server_cores",
-        label: "server CPU (poll API / gateways)",
+        label: "server CPU (poll API / gateways, with ingest)",
         figure: |m| m.cpu.server_cores,
         measure: "cores",
         intercept: true,
@@ -57,7 +57,7 @@ pub const COSTS: &[Cost] = &[
     },
     Cost {
         key: "ingest_cores",
-        label: "ingest CPU",
+        label: "ingest CPU (of the server CPU)",
         figure: |m| m.cpu.ingest_cores,
         measure: "cores",
         intercept: true,
@@ -461,11 +461,11 @@ impl Projection {
         self.costs[i]
     }
 
-    /// Servers, ingest, Postgres and Redis: what serving costs.
+    /// The system under test: the servers (their `server_cores` hold ingest's too, as
+    /// the summary's do), Postgres and Redis: what serving costs, as `cpu.system_cores`.
     pub fn system_cores(&self) -> Option<f64> {
         Some(
             self.get("server_cores")?
-                + self.get("ingest_cores").unwrap_or(0.0)
                 + self.get("db_cores")?
                 + self.get("redis_cores").unwrap_or(0.0),
         )

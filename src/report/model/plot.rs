@@ -143,7 +143,9 @@ where
             lines.push((m.mode.clone(), mode_color(&m.mode), pts));
             for p in &m.points {
                 let measured = if key == "cores" {
-                    ["server_cores", "ingest_cores", "db_cores", "redis_cores"]
+                    // The system under test, as `cpu.system_cores`: the servers'
+                    // figure holds ingest's.
+                    ["server_cores", "db_cores", "redis_cores"]
                         .iter()
                         .map(|c| {
                             COSTS

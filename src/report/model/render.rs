@@ -154,8 +154,8 @@ fn projection_rows(model: &Model, m: &ModeModel, scales: &[f64]) -> Vec<Vec<Stri
     let mut head = vec![
         "users".to_string(),
         "Postgres cores".into(),
-        "server cores".into(),
-        "ingest cores".into(),
+        "server cores (with ingest)".into(),
+        "of which ingest".into(),
         "Redis cores".into(),
         "all cores".into(),
         "Mbit/s".into(),

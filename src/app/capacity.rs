@@ -39,16 +39,9 @@ struct Search<'a> {
     redis_given: bool,
 }
 
-pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
-    let args = args.run;
-    if args.repeat > 1 {
-        return Err(input(
-            "capacity runs each step once; --repeat applies to `run` (repeat the search instead)",
-        ));
-    }
-    let mut overrides = args.overrides();
-    overrides.retain(|o| !o.starts_with("users.count="));
-    let base = scenario::load(args.scenario.as_deref(), &overrides)?;
+/// The scenario a search starts from, refused when it is not one system run by pollpush.
+fn base_plan(scenario: Option<&Path>, overrides: &[String]) -> anyhow::Result<Plan> {
+    let base = scenario::load(scenario, overrides)?;
     if base
         .sweep
         .as_ref()
@@ -68,6 +61,19 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
             "capacity runs pollpush's own servers, as `run` does; the scenario's [target] table is for `swarm`: remove it",
         ));
     }
+    Ok(base)
+}
+
+pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
+    let args = args.run;
+    if args.repeat > 1 {
+        return Err(input(
+            "capacity runs each step once; --repeat applies to `run` (repeat the search instead)",
+        ));
+    }
+    let mut overrides = args.overrides();
+    overrides.retain(|o| !o.starts_with("users.count="));
+    let base = base_plan(args.scenario.as_deref(), &overrides)?;
     // --users, validated as the scenario's key is.
     let start = match &args.users {
         Some(_) => scenario::load(args.scenario.as_deref(), &args.overrides())?.users,
@@ -126,37 +132,7 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
             Mode::Push => modes.push = found,
         }
     }
-    let c = &search.base.capacity;
-    let summary = CapacityDocument {
-        schema_version: crate::summary::SCHEMA_VERSION,
-        pollpush_version: env!("CARGO_PKG_VERSION").to_string(),
-        capacity: Capacity {
-            scenario: search.base.name.clone(),
-            machine_cores: cores,
-            poll_interval_s: search.base.poll_interval.as_secs_f64(),
-            events_per_user_per_s: search.rate_per_user,
-            objectives: Objectives {
-                poll: PollObjectives {
-                    lateness_p99_below_share_of_interval: c.poll_lateness_share,
-                    latency_max_below_interval_plus_s: c.poll_grace.as_secs_f64(),
-                    errors: 0,
-                    lost: 0,
-                },
-                push: PushObjectives {
-                    latency_p99_ms_at_most: c.push_p99_ms,
-                    lost: 0,
-                    every_client_connected: true,
-                },
-            },
-            search: SearchSettings {
-                start,
-                max: c.max,
-                factor: c.factor,
-                refine: c.refine,
-            },
-            modes,
-        },
-    };
+    let summary = search.document(start, modes);
     let fail = |what: &str, e: std::io::Error| {
         environment(format!("cannot write {what} in {}: {e}", out.display()))
     };
@@ -174,6 +150,42 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
 }
 
 impl Search<'_> {
+    /// The search's summary: its objectives and settings, and what each mode found.
+    fn document(&self, start: u64, modes: CapacityModes) -> CapacityDocument {
+        let search = self;
+        let c = &search.base.capacity;
+        CapacityDocument {
+            schema_version: crate::summary::SCHEMA_VERSION,
+            pollpush_version: env!("CARGO_PKG_VERSION").to_string(),
+            capacity: Capacity {
+                scenario: search.base.name.clone(),
+                machine_cores: search.cores,
+                poll_interval_s: search.base.poll_interval.as_secs_f64(),
+                events_per_user_per_s: search.rate_per_user,
+                objectives: Objectives {
+                    poll: PollObjectives {
+                        lateness_p99_below_share_of_interval: c.poll_lateness_share,
+                        latency_max_below_interval_plus_s: c.poll_grace.as_secs_f64(),
+                        errors: 0,
+                        lost: 0,
+                    },
+                    push: PushObjectives {
+                        latency_p99_ms_at_most: c.push_p99_ms,
+                        lost: 0,
+                        every_client_connected: true,
+                    },
+                },
+                search: SearchSettings {
+                    start,
+                    max: c.max,
+                    factor: c.factor,
+                    refine: c.refine,
+                },
+                modes,
+            },
+        }
+    }
+
     /// One mode: grow until a step breaks or cannot be tried, then bisect.
     async fn mode(&self, mode: Mode, start: u64) -> anyhow::Result<ModeSearch> {
         let c = &self.base.capacity;

@@ -18,6 +18,57 @@ pub async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     command_with(args, None, &[], None).await
 }
 
+/// The servers' own figures the flags point at: a live process per pid, a Prometheus
+/// endpoint per metrics URL, no more of either than there are push instances (`push`).
+async fn check_server_flags(
+    args: &SwarmArgs,
+    push: usize,
+    push_metrics: &[String],
+) -> anyhow::Result<()> {
+    if args.push_pid.len() > push {
+        return Err(input(format!(
+            "--push-pid: {} process ids for {} push instances; give one per --push-url, in the same order",
+            args.push_pid.len(),
+            push
+        )));
+    }
+    for (flag, pid) in args
+        .poll_pid
+        .iter()
+        .map(|p| ("--poll-pid", p))
+        .chain(args.push_pid.iter().map(|p| ("--push-pid", p)))
+    {
+        if crate::procs::cpu_seconds(*pid).is_none() {
+            return Err(input(format!(
+                "{flag} {pid}: no such process on this machine (or its /proc/{pid}/stat cannot be read); give the pid of the server process, e.g. from `pgrep -f server.js`"
+            )));
+        }
+    }
+    if push_metrics.len() > push {
+        return Err(input(format!(
+            "--push-metrics: {} URLs for {} push instances; give one per --push-url, in the same order",
+            push_metrics.len(),
+            push
+        )));
+    }
+    for (flag, url) in args
+        .poll_metrics
+        .iter()
+        .map(|u| ("--poll-metrics", u))
+        .chain(push_metrics.iter().map(|u| ("--push-metrics", u)))
+    {
+        if !url.starts_with("http://") {
+            return Err(input(format!(
+                "{flag} {url}: give an http:// URL of a Prometheus endpoint, e.g. http://127.0.0.1:3000/metrics"
+            )));
+        }
+        crate::run::probe_metrics(url)
+            .await
+            .map_err(|e| environment(format!("{flag} {url}: {e:#}")))?;
+    }
+    Ok(())
+}
+
 /// The `swarm` command: `run` against servers started elsewhere. The scenario's `[target]`
 /// may give the URLs; flags win.
 pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
@@ -67,47 +118,7 @@ pub async fn swarm_command(args: SwarmArgs) -> anyhow::Result<()> {
     if let Some(balancer) = &push_clients {
         given.extend(balancer.iter().map(|a| (format!("--push-url {a}"), *a)));
     }
-    if args.push_pid.len() > push.len() {
-        return Err(input(format!(
-            "--push-pid: {} process ids for {} push instances; give one per --push-url, in the same order",
-            args.push_pid.len(),
-            push.len()
-        )));
-    }
-    for (flag, pid) in args
-        .poll_pid
-        .iter()
-        .map(|p| ("--poll-pid", p))
-        .chain(args.push_pid.iter().map(|p| ("--push-pid", p)))
-    {
-        if crate::procs::cpu_seconds(*pid).is_none() {
-            return Err(input(format!(
-                "{flag} {pid}: no such process on this machine (or its /proc/{pid}/stat cannot be read); give the pid of the server process, e.g. from `pgrep -f server.js`"
-            )));
-        }
-    }
-    if push_metrics.len() > push.len() {
-        return Err(input(format!(
-            "--push-metrics: {} URLs for {} push instances; give one per --push-url, in the same order",
-            push_metrics.len(),
-            push.len()
-        )));
-    }
-    for (flag, url) in args
-        .poll_metrics
-        .iter()
-        .map(|u| ("--poll-metrics", u))
-        .chain(push_metrics.iter().map(|u| ("--push-metrics", u)))
-    {
-        if !url.starts_with("http://") {
-            return Err(input(format!(
-                "{flag} {url}: give an http:// URL of a Prometheus endpoint, e.g. http://127.0.0.1:3000/metrics"
-            )));
-        }
-        crate::run::probe_metrics(url)
-            .await
-            .map_err(|e| environment(format!("{flag} {url}: {e:#}")))?;
-    }
+    check_server_flags(&args, push.len(), &push_metrics).await?;
     let remote = Remote {
         poll: poll.map(|p| p.1),
         push: push.into_iter().map(|p| p.1).collect(),
@@ -269,12 +280,15 @@ async fn resolve(what: &str, url: &str) -> anyhow::Result<(String, std::net::Soc
     Ok((format!("{what} {url}"), addr))
 }
 
-async fn command_with(
-    args: RunArgs,
-    remote: Option<Remote>,
+/// The gateway instances `run` added to hold the users: (from, to).
+type Raised = Option<(usize, u64)>;
+
+/// The plan `run` or `swarm` was asked for, checked before anything starts.
+fn checked_plan(
+    args: &RunArgs,
+    remote: Option<&Remote>,
     extra: &[String],
-    shard: Option<ShardSpec>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(Plan, Raised)> {
     let overrides: Vec<String> = args
         .overrides()
         .into_iter()
@@ -294,7 +308,7 @@ async fn command_with(
     // `run` adds gateway instances as an operator would, when one could not hold its
     // share of the connections; `swarm` drives the instances it was given.
     let mut raised = None;
-    if let (None, Some(n)) = (&remote, crate::run::instances_needed(&plan)) {
+    if let (None, Some(n)) = (remote, crate::run::instances_needed(&plan)) {
         raised = Some((plan.push.instances, n));
         let mut more = overrides.clone();
         more.push(format!("push.instances={n}"));
@@ -302,13 +316,23 @@ async fn command_with(
     }
     crate::run::check_request(
         &plan,
-        remote.as_ref(),
+        remote,
         args.database_url.is_some(),
         args.redis_url.is_some(),
     )?;
     // A check on a figure that does not exist is a scenario error, caught before anything
     // starts.
     crate::report::checks::validate(&plan)?;
+    Ok((plan, raised))
+}
+
+async fn command_with(
+    args: RunArgs,
+    remote: Option<Remote>,
+    extra: &[String],
+    shard: Option<ShardSpec>,
+) -> anyhow::Result<()> {
+    let (plan, raised) = checked_plan(&args, remote.as_ref(), extra)?;
     if let Some(r) = &remote {
         r.probe().await?;
     }

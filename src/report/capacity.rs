@@ -25,15 +25,8 @@ fn parts(cpu: &Cpu) -> [(&'static str, Option<f64>); 4] {
     ]
 }
 
-/// One step of the search judged: its figures, which objectives broke, and what limited it.
-/// `summary` is the step's own summary; `cores`, this machine's.
-pub fn judge(mode: Mode, users: u64, summary: &Summary, plan: &Plan, cores: f64) -> Step {
-    let empty = Default::default();
-    let m = match mode {
-        Mode::Poll => summary.modes.poll.as_ref(),
-        Mode::Push => summary.modes.push.as_ref(),
-    }
-    .unwrap_or(&empty);
+/// The objectives a step broke, in words.
+fn broken(mode: Mode, users: u64, m: &crate::summary::ModeSummary, plan: &Plan) -> Vec<String> {
     let c = &plan.capacity;
     let interval_ms = plan.poll_interval.as_secs_f64() * 1000.0;
     let mut broken = Vec::new();
@@ -81,6 +74,20 @@ pub fn judge(mode: Mode, users: u64, summary: &Summary, plan: &Plan, cores: f64)
             }
         }
     }
+    broken
+}
+
+/// One step of the search judged: its figures, which objectives broke, and what limited it.
+/// `summary` is the step's own summary; `cores`, this machine's.
+pub fn judge(mode: Mode, users: u64, summary: &Summary, plan: &Plan, cores: f64) -> Step {
+    let empty = Default::default();
+    let m = match mode {
+        Mode::Poll => summary.modes.poll.as_ref(),
+        Mode::Push => summary.modes.push.as_ref(),
+    }
+    .unwrap_or(&empty);
+    let broken = broken(mode, users, m, plan);
+    let connect_errors = m.http.connect_errors;
     let parts = parts(&m.cpu);
     let total: f64 = parts.iter().filter_map(|p| p.1).sum();
     let busiest = parts

@@ -13,7 +13,8 @@ use crate::metrics::hgrm;
 use crate::summary::Summary;
 
 /// Combines the result folders `runs` into `out`; returns the summary it wrote.
-pub fn combine(runs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
+/// The summaries of `runs`: single runs of one plan on one machine.
+fn read_runs(runs: &[PathBuf]) -> anyhow::Result<Vec<Summary>> {
     if runs.len() < 2 {
         return Err(input(
             "combine needs two or more result folders (the runs to combine); one is already a result",
@@ -56,6 +57,11 @@ pub fn combine(runs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
             )));
         }
     }
+    Ok(each)
+}
+
+pub fn combine(runs: &[PathBuf], out: &Path) -> anyhow::Result<Summary> {
+    let each = read_runs(runs)?;
     let mut merged = Summary::merge_repeats(&each);
 
     // Latency: every run's histogram, added up exactly.

@@ -12,7 +12,8 @@ use crate::error::input;
 use crate::result::{ClockOffset, ModeResult, RunResult, ShardFile};
 
 /// Merges the shard folders `dirs` into `out`; returns the summary it wrote.
-pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<crate::summary::Summary> {
+/// The shards in `dirs`, in index order: one run's, each once, none missing.
+fn read_shards(dirs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, ShardFile)>> {
     let mut shards = Vec::new();
     for dir in dirs {
         if !dir.is_dir() {
@@ -66,6 +67,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<crate::summary::Sum
             missing.join(", ")
         )));
     }
+    Ok(shards)
+}
+
+pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<crate::summary::Summary> {
+    let shards = read_shards(dirs)?;
+    let (id, count) = (shards[0].1.shard.run_id.clone(), shards[0].1.shard.count);
     let mut shards = shards.into_iter();
     let (lead_dir, lead) = shards.next().expect("at least one folder");
     let plan = crate::scenario::load(Some(&lead_dir.join("scenario.toml")), &[])?;
@@ -111,7 +118,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> anyhow::Result<crate::summary::Sum
     let mut report = super::markdown::render(&summary);
     report.push_str(&clocks_section(&clocks, &gaps));
     super::html::write_reports(out, &report)?;
-    let text = serde_json::to_string_pretty(&summary)?;
+    let text = serde_json::to_string_pretty(&summary.to_value())?;
     std::fs::write(out.join("summary.json"), text + "\n").map_err(|e| {
         input(format!(
             "cannot write summary.json in {}: {e}",

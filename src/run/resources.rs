@@ -131,12 +131,15 @@ impl Resources {
         })
     }
 
-    /// Stops the ingest API and closes the pool; the services stop when dropped.
+    /// Stops the ingest API, closes the pool, then stops the services, without blocking a
+    /// runtime thread.
     pub async fn close(mut self) {
         self.ingest.stop().await;
         if let Some(pool) = self.pool.take() {
             pool.close().await;
         }
+        self.emit_redis = None;
+        self.services.shutdown().await;
     }
 }
 

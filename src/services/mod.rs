@@ -31,6 +31,23 @@ pub struct Services {
 }
 
 impl Services {
+    /// Stops the processes we started without blocking a runtime thread: each gets its
+    /// signal and its grace, waited for asynchronously (Postgres lifted from its CPU
+    /// budget first); what is left to remove (data directories, the cgroup) goes on a
+    /// blocking thread. Dropping them instead waits on the dropping thread.
+    pub async fn shutdown(mut self) {
+        if let Some(pg) = &mut self.postgres {
+            if let Some(b) = &pg.budget {
+                b.lift();
+            }
+            pg.child.stop_in_place().await;
+        }
+        for r in self.redis.iter_mut().chain(self.cluster.iter_mut()) {
+            r.child.stop_in_place().await;
+        }
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
+    }
+
     /// As [`Services::start_with`], with an ephemeral Redis Cluster of `masters` masters
     /// (for `push.fanout = "sharded"`) instead of one Redis.
     pub async fn start_cluster(

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
@@ -36,26 +37,50 @@ pub fn spawn_clients(
     for user in users {
         let first = base + ramp.mul_f64(rng.gen::<f64>());
         let token = tokens[user as usize - 1].clone();
-        match mode {
-            Mode::Poll => swarm.spawn(
-                Poller {
-                    user,
-                    token,
-                    interval: plan.poll_interval,
-                    first,
-                    after,
-                    wait: plan.poll_long,
-                    conditional: plan.poll_conditional,
-                    h2: plan.poll_http == crate::config::PollHttp::H2,
-                    cached: None,
-                }
-                .run(shared.clone()),
-            ),
-            Mode::Push => swarm.spawn(
-                PushClient::new(user, token, addrs.clone(), first, after, &plan.push)
-                    .run(shared.clone()),
-            ),
-        }
+        swarm.spawn(client(
+            mode,
+            plan,
+            user,
+            token,
+            addrs,
+            first,
+            after,
+            shared.clone(),
+        ));
+    }
+}
+
+/// One simulated user of `mode` as the plan has it (long, conditional or HTTP/2 polls; the
+/// push transport, fan-out and reconnect policy): `run`'s and the demo's clients alike.
+#[allow(clippy::too_many_arguments)]
+pub fn client(
+    mode: Mode,
+    plan: &Plan,
+    user: u64,
+    token: String,
+    addrs: &Arc<Vec<std::net::SocketAddr>>,
+    first: Instant,
+    after: i64,
+    shared: Shared,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    match mode {
+        Mode::Poll => Either::Left(
+            Poller {
+                user,
+                token,
+                interval: plan.poll_interval,
+                first,
+                after,
+                wait: plan.poll_long,
+                conditional: plan.poll_conditional,
+                h2: plan.poll_http == crate::config::PollHttp::H2,
+                cached: None,
+            }
+            .run(shared),
+        ),
+        Mode::Push => Either::Right(
+            PushClient::new(user, token, addrs.clone(), first, after, &plan.push).run(shared),
+        ),
     }
 }
 

@@ -180,6 +180,18 @@ impl Swarm {
         self.tasks.spawn(fut);
     }
 
+    /// Collects the clients that have ended (a cancelled batch, say) while the rest run;
+    /// returns how many of them had panicked.
+    pub fn reap(&mut self) -> u64 {
+        let mut panicked = 0;
+        while let Some(done) = self.tasks.try_join_next() {
+            if done.is_err_and(|e| e.is_panic()) {
+                panicked += 1;
+            }
+        }
+        panicked
+    }
+
     /// Stops every client and waits for them (aborting stragglers after `grace`).
     /// Stops every client (aborting those still running after `grace`); returns how many
     /// had panicked, so that a client that died is reported, never silently counted lost.

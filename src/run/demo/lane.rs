@@ -14,16 +14,16 @@ use super::{Knobs, LaneFrame, DOTS_PER_SECOND};
 use crate::backend::db;
 use crate::config::{Mode, Role};
 use crate::metrics::events::{Emitted, Report, Reports};
-use crate::run::load::emitter;
+use crate::run::load::{client, emitter};
+use crate::run::observe::Observer;
 use crate::run::resources::Resources;
 use crate::run::sampler::{Sampler, Sources};
 use crate::run::servers::{stop_all, ServerProcess};
 use crate::run::setup::RunOptions;
 use crate::run::usage::Pids;
 use crate::scenario::Plan;
-use crate::swarm::poller::Poller;
-use crate::swarm::push::{ClientFaults, PushClient};
-use crate::swarm::{Live, Meter, Shared};
+use crate::swarm::push::ClientFaults;
+use crate::swarm::{Live, Meter, Shared, Swarm};
 use crate::workload::{emit_each, Emitter, Workload, MAX_IN_FLIGHT};
 
 /// One system under test with its own services, servers, clients and emitter.
@@ -36,6 +36,10 @@ pub(super) struct Lane {
     pub(super) faults: Arc<ClientFaults>,
     /// The running clients: their users and the token that stops them.
     clients: Vec<(std::ops::RangeInclusive<u64>, CancellationToken)>,
+    /// Their tasks, as `run` holds its clients: a client that panics is counted.
+    swarm: Swarm,
+    panicked: u64,
+    observer: Arc<dyn Observer>,
     workload: Option<JoinHandle<()>>,
     /// Event ids: each lane its own range, each emitter a fresh block.
     next_event: u64,
@@ -103,6 +107,7 @@ impl Lane {
             live,
         })
         .await;
+        let stop = shared.stop.clone();
         Ok(Lane {
             mode,
             next_event: if mode == Mode::Poll { 1 } else { 1 << 40 },
@@ -112,6 +117,9 @@ impl Lane {
             shared,
             faults,
             clients: Vec::new(),
+            swarm: Swarm::new(stop),
+            panicked: 0,
+            observer: opts.observer.clone(),
             workload: None,
             emitted,
             sampler,
@@ -197,31 +205,16 @@ impl Lane {
         for user in users.clone() {
             let first = now + ramp.mul_f64((user - *users.start()) as f64 / span);
             let token = self.res.tokens[user as usize - 1].clone();
-            let shared = shared.clone();
-            match self.mode {
-                Mode::Poll => {
-                    tokio::spawn(
-                        Poller {
-                            user,
-                            token,
-                            interval: self.plan.poll_interval,
-                            first,
-                            after,
-                            wait: None,
-                            conditional: false,
-                            h2: false,
-                            cached: None,
-                        }
-                        .run(shared),
-                    );
-                }
-                Mode::Push => {
-                    tokio::spawn(
-                        PushClient::new(user, token, addrs.clone(), first, after, &self.plan.push)
-                            .run(shared),
-                    );
-                }
-            }
+            self.swarm.spawn(client(
+                self.mode,
+                &self.plan,
+                user,
+                token,
+                &addrs,
+                first,
+                after,
+                shared.clone(),
+            ));
         }
         self.clients.push((users, token));
     }
@@ -275,6 +268,7 @@ impl Lane {
     }
 
     pub(super) async fn frame(&mut self) -> LaneFrame {
+        self.panicked += self.swarm.reap();
         let sample = self.sampler.next().await;
         let dots: Vec<u64> = self
             .dots
@@ -320,6 +314,13 @@ impl Lane {
             w.abort();
         }
         self.shared.stop.cancel();
+        let panicked = self.panicked + self.swarm.stop(Duration::from_secs(2)).await;
+        if panicked > 0 {
+            self.observer.warn(&format!(
+                "demo {}: {panicked} simulated clients panicked (a bug in pollpush's clients; their users' figures are incomplete)",
+                self.mode
+            ));
+        }
         stop_all(&mut self.servers).await;
         self.res.close().await;
     }

@@ -24,11 +24,14 @@ use super::run::folder_timestamp;
 use crate::error::input;
 use crate::run::demo::{self, Action, Demo, Knobs};
 use crate::run::RunOptions;
+use crate::scenario::Plan;
 
 /// The page: markup, style and script in one file, charts drawn on canvas.
 const PAGE: &str = include_str!("../../assets/demo.html");
 
-pub async fn command(args: DemoArgs) -> anyhow::Result<()> {
+/// What the demo was asked for, checked before anything starts: the scenario, the knobs
+/// it opens with, and how long it runs (None: until stopped).
+fn checked(args: &DemoArgs) -> anyhow::Result<(Plan, Knobs, Option<Duration>)> {
     let loopback = args
         .bind
         .parse::<std::net::IpAddr>()
@@ -73,6 +76,11 @@ pub async fn command(args: DemoArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|d| super::cli::duration_flag("--duration", d, "5s", "10m"))
         .transpose()?;
+    Ok((plan, knobs, duration))
+}
+
+pub async fn command(args: DemoArgs) -> anyhow::Result<()> {
+    let (plan, knobs, duration) = checked(&args)?;
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("results").join(format!("demo-{}", folder_timestamp(SystemTime::now())))
     });

@@ -67,6 +67,42 @@ impl ServerConfig {
     }
 }
 
+/// Settings that cannot go together, refused before anything connects.
+fn check_config(config: &ServerConfig) -> anyhow::Result<()> {
+    let uses_redis = config.push_config.fanout != Fanout::None;
+    let cached = config.poll_backend == PollBackend::RedisCache;
+    if cached && !uses_redis {
+        return Err(input(
+            "--poll-backend redis-cache: ingest raises each user's latest id in Redis as it publishes, and --fanout none publishes nothing; use --fanout broadcast or per-user",
+        ));
+    }
+    if config.push_config.fanout == Fanout::Sharded && (cached || config.long_poll) {
+        return Err(input(
+            "--fanout sharded publishes with SPUBLISH on a Redis Cluster; --poll-backend redis-cache and --long-poll need one Redis: use --fanout broadcast or per-user with them",
+        ));
+    }
+    if config.poll && config.long_poll && !uses_redis {
+        return Err(input(
+            "--long-poll wakes held polls through Redis: use --fanout broadcast or per-user",
+        ));
+    }
+    Ok(())
+}
+
+/// The gateway's Redis subscriber, started and subscribed (within 10 s).
+async fn subscribe(
+    upstream: push::fanout::Upstream,
+    state: &AppState,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let (tx, rx) = oneshot::channel();
+    let ops = state.registry.subscription_requests();
+    let task = tokio::spawn(push::fanout::subscriber(upstream, state.clone(), ops, tx));
+    tokio::time::timeout(Duration::from_secs(10), rx)
+        .await
+        .map_err(|_| environment("the push gateway could not subscribe to Redis within 10 s"))??;
+    Ok(task)
+}
+
 /// Builds the state and router, starts the Redis side, and serves `listener` until
 /// `shutdown` resolves (then at most 2 s more for open connections).
 pub async fn serve(
@@ -77,6 +113,7 @@ pub async fn serve(
     ready: oneshot::Sender<std::net::SocketAddr>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    check_config(&config)?;
     let mut state = AppState::new(pool, config.poll_auth, config.push_config);
     state.poll_delay = config.poll_delay;
     state.signer = config.signer;
@@ -86,11 +123,6 @@ pub async fn serve(
     let client = redis::Client::open(redis_url)?;
     let uses_redis = config.push_config.fanout != Fanout::None;
     let cached = config.poll_backend == PollBackend::RedisCache;
-    if cached && !uses_redis {
-        return Err(input(
-            "--poll-backend redis-cache: ingest raises each user's latest id in Redis as it publishes, and --fanout none publishes nothing; use --fanout broadcast or per-user",
-        ));
-    }
     if config.poll && cached {
         state.cache = Some(std::sync::Arc::new(
             super::cache::PollCache::connect(client.clone()).await?,
@@ -99,11 +131,6 @@ pub async fn serve(
     let mut republisher = None;
     let sharded = config.push_config.fanout == Fanout::Sharded;
     if sharded {
-        if cached || config.long_poll {
-            return Err(input(
-                "--fanout sharded publishes with SPUBLISH on a Redis Cluster; --poll-backend redis-cache and --long-poll need one Redis: use --fanout broadcast or per-user with them",
-            ));
-        }
         super::cluster::check(redis_url).await?;
     }
     if config.ingest && uses_redis {
@@ -122,11 +149,6 @@ pub async fn serve(
     }
     let mut long_poll_subscriber = None;
     if config.poll && config.long_poll {
-        if !uses_redis {
-            return Err(input(
-                "--long-poll wakes held polls through Redis: use --fanout broadcast or per-user",
-            ));
-        }
         let waiters = std::sync::Arc::new(super::longpoll::Waiters::default());
         state.waiters = Some(waiters.clone());
         long_poll_subscriber = Some(tokio::spawn(super::longpoll::subscriber(
@@ -135,27 +157,17 @@ pub async fn serve(
             waiters,
         )));
     }
-    let mut subscriber = None;
-    if config.push && uses_redis {
-        let (tx, rx) = oneshot::channel();
-        let ops = state.registry.subscription_requests();
-        let upstream = if sharded {
-            push::fanout::Upstream::Cluster(redis_url.to_string())
-        } else {
-            push::fanout::Upstream::One(client)
-        };
-        subscriber = Some(tokio::spawn(push::fanout::subscriber(
-            upstream,
-            state.clone(),
-            ops,
-            tx,
-        )));
-        tokio::time::timeout(Duration::from_secs(10), rx)
-            .await
-            .map_err(|_| {
-                environment("the push gateway could not subscribe to Redis within 10 s")
-            })??;
-    }
+    let subscriber = match config.push && uses_redis {
+        true => {
+            let upstream = if sharded {
+                push::fanout::Upstream::Cluster(redis_url.to_string())
+            } else {
+                push::fanout::Upstream::One(client)
+            };
+            Some(subscribe(upstream, &state).await?)
+        }
+        false => None,
+    };
     let router = app(state, config.poll, config.ingest, config.push);
     let addr = listener.local_addr()?;
     let _ = ready.send(addr);

@@ -44,6 +44,48 @@ const SLOW_EVENT_BASE: u64 = 1_000_000_000_000;
 /// The main workload and, when the plan has slow clients, theirs.
 type Workloads = (JoinHandle<WorkloadStats>, Option<JoinHandle<WorkloadStats>>);
 
+/// The newest notification id when the clients start: what they have already seen.
+async fn newest_id(res: &Resources, part: &Part) -> anyhow::Result<i64> {
+    Ok(match (&res.pool, part.after) {
+        (_, Some(after)) => after,
+        (Some(pool), None) => {
+            // Another shard seeds the history (the first, on another host perhaps): the
+            // newest id is read just before the common start, once it is there.
+            if part.index > 0 {
+                let lead = tokio::time::Instant::now() + Duration::from_millis(500);
+                tokio::time::sleep_until(part.base().max(lead) - Duration::from_millis(500)).await;
+            }
+            db::max_notification_id(pool).await?
+        }
+        (None, None) => 0,
+    })
+}
+
+/// One empty poll on its own connection, before any load: its header bytes feed the
+/// header-overhead model. The first shard makes it for all.
+async fn probe(
+    mode: Mode,
+    plan: &Plan,
+    res: &Resources,
+    part: &Part,
+    shared: &Shared,
+    after: i64,
+) -> Option<u64> {
+    match (mode, res.tokens.first()) {
+        (Mode::Poll, Some(token)) if part.index == 0 => crate::swarm::poller::probe(
+            shared,
+            1,
+            token,
+            after,
+            plan.poll_http == crate::config::PollHttp::H2,
+        )
+        .await
+        .map_err(|e| tracing::warn!("header probe poll failed: {e:#}"))
+        .ok(),
+        _ => None,
+    }
+}
+
 /// Runs one mode of `plan` and returns its measured figures.
 pub async fn run_mode(
     mode: Mode,
@@ -234,20 +276,7 @@ impl<'a> ModeRun<'a> {
         part: Part,
     ) -> anyhow::Result<ModeRun<'a>> {
         let api = Arc::new(plan.api());
-        let after = match (&res.pool, part.after) {
-            (_, Some(after)) => after,
-            (Some(pool), None) => {
-                // Another shard seeds the history (the first, on another host perhaps): the
-                // newest id is read just before the common start, once it is there.
-                if part.index > 0 {
-                    let lead = tokio::time::Instant::now() + Duration::from_millis(500);
-                    tokio::time::sleep_until(part.base().max(lead) - Duration::from_millis(500))
-                        .await;
-                }
-                db::max_notification_id(pool).await?
-            }
-            (None, None) => 0,
-        };
+        let after = newest_id(res, &part).await?;
         let stop = CancellationToken::new();
         let (reports_tx, reports_rx) = Reports::channel(REPORT_QUEUE);
         // The workload waits for room (its events are already out; only their record waits).
@@ -270,21 +299,7 @@ impl<'a> ModeRun<'a> {
             )),
             api: api.clone(),
         };
-        // One empty poll on its own connection, before any load: its header bytes feed the
-        // header-overhead model. The first shard makes it for all.
-        let probe_header_bytes = match (mode, res.tokens.first()) {
-            (Mode::Poll, Some(token)) if part.index == 0 => crate::swarm::poller::probe(
-                &shared,
-                1,
-                token,
-                after,
-                plan.poll_http == crate::config::PollHttp::H2,
-            )
-            .await
-            .map_err(|e| tracing::warn!("header probe poll failed: {e:#}"))
-            .ok(),
-            _ => None,
-        };
+        let probe_header_bytes = probe(mode, plan, res, &part, &shared, after).await;
         let base = part.base();
         let ramp = match mode {
             // Each poller's phase is uniform over one interval: polls spread evenly, no herd.

@@ -150,35 +150,7 @@ impl Poller {
     ) -> anyhow::Result<(usize, u64)> {
         if conn.as_ref().is_none_or(|(s, _)| s.is_closed()) {
             close(conn, shared);
-            let stream = match connect(shared).await {
-                Ok(s) => s,
-                Err(e) => {
-                    shared.connect_failed(&e);
-                    return Err(e.into());
-                }
-            };
-            let (sender, task) = match self.h2 {
-                false => {
-                    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-                    let task = tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
-                    (Sender::H1(sender), task)
-                }
-                true => {
-                    let (sender, connection) =
-                        http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
-                    let task = tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
-                    (Sender::H2(sender), task)
-                }
-            };
-            shared
-                .live
-                .connections
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            *conn = Some((sender, task));
+            *conn = Some(open(shared, self.h2).await?);
         }
         let (sender, _) = conn.as_mut().expect("connected above");
         let api = &shared.api;
@@ -266,6 +238,39 @@ impl Poller {
         }
         Ok((items.len(), body.len() as u64))
     }
+}
+
+/// A new keep-alive connection to the poll API, HTTP/1.1 or HTTP/2 (h2c), counted open.
+async fn open(shared: &Shared, h2: bool) -> anyhow::Result<(Sender, tokio::task::JoinHandle<()>)> {
+    let stream = match connect(shared).await {
+        Ok(s) => s,
+        Err(e) => {
+            shared.connect_failed(&e);
+            return Err(e.into());
+        }
+    };
+    let (sender, task) = match h2 {
+        false => {
+            let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+            let task = tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            (Sender::H1(sender), task)
+        }
+        true => {
+            let (sender, connection) =
+                http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
+            let task = tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            (Sender::H2(sender), task)
+        }
+    };
+    shared
+        .live
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok((sender, task))
 }
 
 /// Two empty polls of `user` on a connection of its own, before any load: the bytes the

@@ -109,6 +109,34 @@ const PANELS: [(&str, &str, f64, &str); 2] = [
     ("bandwidth", "bytes_per_s", 8.0 / 1e6, "Mbit/s"),
 ];
 
+/// A run's measured figure for a panel (`cores`: the system under test, as
+/// `cpu.system_cores`, whose servers' figure holds ingest's), in the panel's unit.
+fn measured(p: &super::Point, key: &str, k: f64) -> Option<f64> {
+    let cost = |name: &str| {
+        COSTS
+            .iter()
+            .position(|x| x.key == name)
+            .and_then(|i| p.costs[i])
+    };
+    match key {
+        "cores" => ["server_cores", "db_cores", "redis_cores"]
+            .iter()
+            .map(|c| cost(c))
+            .sum::<Option<f64>>(),
+        _ => cost(key).map(|v| v * k),
+    }
+}
+
+/// A log axis from half the smallest positive value to twice the largest.
+fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::MAX, 0f64), |(a, b), v| (a.min(v), b.max(v)));
+    if hi > 0.0 {
+        (lo / 2.0, hi * 2.0)
+    } else {
+        (1e-3, 1.0)
+    }
+}
+
 fn projection<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, model: &Model) -> anyhow::Result<()>
 where
     DB::ErrorType: 'static,
@@ -142,26 +170,7 @@ where
                 .collect();
             lines.push((m.mode.clone(), mode_color(&m.mode), pts));
             for p in &m.points {
-                let measured = if key == "cores" {
-                    // The system under test, as `cpu.system_cores`: the servers'
-                    // figure holds ingest's.
-                    ["server_cores", "db_cores", "redis_cores"]
-                        .iter()
-                        .map(|c| {
-                            COSTS
-                                .iter()
-                                .position(|x| x.key == *c)
-                                .and_then(|i| p.costs[i])
-                        })
-                        .sum::<Option<f64>>()
-                } else {
-                    COSTS
-                        .iter()
-                        .position(|x| x.key == key)
-                        .and_then(|i| p.costs[i])
-                        .map(|v| v * k)
-                };
-                if let Some(v) = measured {
+                if let Some(v) = measured(p, key, k) {
                     dots.push((mode_color(&m.mode), (p.users, v)));
                 }
             }
@@ -171,12 +180,7 @@ where
             .flat_map(|l| l.2.iter().map(|p| p.1))
             .chain(dots.iter().map(|d| d.1 .1))
             .filter(|v| *v > 0.0);
-        let (lo, hi) = all.fold((f64::MAX, 0f64), |(a, b), v| (a.min(v), b.max(v)));
-        let (lo, hi) = if hi > 0.0 {
-            (lo / 2.0, hi * 2.0)
-        } else {
-            (1e-3, 1.0)
-        };
+        let (lo, hi) = log_range(all);
         let mut chart = ChartBuilder::on(area)
             .caption(title, ("sans-serif", 24))
             .margin(15)

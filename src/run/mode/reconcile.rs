@@ -33,23 +33,7 @@ impl ModeRun<'_> {
         let mut outcome = collected.outcome(window_start, window_end, slow_users);
         outcome.reports_dropped += self.reports_dropped.load(Ordering::Relaxed);
         self.warn_about_api(&outcome);
-        let faults = w
-            .fired
-            .iter()
-            .map(|f| {
-                let at_s = f.at.duration_since(window_start).as_secs_f64();
-                FaultResult {
-                    at_s,
-                    outcome: collected.fault(f.clients.as_ref(), f.at, f.back),
-                    fault: f.fault.clone(),
-                    db_queries_peak_per_s: peak_after(&w.samples, at_s, |s| s.db_queries_per_s),
-                    server_cores_peak: peak_after(&w.samples, at_s, |s| {
-                        s.servers_and_ingest_cores()
-                    }),
-                    failed: f.failed.clone(),
-                }
-            })
-            .collect();
+        let faults = fault_results(&w, &collected, window_start);
         let server = self.server_counters(res, &w);
         let (s0, s1) = (&w.s0, &w.s1);
         let cpu = s1.cpu.since(&s0.cpu);
@@ -57,18 +41,7 @@ impl ModeRun<'_> {
         self.warn_about_load(&outcome, &w.workload, &cpu, window_s);
         let instances = match mode {
             Mode::Poll => Vec::new(),
-            Mode::Push => (0..self.servers.len())
-                .map(|index| InstanceResult {
-                    index,
-                    stats: s1.servers[index]
-                        .since(&s0.servers[index])
-                        .unwrap_or_default(),
-                    connections: s0.servers[index].connections,
-                    cpu_s: cpu.instances.get(index).copied().flatten(),
-                    cpu_system_s: cpu.instances_system.get(index).copied().flatten(),
-                    rss_mb: w.rss.get(index).copied().flatten(),
-                })
-                .collect(),
+            Mode::Push => instance_results(self.servers.len(), &w, &cpu),
         };
         Ok(ModeResult {
             server_counters: s0.counters_known && s1.counters_known && server.is_some(),
@@ -189,6 +162,41 @@ fn machine_cores() -> f64 {
 
 /// Says when the swarm took half the machine or more (then it, not the system under test, may
 /// be what limits the figures), or when every core was busy.
+/// What each fault of the window did, and the load peaks in the seconds after it.
+fn fault_results(w: &Window, collected: &Collected, window_start: Instant) -> Vec<FaultResult> {
+    w.fired
+        .iter()
+        .map(|f| {
+            let at_s = f.at.duration_since(window_start).as_secs_f64();
+            FaultResult {
+                at_s,
+                outcome: collected.fault(f.clients.as_ref(), f.at, f.back),
+                fault: f.fault.clone(),
+                db_queries_peak_per_s: peak_after(&w.samples, at_s, |s| s.db_queries_per_s),
+                server_cores_peak: peak_after(&w.samples, at_s, |s| s.servers_and_ingest_cores()),
+                failed: f.failed.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Each gateway instance's counters, CPU and memory over the window.
+fn instance_results(count: usize, w: &Window, cpu: &CpuSeconds) -> Vec<InstanceResult> {
+    let (s0, s1) = (&w.s0, &w.s1);
+    (0..count)
+        .map(|index| InstanceResult {
+            index,
+            stats: s1.servers[index]
+                .since(&s0.servers[index])
+                .unwrap_or_default(),
+            connections: s0.servers[index].connections,
+            cpu_s: cpu.instances.get(index).copied().flatten(),
+            cpu_system_s: cpu.instances_system.get(index).copied().flatten(),
+            rss_mb: w.rss.get(index).copied().flatten(),
+        })
+        .collect()
+}
+
 pub(super) fn saturation(cpu: &CpuSeconds, window_s: f64, cores: f64) -> Option<String> {
     if window_s <= 0.0 {
         return None;

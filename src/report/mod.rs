@@ -61,7 +61,7 @@ fn set_latency(s: &mut Summary, mode: &str, latency: crate::summary::mode::Laten
         m.latency_ms = latency;
     }
     // The latency ratios follow the latencies; the others stay the repeats' medians.
-    let from_latency = summary::ratios(&s.modes);
+    let from_latency = crate::summary::Ratios::of(&s.modes);
     s.ratios.latency_p50 = from_latency.latency_p50;
     s.ratios.latency_p99 = from_latency.latency_p99;
 }

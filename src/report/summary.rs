@@ -432,27 +432,6 @@ fn instance(i: &InstanceResult, secs: f64, published: u64) -> Instance {
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => Some(round(a / b, 2)),
-        _ => None,
-    }
-}
-
-/// Poll's figures over push's, when both ran: the one place the ratios are computed.
-pub fn ratios(modes: &Modes) -> Ratios {
-    let (Some(p), Some(q)) = (&modes.poll, &modes.push) else {
-        return Ratios::default();
-    };
-    Ratios {
-        db_queries: ratio(p.db.queries_per_min, q.db.queries_per_min),
-        bandwidth: ratio(p.bandwidth.bytes_per_s, q.bandwidth.bytes_per_s),
-        latency_p50: ratio(p.latency_ms.p50, q.latency_ms.p50),
-        latency_p99: ratio(p.latency_ms.p99, q.latency_ms.p99),
-        cpu_system: ratio(p.cpu.system_cores, q.cpu.system_cores),
-    }
-}
-
 fn plan_echo(plan: &Plan) -> PlanEcho {
     PlanEcho {
         users: Some(plan.users),
@@ -524,7 +503,7 @@ pub fn build(r: &RunResult) -> Summary {
         plan: plan_echo(&r.plan),
         machine: r.machine.clone(),
         method: method(r),
-        ratios: ratios(&modes),
+        ratios: Ratios::of(&modes),
         modes,
         shard: r.shard.as_ref().map(|s| Shard {
             run_id: s.run_id.clone(),

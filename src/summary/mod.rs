@@ -315,11 +315,28 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-/// Poll's system CPU over push's, to two decimals.
-pub fn cpu_ratio(modes: &Modes) -> Option<f64> {
-    let p = modes.poll.as_ref()?.cpu.system_cores?;
-    let q = modes.push.as_ref()?.cpu.system_cores?;
-    (q > 0.0).then(|| (p / q * 100.0).round() / 100.0)
+/// Poll's figure over push's, to two decimals.
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(figure::round(a / b, 2)),
+        _ => None,
+    }
+}
+
+impl Ratios {
+    /// Poll's figures over push's, when both ran: the one place the ratios are computed.
+    pub fn of(modes: &Modes) -> Ratios {
+        let (Some(p), Some(q)) = (&modes.poll, &modes.push) else {
+            return Ratios::default();
+        };
+        Ratios {
+            db_queries: ratio(p.db.queries_per_min, q.db.queries_per_min),
+            bandwidth: ratio(p.bandwidth.bytes_per_s, q.bandwidth.bytes_per_s),
+            latency_p50: ratio(p.latency_ms.p50, q.latency_ms.p50),
+            latency_p99: ratio(p.latency_ms.p99, q.latency_ms.p99),
+            cpu_system: ratio(p.cpu.system_cores, q.cpu.system_cores),
+        }
+    }
 }
 
 /// Every figure a summary can hold, by the name checks and `compare` use
@@ -391,11 +408,11 @@ impl Summary {
         for r in self.sweep.iter_mut().flat_map(|s| &mut s.runs) {
             fill(&mut r.modes);
             if r.ratios.cpu_system.is_none() {
-                r.ratios.cpu_system = cpu_ratio(&r.modes);
+                r.ratios.cpu_system = Ratios::of(&r.modes).cpu_system;
             }
         }
         if self.ratios.cpu_system.is_none() {
-            self.ratios.cpu_system = cpu_ratio(&self.modes);
+            self.ratios.cpu_system = Ratios::of(&self.modes).cpu_system;
         }
         self
     }

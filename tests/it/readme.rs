@@ -416,3 +416,81 @@ fn the_models_prices_and_projection_are_results_model() {
         from,
     );
 }
+
+/// A sweep's run by its swept value and series value, typed.
+fn sweep_run(
+    summary: &pollpush::summary::Summary,
+    value: u64,
+    series: &str,
+) -> pollpush::summary::ModeSummary {
+    let sweep = summary.sweep.as_ref().expect("a sweep");
+    let run = sweep
+        .runs
+        .iter()
+        .find(|r| r.value.as_f64() == Some(value as f64) && r.series_value.as_str() == Some(series))
+        .unwrap_or_else(|| panic!("no run at {value}, {series}"));
+    run.modes.push.clone().expect("a push run")
+}
+
+/// The mean over instances of the messages each received from Redis a second, as the
+/// sweep's report writes it (`{:.1}`, a tie to even).
+fn mean_received(m: &pollpush::summary::ModeSummary) -> String {
+    let xs: Vec<f64> = m
+        .instances
+        .iter()
+        .flatten()
+        .filter_map(|i| i.received_per_s)
+        .collect();
+    format!("{:.1}", xs.iter().sum::<f64>() / xs.len() as f64)
+}
+
+/// The tables of instances and fan-out, and of the Redis Cluster, row by row from their
+/// sweeps (results/instances, results/cluster).
+#[test]
+fn the_instances_and_cluster_tables_are_their_sweeps() {
+    let readme = readme();
+    let read = |rel: &str| {
+        pollpush::summary::Summary::parse(&std::fs::read_to_string(root().join(rel)).unwrap())
+            .unwrap_or_else(|e| panic!("{rel}: {e}"))
+    };
+    let instances = read("results/instances/summary.json");
+    for fanout in ["broadcast", "per-user"] {
+        for n_inst in [1, 2, 4] {
+            let m = sweep_run(&instances, n_inst, fanout);
+            let delivered = 100.0 * m.events.delivered as f64 / m.events.sent as f64;
+            let row = format!(
+                "| {n_inst} | {fanout} | {} | {} % | {} % | {} |",
+                mean_received(&m),
+                n(
+                    100.0 * m.gateway.as_ref().unwrap().discarded_ratio_mean.unwrap(),
+                    1
+                ),
+                n(delivered, 0),
+                n(m.latency_ms.p99.unwrap(), 1),
+            );
+            says(&readme, &row, "results/instances");
+        }
+    }
+    let cluster = read("results/cluster/summary.json");
+    for n_inst in [2, 4] {
+        for fanout in ["broadcast", "per-user", "sharded"] {
+            let m = sweep_run(&cluster, n_inst, fanout);
+            let nodes: Vec<String> = m
+                .redis
+                .nodes
+                .iter()
+                .flatten()
+                .map(|x| n(x.publishes_total as f64, 0))
+                .collect();
+            let row = format!(
+                "| {n_inst} | {fanout} | {} | {} | {} | {} | {} |",
+                nodes.join(" / "),
+                mean_received(&m),
+                n(m.redis.net_out_bytes_per_s.unwrap(), 0),
+                n(m.latency_ms.p99.unwrap(), 1),
+                m.events.lost,
+            );
+            says(&readme, &row, "results/cluster");
+        }
+    }
+}

@@ -138,7 +138,7 @@ pub async fn command(args: CapacityArgs) -> anyhow::Result<()> {
     };
     std::fs::write(
         out.join("summary.json"),
-        serde_json::to_string_pretty(&summary)? + "\n",
+        serde_json::to_string_pretty(&serde_json::to_value(&summary)?)? + "\n",
     )
     .map_err(|e| fail("summary.json", e))?;
     std::fs::write(out.join("scenario.toml"), search.base.to_toml())

@@ -1,7 +1,5 @@
 //! The side-by-side table printed at the end of a run, read from the summary.
 
-use serde_json::Value;
-
 use crate::summary::{ModeSummary, Summary};
 
 /// One row: label, the figure of `modes.<mode>` it shows, how to show it, and whether
@@ -191,17 +189,9 @@ pub enum Fmt {
     Pct,
 }
 
-pub fn lookup<'a>(v: &'a Value, path: &str) -> &'a Value {
-    path.split('.')
-        .fold(v, |v, k| match (v, k.parse::<usize>()) {
-            (Value::Array(a), Ok(i)) => a.get(i).unwrap_or(&Value::Null),
-            _ => &v[k],
-        })
-}
-
 /// A figure as the tables show it; `-` where it is unknown.
-pub fn show(v: &Value, f: Fmt) -> String {
-    let Some(x) = v.as_f64() else {
+pub fn show_num(x: Option<f64>, f: Fmt) -> String {
+    let Some(x) = x else {
         return "-".into();
     };
     match f {
@@ -227,11 +217,6 @@ pub fn group(n: i64) -> String {
     } else {
         out
     }
-}
-
-/// A figure as the tables show it; `-` where it is unknown.
-pub fn show_num(x: Option<f64>, f: Fmt) -> String {
-    show(&x.map_or(Value::Null, Value::from), f)
 }
 
 /// Rows as (label, poll, push, poll/push ratio) strings.

@@ -397,22 +397,22 @@ impl Summary {
                     c.system_cores = [c.server_cores, c.db_cores, c.redis_cores]
                         .into_iter()
                         .sum::<Option<f64>>()
-                        .map(|x| (x * 1000.0).round() / 1000.0);
+                        .map(|x| figure::round(x, 3));
                 }
             }
         };
-        fill(&mut self.modes);
+        let fill_all = |modes: &mut Modes, ratios: &mut Ratios| {
+            fill(modes);
+            if ratios.cpu_system.is_none() {
+                ratios.cpu_system = Ratios::of(modes).cpu_system;
+            }
+        };
+        fill_all(&mut self.modes, &mut self.ratios);
         for r in self.repeats.iter_mut().flatten() {
-            fill(&mut r.modes);
+            fill_all(&mut r.modes, &mut r.ratios);
         }
         for r in self.sweep.iter_mut().flat_map(|s| &mut s.runs) {
-            fill(&mut r.modes);
-            if r.ratios.cpu_system.is_none() {
-                r.ratios.cpu_system = Ratios::of(&r.modes).cpu_system;
-            }
-        }
-        if self.ratios.cpu_system.is_none() {
-            self.ratios.cpu_system = Ratios::of(&self.modes).cpu_system;
+            fill_all(&mut r.modes, &mut r.ratios);
         }
         self
     }

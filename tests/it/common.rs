@@ -353,3 +353,20 @@ pub fn number(v: &serde_json::Value, pointer: &str) -> f64 {
         .and_then(|x| x.as_f64())
         .unwrap_or_else(|| panic!("{pointer} in {v}"))
 }
+
+/// The value at a dotted path of a summary (`modes.poll.http.requests_per_min`, list
+/// entries by index); null where there is none.
+pub fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    path.split('.')
+        .fold(v, |v, k| match (v, k.parse::<usize>()) {
+            (serde_json::Value::Array(a), Ok(i)) => a.get(i).unwrap_or(&serde_json::Value::Null),
+            _ => &v[k],
+        })
+}
+
+/// The number at a dotted path of a summary; panics naming the path.
+pub fn number_at(v: &serde_json::Value, path: &str) -> f64 {
+    let x = lookup(v, path);
+    x.as_f64()
+        .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
+}

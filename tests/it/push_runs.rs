@@ -23,9 +23,7 @@ async fn run(plan: scenario::Plan, dir: &Path) -> Value {
 }
 
 fn f(v: &Value, path: &str) -> f64 {
-    let x = pollpush::report::table::lookup(v, path);
-    x.as_f64()
-        .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
+    crate::common::number_at(v, path)
 }
 
 const PUSH: &str = r#"

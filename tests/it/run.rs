@@ -28,9 +28,7 @@ fn small_plan() -> scenario::Plan {
 }
 
 fn f(v: &serde_json::Value, path: &str) -> f64 {
-    let x = pollpush::report::table::lookup(v, path);
-    x.as_f64()
-        .unwrap_or_else(|| panic!("{path} is not a number: {x}"))
+    crate::common::number_at(v, path)
 }
 
 #[tokio::test]
@@ -219,7 +217,7 @@ async fn a_small_run_measures_what_the_model_predicts() {
     ] {
         let obj = key
             .rsplit_once('.')
-            .map(|(p, _)| pollpush::report::table::lookup(poll, p))
+            .map(|(p, _)| crate::common::lookup(poll, p))
             .unwrap_or(poll);
         let last = key.rsplit('.').next().unwrap();
         let v = obj.get(last);

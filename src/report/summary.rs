@@ -18,7 +18,7 @@ use crate::summary::mode::{
 };
 use crate::summary::{Method, Modes, PlanEcho, Ratios, Shard, Summary};
 
-pub use crate::summary::SCHEMA_VERSION;
+use crate::summary::SCHEMA_VERSION;
 
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()

@@ -23,11 +23,6 @@ impl Summary {
     pub fn figures(&self) -> BTreeMap<String, Option<f64>> {
         figures_of(&self.modes, &self.ratios)
     }
-
-    /// One figure by name; `None` when unknown or when no figure has that name.
-    pub fn figure(&self, name: &str) -> Option<f64> {
-        self.figures().get(name).copied().flatten()
-    }
 }
 
 impl Repeat {
@@ -57,9 +52,9 @@ mod tests {
         assert_eq!(f.get("ratios.db_queries"), Some(&Some(200.0)));
         assert!(!f.contains_key("push.window.start"));
         assert!(!f.keys().any(|k| k.starts_with("poll.")));
-        assert_eq!(s.figure("push.latency_ms.p99"), Some(2.5));
-        assert_eq!(s.figure("poll.latency_ms.p99"), None);
+        assert_eq!(f.get("push.latency_ms.p99").copied().flatten(), Some(2.5));
+        assert_eq!(f.get("poll.latency_ms.p99"), None);
         assert_eq!(f.get("push.instances.1.received_share"), Some(&Some(0.5)));
-        assert_eq!(s.figure("push.instances.2.received_share"), None);
+        assert_eq!(f.get("push.instances.2.received_share"), None);
     }
 }

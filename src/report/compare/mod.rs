@@ -19,9 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::summary::SCHEMA_VERSION;
 use crate::error::input;
-use crate::summary::Summary;
+use crate::summary::{Summary, SCHEMA_VERSION};
 
 /// Which way is worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
